@@ -1,0 +1,66 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Storyloom: GILL-style multimodal story workflows, native Swift inference over OpenBLAS.
+/// Targets are layered; data flows from the C shims and leaf libraries up to the thin executable.
+let package = Package(
+    name: "Storyloom",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "storyloom", targets: ["storyloom"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // C libraries, each through a C-prefixed system library target with its apt provider.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        // setjmp/longjmp error handling for libpng and libjpeg lives in C, where it is legal.
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
+
+        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Stories", dependencies: ["Imaging"]),
+        .target(name: "StoryWorld", dependencies: ["Stories", "Imaging"]),
+        .target(name: "Store", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "Models", dependencies: ["Tensor", "Imaging"]),
+        .target(name: "Workflow", dependencies: [
+            "Store", "Stories", "Imaging",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Collections", package: "swift-collections"),
+        ]),
+        .target(name: "Gallery", dependencies: [
+            "Imaging",
+            .product(name: "Plot", package: "Plot"),
+        ]),
+        .target(name: "Steps", dependencies: ["Workflow", "Models", "Imaging", "Stories", "Store"]),
+        .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),
+        .executableTarget(name: "storyloom", dependencies: [
+            "Workflow", "Steps", "StoryWorld", "Stories", "Store", "Gallery", "Bench",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StoriesTests", dependencies: ["Stories"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StoryWorldTests", dependencies: ["StoryWorld", "Stories", "Imaging"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Steps", "Stories", "Store"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging"]),
+        .testTarget(name: "GalleryTests", dependencies: ["Gallery", "CLibXML2"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "CLibXML2"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
