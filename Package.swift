@@ -36,7 +36,7 @@ let package = Package(
         ]),
         .target(name: "Models", dependencies: ["Tensor", "Imaging"]),
         .target(name: "Workflow", dependencies: [
-            "Store", "Stories", "Imaging",
+            "Store", "Stories", "StoryWorld", "Imaging", "Gallery",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Collections", package: "swift-collections"),
         ]),

@@ -1,0 +1,128 @@
+import Foundation
+import Imaging
+import Stories
+import Workflow
+
+/// `command`: runs an external program per item, with templated arguments and environment, and collects
+/// the image, text or number it produces. This is how a user plugs in a model Storyloom does not run.
+///
+/// Templates in `run` and `env`: `{item}` (item id), `{seed}`, `{out}` (a file path the program should
+/// write an image to), `{workdir}`, and each input by name: `{image}` (a file path), `{text}`, `{a}`…
+/// A list input is joined with newlines. Non-zero exits and timeouts fail the item; stderr is kept.
+public enum CommandStep {
+    public static let kind = StepKind(
+        name: "command", version: 1,
+        summary: "Run an external program per item; collect the image, text or number it produces.",
+        scope: .panel,
+        params: [
+            ParamSpec("run", .stringList, default: nil, doc: "the program and its arguments, e.g. [convert, \"{image}\", -blur, 0x2, \"{out}\"]"),
+            ParamSpec("output", .choice(["image", "text", "number"]), default: .string("text"),
+                      doc: "image: the program writes {out}; text/number: read from its standard output"),
+            ParamSpec("output_ext", .choice(["png", "jpg"]), default: .string("png"), doc: "extension of {out}"),
+            ParamSpec("env", .stringList, default: .array([]), doc: "extra environment as KEY=VALUE templates"),
+            ParamSpec("version", .string, default: .string("1"), doc: "bump to invalidate cached results when the program changes"),
+            ParamSpec("timeout", .double(min: 0.1, max: 86400), default: .number(60), affectsResult: false,
+                      doc: "seconds before the program is stopped and the item fails"),
+            ParamSpec("seed", .int(min: 0, max: nil), default: .number(0), doc: "base seed; {seed} is derived per item"),
+        ],
+        inputs: [
+            InputSpec("image", required: false, doc: "an image column, passed as {image}"),
+            InputSpec("text", required: false, doc: "a text column, passed as {text}"),
+            InputSpec("a", required: false, doc: "any column, passed as {a}"),
+            InputSpec("b", required: false, doc: "any column, passed as {b}"),
+        ],
+        outputs: ["image", "text", "number"],
+        stochastic: true, defaultBatchSize: 4, scopeSelectable: true,
+        makeRunner: { config in try Runner(config: config) })
+
+    struct Runner: StepRunner {
+        let argv: [String]
+        let output: String
+        let ext: String
+        let env: [String]
+        let timeout: Double
+
+        init(config: StepConfiguration) throws {
+            argv = config.strings("run") ?? []
+            guard !argv.isEmpty else { throw StepError("param run must name a program") }
+            output = config.string("output") ?? "text"
+            ext = config.string("output_ext") ?? "png"
+            env = config.strings("env") ?? []
+            timeout = config.double("timeout") ?? 60
+        }
+
+        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+            items.map { item in
+                if context.isCancelled() { return .failure("cancelled") }
+                do { return .success(try runOne(item, context: context)) } catch { return .failure("\(error)") }
+            }
+        }
+
+        func runOne(_ item: StepItem, context: StepContext) throws -> Outputs {
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-cmd-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            let out = work.appendingPathComponent("out.\(ext)")
+            var vars: [String: String] = ["item": item.id, "seed": String(item.seed), "out": out.path, "workdir": work.path]
+            for (name, value) in item.inputs { vars[name] = render(value, context: context) }
+            let args = argv.map { Template.fill($0, vars) }
+            var environment = ProcessInfo.processInfo.environment
+            for entry in env {
+                let filled = Template.fill(entry, vars)
+                guard let eq = filled.firstIndex(of: "=") else { throw StepError("env entry \"\(entry)\" is not KEY=VALUE") }
+                environment[String(filled[..<eq])] = String(filled[filled.index(after: eq)...])
+            }
+            let result = try Subprocess.run(args, environment: environment, directory: work, timeout: timeout,
+                                            isCancelled: context.isCancelled)
+            guard result.status == 0 else {
+                throw StepError("\(args[0]) exited with status \(result.status): \(Subprocess.tail(result.stderr))")
+            }
+            let stdout = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            switch output {
+            case "image":
+                guard let data = FileManager.default.contents(atPath: out.path) else {
+                    throw StepError("\(args[0]) exited 0 but wrote no image to {out}\(result.stderr.isEmpty ? "" : ": \(Subprocess.tail(result.stderr))")")
+                }
+                // Decoding checks the program really wrote an image.
+                do { _ = try Image.load(contentsOf: out) } catch {
+                    throw StepError("\(args[0]) wrote an unreadable image: \(error)")
+                }
+                let hash = try context.media.put(data, ext: ext)
+                return ["image": .image(ImageRef(hash: hash, ext: ext))]
+            case "number":
+                guard let n = Double(stdout.split(whereSeparator: \.isWhitespace).last.map(String.init) ?? "") else {
+                    throw StepError("\(args[0]) printed \"\(stdout.prefix(80))\", expected a number")
+                }
+                return ["number": .number(n)]
+            default:
+                return ["text": .text(stdout)]
+            }
+        }
+
+        func render(_ value: Value, context: StepContext) -> String {
+            switch value {
+            case .image(let ref): return context.imageURL(ref).path
+            case .text(let s): return s
+            case .number(let n): return String(n)
+            case .list(let l): return l.map { render($0, context: context) }.joined(separator: "\n")
+            default: return value.summary
+            }
+        }
+    }
+}
+
+/// `{name}` substitution; unknown names stay as written so a program's own braces survive.
+enum Template {
+    static func fill(_ template: String, _ vars: [String: String]) -> String {
+        var out = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{") {
+            out += rest[..<open]
+            guard let close = rest[open...].firstIndex(of: "}") else { break }
+            let name = String(rest[rest.index(after: open)..<close])
+            if let v = vars[name] { out += v } else { out += rest[open...close] }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+}

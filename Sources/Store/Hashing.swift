@@ -1,0 +1,38 @@
+import Crypto
+import Foundation
+
+/// SHA-256 helpers: every fingerprint and media name in Storyloom is a lowercase hex SHA-256.
+public enum Hashing {
+    public static func sha256Hex(_ data: some DataProtocol) -> String {
+        hex(SHA256.hash(data: data))
+    }
+
+    public static func sha256Hex(_ string: String) -> String {
+        var s = string
+        return s.withUTF8 { hex(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+    }
+
+    /// Hashes a file's bytes without loading it whole.
+    public static func sha256Hex(fileAt url: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        return hex(hasher.finalize())
+    }
+
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func hex(_ digest: SHA256.Digest) -> String {
+        var out = [UInt8](repeating: 0, count: 64)
+        var i = 0
+        for byte in digest {
+            out[i] = digits[Int(byte >> 4)]
+            out[i + 1] = digits[Int(byte & 0xF)]
+            i += 2
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

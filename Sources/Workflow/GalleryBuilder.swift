@@ -1,0 +1,152 @@
+import Foundation
+import Gallery
+import Stories
+import Store
+
+/// Fills a ``GalleryDocument`` from a plan and the store: ground truth beside every image-producing
+/// column, scores, decisions, retrievals and failures.
+public enum GalleryBuilder {
+    public static func document(plan: Plan, store: ProjectStore, summary: RunSummary?) throws -> GalleryDocument {
+        let reader = ResultReader(store: store)
+        let stepsByID = Dictionary(plan.steps.map { ($0.spec.id, $0) }, uniquingKeysWith: { a, _ in a })
+
+        // Which (step, output) pairs to show.
+        var wanted: [(step: StepPlan, output: String)] = []
+        if plan.spec.gallery.columns.isEmpty {
+            for step in plan.steps { for output in step.kind.outputs { wanted.append((step, output)) } }
+        } else {
+            for ref in plan.spec.gallery.columns {
+                switch ref.source {
+                case .step(let id, let output, _):
+                    if let s = stepsByID[id] { wanted.append((s, output ?? s.kind.outputs.first ?? "")) }
+                case .column(let id):
+                    if let s = stepsByID[id] { wanted.append((s, s.kind.outputs.first ?? "")) }
+                }
+            }
+        }
+        var results: [String: DecodedResult] = [:]
+        for step in Set(wanted.map(\.step.spec.id)).sorted() {
+            guard let s = stepsByID[step] else { continue }
+            results.merge(try reader.read(s.items.map(\.fingerprint))) { a, _ in a }
+        }
+        let states = try store.stateIndex(workflow: plan.spec.name)
+
+        // Retrieved ids resolve to collection panels.
+        var panelLookup: [String: MediaFile] = [:]
+        for entry in plan.collection.entries {
+            for (p, panel) in entry.panels.enumerated() {
+                if let file = groundTruth(panel, root: plan.collection.root) { panelLookup["\(entry.id)#\(p + 1)"] = file }
+            }
+        }
+
+        var shown = Set<String>()
+        var entries: [GalleryEntry] = []
+        for (e, entry) in plan.collection.entries.enumerated() {
+            var panels = entry.panels.enumerated().map { p, panel in
+                GalleryPanel(index: p + 1, text: panel.text, groundTruth: groundTruth(panel, root: plan.collection.root))
+            }
+            var cells: [String: CellValue] = [:]
+            var scores: [String: Double] = [:]
+            var panelScores: [String: [Double]] = [:]
+            var problems = entry.warnings
+            for (step, output) in wanted {
+                let column = "\(step.spec.id).\(output)"
+                let ids: [(String, Int?)] = step.spec.scope == .panel
+                    ? entry.panels.indices.map { ("\(entry.id)#\($0 + 1)", $0) }
+                    : [(entry.id, nil)]
+                for (id, p) in ids {
+                    guard let i = step.index[id] else { continue }
+                    let fp = step.items[i].fingerprint
+                    let cell: CellValue
+                    if let r = results[fp], states[step.spec.id]?[id]?.fingerprint == fp || r.ok {
+                        if !r.ok {
+                            cell = .failed(error: r.error ?? "failed")
+                            if !problems.contains(where: { $0.hasPrefix("\(step.spec.id) failed for \(id)") }) {
+                                problems.append("\(step.spec.id) failed for \(id): \(r.error ?? "unknown error")")
+                            }
+                        } else if let v = r.outputs[output], let c = cellValue(v, lookup: panelLookup, media: store.media) {
+                            cell = c
+                            if let n = v.number {
+                                if p == nil { scores[column] = n } else { panelScores[column, default: []].append(n) }
+                            }
+                        } else { continue }
+                    } else { continue }
+                    shown.insert(column)
+                    if let p { panels[p].cells[column] = cell } else { cells[column] = cell }
+                }
+            }
+            for (name, values) in panelScores where !values.isEmpty {
+                scores[name] = values.reduce(0, +) / Double(values.count)
+            }
+            _ = e
+            entries.append(GalleryEntry(id: entry.id, kind: entry.kind.rawValue, panels: panels,
+                                        rounds: entry.rounds.map { ($0.question, $0.answer) },
+                                        cells: cells, scores: scores, problems: problems))
+        }
+        let columns = wanted.map { "\($0.step.spec.id).\($0.output)" }.filter { shown.contains($0) }
+        var seen = Set<String>()
+        let galleryColumns = columns.filter { seen.insert($0).inserted }.map { GalleryColumn(id: $0, label: $0) }
+
+        let report = try runReport(plan: plan, summary: summary, results: results, reader: reader)
+        let formatter = ISO8601DateFormatter()
+        return GalleryDocument(title: plan.spec.gallery.title ?? plan.spec.name, workflowName: plan.spec.name,
+                               generatedAt: formatter.string(from: Date()), columns: galleryColumns,
+                               entries: entries, report: report)
+    }
+
+    static func groundTruth(_ panel: Panel, root: URL) -> MediaFile? {
+        // StoryWorld keeps a display-resolution copy; prefer it for viewing.
+        if let display = panel.metadata?["display"]?.stringValue, PathSafety.staysInside(relativePath: display) {
+            return MediaFile(path: root.appendingPathComponent(display).path)
+        }
+        guard let image = panel.image else { return nil }
+        return MediaFile(path: ColumnFingerprints.url(image, root: root).path)
+    }
+
+    static func cellValue(_ v: Value, lookup: [String: MediaFile], media: MediaStore) -> CellValue? {
+        switch v {
+        case .text(let s): return .text(s)
+        case .number(let n): return .number(n)
+        case .image(let ref):
+            let path = ref.path ?? media.url(hash: ref.hash, ext: ref.ext).path
+            return .image(MediaFile(path: path, hash: ref.hash), caption: nil)
+        case .ranked(let candidates):
+            return .ranked(candidates.map { RankedImage(id: $0.id, image: lookup[$0.id], score: $0.score) })
+        case .choice(let c, let p): return .decision(choice: c, probability: p, detail: nil)
+        case .vector: return nil
+        case .list(let values):
+            let texts = values.compactMap(\.text)
+            return texts.count == values.count ? .text(texts.joined(separator: " ")) : nil
+        }
+    }
+
+    static func runReport(plan: Plan, summary: RunSummary?, results: [String: DecodedResult],
+                          reader: ResultReader) throws -> RunReport {
+        let formatter = ISO8601DateFormatter()
+        var steps: [StepReport] = []
+        for step in plan.steps {
+            let s = summary?.steps.first { $0.id == step.spec.id }
+            let params = step.params.keys.sorted().map { ($0, Explainer.show(step.params[$0])) }
+            // Numeric outputs as distributions, a few outputs as samples.
+            let stepResults = try reader.read(step.items.map(\.fingerprint))
+            var series: [String: [Double]] = [:]
+            var samples: [(item: String, value: CellValue)] = []
+            for item in step.items {
+                guard let r = stepResults[item.fingerprint], r.ok else { continue }
+                for (name, v) in r.outputs.sorted(by: { $0.key < $1.key }) {
+                    if let n = v.number, n.isFinite { series["\(step.spec.id).\(name)", default: []].append(n) }
+                    if samples.count < 4, name == step.kind.outputs.first,
+                       let c = cellValue(v, lookup: [:], media: reader.store.media) {
+                        samples.append((item.id, c))
+                    }
+                }
+            }
+            steps.append(StepReport(id: step.spec.id, kind: step.kind.name, params: params, seconds: s?.seconds ?? 0,
+                                    ran: s?.ran ?? 0, cached: s?.cached ?? step.items.count, failed: s?.failed ?? 0,
+                                    errors: (s?.errors ?? []).map { ($0.item, $0.error) }, samples: samples,
+                                    scoreSeries: series.keys.sorted().map { ($0, series[$0]!) }))
+        }
+        return RunReport(startedAt: summary.map { formatter.string(from: $0.startedAt) } ?? "not run yet",
+                         seconds: summary?.seconds ?? 0, status: summary?.status ?? "planned", steps: steps)
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Stories
+import Store
+
+/// A stored result decoded back into values.
+public struct DecodedResult: Sendable {
+    public var ok: Bool
+    public var outputs: Outputs
+    public var error: String?
+}
+
+/// Reads stored results as ``Outputs`` (vectors joined back in).
+public struct ResultReader: Sendable {
+    public var store: ProjectStore
+    public init(store: ProjectStore) { self.store = store }
+
+    public func read(_ fingerprints: [String]) throws -> [String: DecodedResult] {
+        let decoder = OutputCoding.decoder
+        var out: [String: DecodedResult] = [:]
+        for (fp, r) in try store.results(for: Array(Set(fingerprints))) {
+            var outputs: Outputs = [:]
+            if let data = r.outputs { outputs = (try? decoder.decode(Outputs.self, from: data)) ?? [:] }
+            for (name, v) in r.vectors { outputs[name] = .vector(v) }
+            out[fp] = DecodedResult(ok: r.status == .ok, outputs: outputs, error: r.error)
+        }
+        return out
+    }
+}
+
+/// Turns planned items into ``StepItem``s: collection columns from the entry, step outputs from the store.
+struct InputResolver {
+    var plan: Plan
+    var steps: [String: StepPlan]
+    var store: ProjectStore
+
+    /// The value of a collection column for an item (nil when it does not exist, e.g. no image).
+    func columnValue(_ column: String, entryIndex e: Int, panel: Int?, itemID: String) -> Value? {
+        let entry = plan.collection.entries[e]
+        let hashes = plan.columns.panels[e]
+        func image(_ p: Int) -> Value? {
+            guard let path = entry.panels[p].image, let hash = hashes[p].image else { return nil }
+            let url = ColumnFingerprints.url(path, root: plan.collection.root)
+            return .image(ImageRef(hash: hash, ext: url.pathExtension.lowercased(), path: url.path))
+        }
+        func list(_ values: [Value?]) -> Value? {
+            values.contains { $0 == nil } ? nil : .list(values.map { $0! })
+        }
+        let n = entry.panels.count
+        switch column {
+        case "image": return panel.flatMap(image)
+        case "text": return panel.map { .text(entry.panels[$0].text) }
+        case "id": return .text(itemID)
+        case "images": return list((0..<n).map(image))
+        case "texts": return .list(entry.panels.map { .text($0.text) })
+        case "last_image": return n > 0 ? image(n - 1) : nil
+        case "last_text": return entry.panels.last.map { .text($0.text) }
+        case "context_images": return list((0..<max(0, n - 1)).map(image))
+        case "context_texts": return .list(entry.panels.dropLast().map { .text($0.text) })
+        case "caption": return entry.panels.first.map { .text($0.text) }
+        case "rounds": return .list(entry.rounds.map { .list([.text($0.question), .text($0.answer)]) })
+        default: return nil
+        }
+    }
+
+    /// Upstream item ids an input reads for one item, in order; `single` says whether it is one value.
+    func upstreamItems(_ ref: InputRef, item: PlannedItem) -> (step: StepPlan, ids: [String], single: Bool)? {
+        guard case .step(let id, _, let lastPanel) = ref.source, let up = steps[id] else { return nil }
+        let entry = plan.collection.entries[item.entryIndex]
+        switch (up.spec.scope, item.panelIndex) {
+        case (.entry, _): return (up, [entry.id], true)
+        case (.panel, let p?) where !lastPanel: return (up, ["\(entry.id)#\(p + 1)"], true)
+        case (.panel, _):
+            if lastPanel { return (up, ["\(entry.id)#\(entry.panels.count)"], true) }
+            return (up, entry.panels.indices.map { "\(entry.id)#\($0 + 1)" }.filter { up.index[$0] != nil }, false)
+        }
+    }
+
+    func items(for batch: [PlannedItem], step: StepPlan, pools: [String: [(id: String, value: Value)]]) throws -> [Result<StepItem, StepError>] {
+        // One query for every upstream result this batch reads.
+        var needed: [String] = []
+        for item in batch {
+            for (_, ref) in step.spec.inputs {
+                guard let (up, ids, _) = upstreamItems(ref, item: item) else { continue }
+                for id in ids { if let i = up.index[id] { needed.append(up.items[i].fingerprint) } }
+            }
+        }
+        let results = needed.isEmpty ? [:] : try ResultReader(store: store).read(needed)
+        let aggregate = Set(step.kind.inputs.filter(\.aggregate).map(\.name))
+
+        return batch.map { item in
+            let entry = plan.collection.entries[item.entryIndex]
+            var inputs: [String: Value] = [:]
+            for name in step.spec.inputs.keys.sorted() where !aggregate.contains(name) {
+                let ref = step.spec.inputs[name]!
+                switch ref.source {
+                case .column(let column):
+                    guard let v = columnValue(column, entryIndex: item.entryIndex, panel: item.panelIndex, itemID: item.id) else {
+                        let where_ = item.panelIndex.map { "panel \($0 + 1) of \(entry.id)" } ?? entry.id
+                        return .failure(StepError("input \(name): \(where_) has no \(column)\(entry.warnings.isEmpty ? "" : " (\(entry.warnings.joined(separator: "; ")))")"))
+                    }
+                    inputs[name] = v
+                case .step(let upID, let output, _):
+                    guard let (up, ids, single) = upstreamItems(ref, item: item) else {
+                        return .failure(StepError("input \(name): step \(upID) is not available"))
+                    }
+                    let outputName = output ?? up.kind.outputs.first ?? ""
+                    var values: [Value] = []
+                    for id in ids {
+                        guard let i = up.index[id], let r = results[up.items[i].fingerprint] else {
+                            return .failure(StepError("input \(name): step \(upID) has no result for \(id)"))
+                        }
+                        guard r.ok else {
+                            return .failure(StepError("input \(name): step \(upID) failed for \(id): \(r.error ?? "unknown error")"))
+                        }
+                        guard let v = r.outputs[outputName] else {
+                            return .failure(StepError("input \(name): step \(upID) produced no \(outputName) for \(id)"))
+                        }
+                        values.append(v)
+                    }
+                    if single && values.isEmpty { return .failure(StepError("input \(name): step \(upID) has no result")) }
+                    inputs[name] = single ? values[0] : .list(values)
+                }
+            }
+            return .success(StepItem(id: item.id, entry: entry, panelIndex: item.panelIndex, inputs: inputs,
+                                     pools: pools, seed: item.seed))
+        }
+    }
+
+    /// Values of aggregate inputs (a retrieval pool): the whole referenced column, loaded once per step.
+    func pools(for step: StepPlan) throws -> [String: [(id: String, value: Value)]] {
+        var out: [String: [(id: String, value: Value)]] = [:]
+        for input in step.kind.inputs where input.aggregate {
+            guard let ref = step.spec.inputs[input.name] else { continue }
+            var values: [(id: String, value: Value)] = []
+            switch ref.source {
+            case .column(let column):
+                for (e, entry) in plan.collection.entries.enumerated() {
+                    for p in entry.panels.indices {
+                        let id = "\(entry.id)#\(p + 1)"
+                        if let v = columnValue(column, entryIndex: e, panel: p, itemID: id) { values.append((id, v)) }
+                    }
+                }
+            case .step(let id, let output, _):
+                guard let up = steps[id] else { continue }
+                let name = output ?? up.kind.outputs.first ?? ""
+                let results = try ResultReader(store: store).read(up.items.map(\.fingerprint))
+                for item in up.items {
+                    if let r = results[item.fingerprint], r.ok, let v = r.outputs[name] { values.append((item.id, v)) }
+                }
+            }
+            out[input.name] = values
+        }
+        return out
+    }
+}
+
+/// Collects numeric outputs of each step into mean ± 95% interval for the run summary.
+struct ScoreCollector {
+    var store: ProjectStore
+
+    func addScores(to steps: [StepSummary], plan: Plan) throws -> [StepSummary] {
+        var out = steps
+        for (i, summary) in steps.enumerated() {
+            guard let step = plan.step(summary.id) else { continue }
+            let results = try ResultReader(store: store).read(step.items.map(\.fingerprint))
+            var series: [String: [Double]] = [:]
+            for item in step.items {
+                guard let r = results[item.fingerprint], r.ok else { continue }
+                for (name, value) in r.outputs { if let n = value.number { series[name, default: []].append(n) } }
+            }
+            out[i].scores = series.keys.sorted().map { ScoreSummary(name: "\(summary.id).\($0)", values: series[$0]!) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import Stories
+import Store
+
+/// Why an item will run.
+public enum ItemStatus: Sendable, Equatable {
+    /// Never computed by this workflow and not found in the store.
+    case new
+    /// Computed before under another fingerprint (or failed); the reasons say what changed.
+    case stale([String])
+    /// A stored result matches the fingerprint.
+    case cached
+}
+
+/// One item of one step, with its fingerprint and status.
+public struct PlannedItem: Sendable {
+    public var id: String
+    public var entryIndex: Int
+    public var panelIndex: Int?
+    public var fingerprint: String
+    /// The fingerprint's components as JSON (stored with the item state, shown by `explain`).
+    public var components: String
+    /// Input name → fingerprint of the value it reads (`nil` when the value does not exist).
+    public var inputFingerprints: [String: String?]
+    public var seed: UInt64
+    public var status: ItemStatus
+    /// Whether the workflow's stored state for this item differs from the plan (to be rewritten).
+    public var stateChanged: Bool
+}
+
+/// A step with its resolved kind, params, model and items.
+public struct StepPlan: Sendable {
+    public var spec: StepSpec
+    public var kind: StepKind
+    /// Params with defaults applied.
+    public var params: [String: JSONValue]
+    public var model: ResolvedModel?
+    public var items: [PlannedItem]
+    /// Item id → index in `items`.
+    public var index: [String: Int]
+    /// Items this workflow computed before that no longer exist (entry removed, panels changed).
+    public var orphans: [String]
+
+    public var counts: (new: Int, stale: Int, cached: Int) {
+        var n = 0, s = 0, c = 0
+        for item in items {
+            switch item.status {
+            case .new: n += 1
+            case .stale: s += 1
+            case .cached: c += 1
+            }
+        }
+        return (n, s, c)
+    }
+}
+
+/// The plan of a workflow run: every step's items, fingerprints and whether each must run.
+public struct Plan: Sendable {
+    public var spec: WorkflowSpec
+    public var collection: StoryCollection
+    /// Steps in a topological order.
+    public var steps: [StepPlan]
+    /// Content fingerprints of the collection's columns (image hashes, text hashes).
+    public var columns: ColumnFingerprints
+
+    public func step(_ id: String) -> StepPlan? { steps.first { $0.spec.id == id } }
+}
+
+/// Computes per-item fingerprints from params, inputs, models and seeds, and compares them with the
+/// store: no step runs to make a plan, because a fingerprint depends on its inputs' fingerprints only.
+public struct Planner {
+    public var registry: StepRegistry
+    public var store: ProjectStore
+
+    public init(registry: StepRegistry, store: ProjectStore) {
+        self.registry = registry
+        self.store = store
+    }
+
+    public func plan(_ spec: WorkflowSpec, collection: StoryCollection, models: [String: ResolvedModel],
+                     explainStale: Bool = true) throws -> Plan {
+        let order = try Self.topologicalOrder(spec.steps)
+        let states = try store.stateIndex(workflow: spec.name)
+        let columns = try ColumnFingerprints(collection: collection, store: store)
+        var plans: [String: StepPlan] = [:]
+        var ordered: [StepPlan] = []
+
+        for stepSpec in order {
+            guard let kind = registry[stepSpec.use] else { throw StepError("unknown step kind \(stepSpec.use)") }
+            var params: [String: JSONValue] = [:]
+            for p in kind.params { if let d = p.defaultValue { params[p.name] = d } }
+            for (k, v) in stepSpec.params { params[k] = v }
+            let relevant = params.filter { k, _ in kind.param(k)?.affectsResult ?? true }
+            let paramsJSON = Self.canonicalJSON(relevant)
+            let model = stepSpec.model.flatMap { models[$0] }
+            let baseSeed = UInt64(max(0, params["seed"]?.doubleValue ?? 0))
+
+            // Aggregate inputs: one fingerprint over the whole referenced column.
+            var aggregateFPs: [String: String] = [:]
+            for input in kind.inputs where input.aggregate {
+                guard let ref = stepSpec.inputs[input.name] else { continue }
+                aggregateFPs[input.name] = Self.aggregateFingerprint(ref, plans: plans, columns: columns, collection: collection)
+            }
+
+            let stepStates = states[stepSpec.id] ?? [:]
+            var items: [PlannedItem] = []
+            items.reserveCapacity(collection.entries.count * (stepSpec.scope == .panel ? 5 : 1))
+            for (e, entry) in collection.entries.enumerated() {
+                let panelIndices: [Int?] = stepSpec.scope == .panel
+                    ? entry.panels.indices.filter { stepSpec.panels.contains($0, count: entry.panels.count) }
+                    : [nil]
+                for p in panelIndices {
+                    let itemID = p.map { "\(entry.id)#\($0 + 1)" } ?? entry.id
+                    var inputFPs: [String: String?] = [:]
+                    var inputPart = ""
+                    for name in stepSpec.inputs.keys.sorted() {
+                        let fp: String?
+                        if let agg = aggregateFPs[name] { fp = agg }
+                        else { fp = Self.inputFingerprint(stepSpec.inputs[name]!, entryIndex: e, entry: entry, panel: p,
+                                                          plans: plans, columns: columns) }
+                        inputFPs[name] = fp
+                        inputPart += "\"\(name)\":\"\(fp ?? "missing")\","
+                    }
+                    if !inputPart.isEmpty { inputPart.removeLast() }
+                    let seed: UInt64 = kind.stochastic ? Self.itemSeed(base: baseSeed, itemID: itemID) : 0
+                    let components = "{\"inputs\":{\(inputPart)},\"kind\":\"\(kind.name)\",\"model\":\"\(model?.digest ?? "")\",\"params\":\(paramsJSON),\"seed\":\(seed),\"version\":\(kind.version)}"
+                    let fingerprint = Hashing.sha256Hex(components)
+                    let prior = stepStates[itemID]
+                    let status: ItemStatus
+                    if let prior, prior.fingerprint == fingerprint, prior.ok { status = .cached }
+                    else if prior == nil { status = .new }
+                    else { status = .stale([]) }
+                    items.append(PlannedItem(id: itemID, entryIndex: e, panelIndex: p, fingerprint: fingerprint,
+                                             components: components, inputFingerprints: inputFPs, seed: seed,
+                                             status: status, stateChanged: prior?.fingerprint != fingerprint || prior?.ok != true))
+                }
+            }
+            // Items not cached by this workflow may still be in the store: another workflow computed them,
+            // or a param was reverted. Those are restored without recomputation.
+            let candidates = items.indices.filter { items[$0].status != .cached }
+            if !candidates.isEmpty {
+                let found = try store.okFingerprints(among: candidates.map { items[$0].fingerprint })
+                for i in candidates where found.contains(items[i].fingerprint) { items[i].status = .cached }
+            }
+            if explainStale {
+                let staleIDs = items.filter { if case .stale = $0.status { return true }; return false }.map(\.id)
+                if !staleIDs.isEmpty {
+                    let old = try store.components(workflow: spec.name, stepID: stepSpec.id, itemIDs: staleIDs)
+                    for i in items.indices {
+                        guard case .stale = items[i].status else { continue }
+                        let wasOK = stepStates[items[i].id]?.ok ?? false
+                        let sameFP = stepStates[items[i].id]?.fingerprint == items[i].fingerprint
+                        var reasons = sameFP && !wasOK ? ["previous attempt failed"] : []
+                        if !sameFP {
+                            reasons += Explainer.differences(old: old[items[i].id], new: Data(items[i].components.utf8),
+                                                            spec: stepSpec)
+                        }
+                        items[i].status = .stale(reasons.isEmpty ? ["fingerprint changed"] : reasons)
+                    }
+                }
+            }
+            var index: [String: Int] = [:]
+            index.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() { index[item.id] = i }
+            let orphans = stepStates.keys.filter { index[$0] == nil }.sorted()
+            let plan = StepPlan(spec: stepSpec, kind: kind, params: params, model: model, items: items, index: index,
+                                orphans: orphans)
+            plans[stepSpec.id] = plan
+            ordered.append(plan)
+        }
+        return Plan(spec: spec, collection: collection, steps: ordered, columns: columns)
+    }
+
+    // MARK: Fingerprint pieces
+
+    static func inputFingerprint(_ ref: InputRef, entryIndex: Int, entry: Entry, panel: Int?,
+                                 plans: [String: StepPlan], columns: ColumnFingerprints) -> String? {
+        switch ref.source {
+        case .column(let column):
+            return columns.fingerprint(column: column, entryIndex: entryIndex, panel: panel)
+        case .step(let id, let output, let lastPanel):
+            guard let up = plans[id] else { return nil }
+            let suffix = output.map { ".\($0)" } ?? ""
+            switch (up.spec.scope, panel) {
+            case (.entry, _):
+                return up.index[entry.id].map { up.items[$0].fingerprint + suffix }
+            case (.panel, let p?) where !lastPanel:
+                return up.index["\(entry.id)#\(p + 1)"].map { up.items[$0].fingerprint + suffix }
+            case (.panel, _):
+                if lastPanel {
+                    return up.index["\(entry.id)#\(entry.panels.count)"].map { up.items[$0].fingerprint + suffix }
+                }
+                // An entry step reading a panel step gets the list over the entry's panels.
+                let fps = entry.panels.indices.compactMap { up.index["\(entry.id)#\($0 + 1)"].map { up.items[$0].fingerprint } }
+                return fps.isEmpty ? nil : Hashing.sha256Hex(fps.joined(separator: ",") + suffix)
+            }
+        }
+    }
+
+    static func aggregateFingerprint(_ ref: InputRef, plans: [String: StepPlan], columns: ColumnFingerprints,
+                                     collection: StoryCollection) -> String {
+        var parts: [String] = []
+        switch ref.source {
+        case .column(let column):
+            for (e, entry) in collection.entries.enumerated() {
+                for p in entry.panels.indices {
+                    parts.append(columns.fingerprint(column: column, entryIndex: e, panel: p) ?? "-")
+                }
+            }
+        case .step(let id, let output, _):
+            parts = plans[id]?.items.map(\.fingerprint) ?? []
+            parts.append(output ?? "")
+        }
+        return Hashing.sha256Hex(parts.joined(separator: ","))
+    }
+
+    /// A per-item seed: stable for the same base seed and item id, independent across items.
+    public static func itemSeed(base: UInt64, itemID: String) -> UInt64 {
+        let hex = Hashing.sha256Hex("\(base):\(itemID)")
+        return UInt64(hex.prefix(15), radix: 16) ?? 0
+    }
+
+    static func canonicalJSON(_ params: [String: JSONValue]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(params), as: UTF8.self)) ?? "{}"
+    }
+
+    static func topologicalOrder(_ steps: [StepSpec]) throws -> [StepSpec] {
+        let byID = Dictionary(steps.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var done = Set<String>()
+        var out: [StepSpec] = []
+        func visit(_ s: StepSpec, depth: Int) throws {
+            if done.contains(s.id) { return }
+            guard depth <= steps.count else { throw StepError("steps form a cycle through \(s.id)") }
+            for dep in SpecParser.dependencies(of: s, known: byID) { try visit(byID[dep]!, depth: depth + 1) }
+            done.insert(s.id)
+            out.append(s)
+        }
+        for s in steps { try visit(s, depth: 0) }
+        return out
+    }
+}
+
+/// Fingerprints of collection columns: texts by their SHA-256, images by their file content hash.
+public struct ColumnFingerprints: Sendable {
+    let collection: StoryCollection
+    /// Per entry, per panel: (image fp or nil, text fp).
+    public let panels: [[(image: String?, text: String)]]
+    let rounds: [String]
+
+    init(collection: StoryCollection, store: ProjectStore) throws {
+        self.collection = collection
+        var urls: [URL] = []
+        for entry in collection.entries {
+            for panel in entry.panels { if let image = panel.image { urls.append(Self.url(image, root: collection.root)) } }
+        }
+        let hashes = try store.fileHashes(for: urls)
+        panels = collection.entries.map { entry in
+            entry.panels.map { panel in
+                (panel.image.flatMap { hashes[Self.url($0, root: collection.root).path] },
+                 Hashing.sha256Hex(panel.text))
+            }
+        }
+        rounds = collection.entries.map { entry in
+            Hashing.sha256Hex(entry.rounds.map { "\($0.question)\u{1F}\($0.answer)" }.joined(separator: "\u{1E}"))
+        }
+    }
+
+    static func url(_ path: String, root: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : root.appendingPathComponent(path)
+    }
+
+    /// The fingerprint of a column for one item, or nil when the value does not exist (no image).
+    func fingerprint(column: String, entryIndex e: Int, panel: Int?) -> String? {
+        let ps = panels[e]
+        func list(_ values: [String?]) -> String? {
+            values.contains(where: { $0 == nil }) ? nil : Hashing.sha256Hex(values.map { $0! }.joined(separator: ","))
+        }
+        switch column {
+        case "image": return panel.flatMap { ps[$0].image }
+        case "text": return panel.map { ps[$0].text }
+        case "id": return Hashing.sha256Hex(collection.entries[e].id + (panel.map { "#\($0 + 1)" } ?? ""))
+        case "images": return list(ps.map(\.image))
+        case "texts": return list(ps.map(\.text))
+        case "last_image": return ps.last?.image
+        case "last_text": return ps.last?.text
+        case "context_images": return list(ps.dropLast().map(\.image))
+        case "context_texts": return list(ps.dropLast().map(\.text))
+        case "caption": return ps.first?.text
+        case "rounds": return rounds[e]
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A flag set once when the run should stop (Ctrl-C); polled by the executor and by runners.
+public final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+    public init() {}
+    public var isCancelled: Bool { lock.withLock { cancelled } }
+    public func cancel() { lock.withLock { cancelled = true } }
+}
+
+/// Progress of a run on the terminal: a bar per step with items/s and ETA on a TTY, plain lines otherwise.
+public final class ProgressReporter: @unchecked Sendable {
+    private let lock = NSLock()
+    private let isTTY: Bool
+    private let quiet: Bool
+    private var step = ""
+    private var total = 0
+    private var done = 0
+    private var failed = 0
+    private var started = Date()
+    private var lastDraw = Date.distantPast
+    private var lastPlainPercent = -1
+    /// Sub-steps within the items in flight (e.g. denoising steps), as (done, total).
+    private var inner: (Int, Int)?
+
+    public init(quiet: Bool = false, forceTTY: Bool? = nil) {
+        self.quiet = quiet
+        self.isTTY = forceTTY ?? (isatty(2) == 1)
+    }
+
+    public func begin(step: String, total: Int, cached: Int) {
+        lock.withLock {
+            self.step = step
+            self.total = total
+            done = 0
+            failed = 0
+            inner = nil
+            started = Date()
+            lastPlainPercent = -1
+            if quiet { return }
+            if total == 0 {
+                write("[\(step)] nothing to run (\(cached) cached)\n")
+            } else if !isTTY {
+                write("[\(step)] running \(total) item\(total == 1 ? "" : "s") (\(cached) cached)\n")
+            }
+        }
+    }
+
+    public func advance(by n: Int, failed f: Int) {
+        lock.withLock {
+            done += n
+            failed += f
+            inner = nil
+            draw(force: done == total)
+        }
+    }
+
+    public func inner(done d: Int, total t: Int) {
+        lock.withLock {
+            inner = (d, t)
+            draw(force: false)
+        }
+    }
+
+    public func end() {
+        lock.withLock {
+            guard !quiet, total > 0 else { return }
+            let secs = Date().timeIntervalSince(started)
+            if isTTY { write("\r\u{1B}[2K") }
+            write("[\(step)] \(done)/\(total) done\(failed > 0 ? ", \(failed) failed" : "") in \(String(format: "%.2f", secs)) s (\(String(format: "%.1f", Double(done) / max(secs, 1e-9))) items/s)\n")
+        }
+    }
+
+    /// Prints a message without breaking the bar.
+    public func note(_ message: String) {
+        lock.withLock {
+            guard !quiet else { return }
+            if isTTY { write("\r\u{1B}[2K") }
+            write(message + "\n")
+            draw(force: true)
+        }
+    }
+
+    private func draw(force: Bool) {
+        guard !quiet, total > 0 else { return }
+        let now = Date()
+        let elapsed = now.timeIntervalSince(started)
+        let rate = Double(done) / max(elapsed, 1e-9)
+        if isTTY {
+            guard force || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+            lastDraw = now
+            let width = 24
+            let fraction = Double(done) / Double(total)
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let eta = rate > 0 ? Double(total - done) / rate : 0
+            var line = "[\(step)] \(bar) \(done)/\(total)  \(String(format: "%.1f", rate)) items/s  ETA \(Self.duration(eta))"
+            if failed > 0 { line += "  \(failed) failed" }
+            if let (d, t) = inner { line += "  (\(d)/\(t))" }
+            write("\r\u{1B}[2K" + line)
+        } else {
+            let percent = total > 0 ? done * 10 / total : 10
+            guard percent != lastPlainPercent, done < total else { return }
+            lastPlainPercent = percent
+            if done > 0 { write("[\(step)] \(done)/\(total) (\(String(format: "%.1f", rate)) items/s)\n") }
+        }
+    }
+
+    static func duration(_ s: Double) -> String {
+        if s < 60 { return "\(Int(s.rounded()))s" }
+        if s < 3600 { return "\(Int(s) / 60)m\(Int(s) % 60)s" }
+        return "\(Int(s) / 3600)h\(Int(s) % 3600 / 60)m"
+    }
+
+    private func write(_ s: String) {
+        FileHandle.standardError.write(Data(s.utf8))
+    }
+}

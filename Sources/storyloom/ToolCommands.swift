@@ -1,0 +1,85 @@
+import ArgumentParser
+import Bench
+import Foundation
+import Store
+import StoryWorld
+
+struct CacheCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cache", abstract: "Inspect or clean the project store.",
+                                                    subcommands: [Stats.self, GC.self])
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Counts and sizes of stored results and media.")
+        @OptionGroup var store: StoreOption
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let s = try ProjectStore(root: URL(fileURLWithPath: store.store)).stats()
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                print(String(decoding: try e.encode(s), as: UTF8.self))
+                return
+            }
+            print("store \(store.store)")
+            print("  results   \(s.results) (\(s.failedResults) failed)")
+            for (k, n) in s.stepKinds.sorted(by: { $0.key < $1.key }) { print("    \(k): \(n)") }
+            print("  vectors   \(s.vectors)")
+            print("  media     \(s.mediaObjects) objects, \(ByteCountFormatter.string(fromByteCount: s.mediaBytes, countStyle: .file))")
+            print("  database  \(ByteCountFormatter.string(fromByteCount: s.databaseBytes, countStyle: .file))")
+            print("  runs      \(s.runs)")
+            for (w, n) in s.workflows.sorted(by: { $0.key < $1.key }) { print("    workflow \(w): \(n) items tracked") }
+        }
+    }
+
+    struct GC: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove results and media that no workflow's latest run references.")
+        @OptionGroup var store: StoreOption
+        @Flag(help: "Only report what would be removed.") var dryRun = false
+
+        func run() throws {
+            let root = URL(fileURLWithPath: store.store)
+            let lock = try StoreLock(storeRoot: root, wait: false)
+            let r = try ProjectStore(root: root).collectGarbage(dryRun: dryRun)
+            withExtendedLifetime(lock) {}
+            let verb = dryRun ? "would remove" : "removed"
+            print("\(verb) \(r.results) results and \(r.mediaObjects) media objects (\(ByteCountFormatter.string(fromByteCount: r.mediaBytes, countStyle: .file)))\(dryRun ? "" : ", \(r.temporaries) temporary files")")
+        }
+    }
+}
+
+struct WorldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "world", abstract: "Generate a StoryWorld collection (deterministic from the seed).")
+    @Option(help: "Output folder.") var output: String
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Number of 5-panel stories.") var stories: Int = 100
+    @Option(help: "Number of dialogues.") var dialogues: Int = 50
+    @Option(help: "Model-resolution image size.") var imageSize: Int = 64
+    @Option(help: "Display image size (0 for none).") var displaySize: Int = 256
+    @Flag(help: "Write text and scene graphs only, no images.") var noImages = false
+
+    func run() throws {
+        var options = WorldOptions(seed: seed, stories: stories, dialogues: dialogues)
+        options.imageSize = imageSize
+        options.displaySize = displaySize > 0 ? displaySize : nil
+        options.renderImages = !noImages
+        let summary = try StoryWorldGenerator.generate(options, into: URL(fileURLWithPath: output))
+        print("wrote \(summary.stories) stories, \(summary.dialogues) dialogues and \(summary.images) images to \(summary.folder.path)")
+    }
+}
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: Storyloom beside the PyTorch reference, as a ratio.",
+                                                    subcommands: [CacheBenchCommand.self])
+}
+
+struct CacheBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cache", abstract: "Plan, first run and no-op rerun of a large cheap workflow.")
+    @Option(help: "Stories in the workflow.") var stories: Int = 10_000
+    @Flag(help: "Print {\"rows\":[…]}.") var json = false
+
+    func run() async throws {
+        let report = try await CacheBench.run(stories: stories)
+        print(json ? try report.json() : report.table())
+    }
+}
