@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // C libraries, each through a C-prefixed system library target with its apt provider.
@@ -28,7 +29,10 @@ let package = Package(
 
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
-        .target(name: "Stories", dependencies: ["Imaging"]),
+        .target(name: "Stories", dependencies: [
+            "Imaging",
+            .product(name: "SwiftCSV", package: "SwiftCSV"),
+        ]),
         .target(name: "StoryWorld", dependencies: ["Stories", "Imaging"]),
         .target(name: "Store", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"),
