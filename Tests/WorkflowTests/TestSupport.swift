@@ -1,0 +1,82 @@
+import Foundation
+import Steps
+import Stories
+import Store
+import Workflow
+
+/// A scratch project: a text-only native collection, a workflow file, and a store, in a temp folder.
+struct Scratch {
+    let root: URL
+    var workflowFile: URL { root.appendingPathComponent("wf.yaml") }
+    var storeRoot: URL { root.appendingPathComponent("store") }
+    let registry = StandardSteps.registry
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-wf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    /// Writes `n` stories of 3 text panels each (ids s1…sN).
+    func writeStories(_ n: Int, edit: (inout [Entry]) -> Void = { _ in }) throws {
+        var entries = (1...n).map { i in
+            Entry(id: "s\(i)", kind: .story, panels: (1...3).map { p in Panel(image: nil, text: "Story \(i) panel \(p).") })
+        }
+        edit(&entries)
+        try NativeCollection.write(entries, to: root.appendingPathComponent("collection"))
+    }
+
+    func writeWorkflow(_ yaml: String) throws {
+        try yaml.write(to: workflowFile, atomically: true, encoding: .utf8)
+    }
+
+    func plan(overrides: [String] = [], store: ProjectStore) throws -> Plan {
+        let spec = try SpecParser(registry: registry).parse(file: workflowFile, overrides: overrides)
+        let collection = try CollectionLoader.load(spec, storeRoot: store.root)
+        let models = try ModelResolver.resolve(spec, store: store)
+        return try Planner(registry: registry, store: store).plan(spec, collection: collection, models: models)
+    }
+
+    @discardableResult
+    func run(overrides: [String] = [], store: ProjectStore, batchSize: Int? = nil, jobs: Int = 1) async throws -> RunSummary {
+        try await Executor(store: store).run(try plan(overrides: overrides, store: store),
+                                             options: RunOptions(jobs: jobs, batchSize: batchSize))
+    }
+
+    func openStore() throws -> ProjectStore { try ProjectStore(root: storeRoot) }
+}
+
+extension RunSummary {
+    func ran(_ step: String) -> Int { steps.first { $0.id == step }?.ran ?? -1 }
+    func cached(_ step: String) -> Int { steps.first { $0.id == step }?.cached ?? -1 }
+    func failed(_ step: String) -> Int { steps.first { $0.id == step }?.failed ?? -1 }
+}
+
+extension Plan {
+    func counts(_ step: String) -> (new: Int, stale: Int, cached: Int) { self.step(step)!.counts }
+    func reasons(_ step: String) -> [String] {
+        self.step(step)!.items.flatMap { if case .stale(let r) = $0.status { return r }; return [] }
+    }
+}
+
+let chainWorkflow = """
+    name: chain
+    collection: collection
+    steps:
+      - id: upper
+        use: template
+        scope: panel
+        inputs: {text: text}
+        params: {template: "<{text}>"}
+      - id: joined
+        use: template
+        inputs: {texts: upper}
+        params: {template: "{texts}", separator: " + "}
+      - id: final
+        use: template
+        inputs: {a: joined}
+        params: {template: "final: {a}"}
+      - id: independent
+        use: template
+        inputs: {texts: texts}
+        params: {template: "{texts}", lowercase: true}
+    """
