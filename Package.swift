@@ -43,6 +43,7 @@ let package = Package(
         .target(name: "Gallery", dependencies: [
             "Imaging",
             .product(name: "Plot", package: "Plot"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Steps", dependencies: ["Workflow", "Models", "Imaging", "Stories", "Store"]),
         .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),
