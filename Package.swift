@@ -34,7 +34,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Models", dependencies: ["Tensor", "Imaging"]),
+        .target(name: "Models", dependencies: [
+            "Tensor", "Imaging",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Workflow", dependencies: [
             "Store", "Stories", "Imaging",
             .product(name: "Yams", package: "Yams"),
