@@ -38,7 +38,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Models", dependencies: ["Tensor", "Imaging"]),
+        .target(name: "Models", dependencies: [
+            "Tensor", "Imaging",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Workflow", dependencies: [
             "Store", "Stories", "StoryWorld", "Imaging", "Gallery",
             .product(name: "Yams", package: "Yams"),
@@ -47,6 +50,7 @@ let package = Package(
         .target(name: "Gallery", dependencies: [
             "Imaging",
             .product(name: "Plot", package: "Plot"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Steps", dependencies: ["Workflow", "Models", "Imaging", "Stories", "Store"]),
         .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),

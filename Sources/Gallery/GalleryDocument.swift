@@ -115,11 +115,34 @@ public struct RunReport: Sendable {
     public var seconds: Double
     public var status: String             // "ok", "failed", "interrupted"
     public var steps: [StepReport]
-    public init(startedAt: String, seconds: Double, status: String, steps: [StepReport]) {
+    /// Run-level charts, e.g. "CLIP similarity vs context length", drawn after the step cells.
+    public var charts: [ChartSpec]
+    public init(startedAt: String, seconds: Double, status: String, steps: [StepReport], charts: [ChartSpec] = []) {
         self.startedAt = startedAt
         self.seconds = seconds
         self.status = status
         self.steps = steps
+        self.charts = charts
+    }
+}
+
+/// A line or bar chart as data: one value per x label in each series (NaN leaves a gap).
+public struct ChartSpec: Sendable {
+    public enum Kind: String, Sendable {
+        case line, bar
+    }
+    public var title: String
+    public var xLabels: [String]
+    public var series: [(name: String, values: [Double])]
+    public var yLabel: String
+    public var kind: Kind
+    public init(title: String, xLabels: [String], series: [(name: String, values: [Double])], yLabel: String,
+                kind: Kind = .line) {
+        self.title = title
+        self.xLabels = xLabels
+        self.series = series
+        self.yLabel = yLabel
+        self.kind = kind
     }
 }
 

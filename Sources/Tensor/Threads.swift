@@ -1,0 +1,63 @@
+import COpenBLAS
+import Foundation
+import Synchronization
+
+/// The one place where Storyloom's compute thread count is set (`--threads`).
+///
+/// It governs both OpenBLAS's thread pool and Storyloom's own parallel loops
+/// (`Threads.parallelFor`), so a benchmark at `--threads 2` really uses two cores.
+public enum Threads {
+    private static let current = Atomic<Int>(0)
+
+    /// The number of cores this process may use.
+    public static var available: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// The thread count in effect (defaults to `available` until `set` is called).
+    public static var count: Int {
+        let n = current.load(ordering: .relaxed)
+        return n > 0 ? n : available
+    }
+
+    /// Sets the thread count for OpenBLAS and for Storyloom's parallel loops. Values below 1 mean "all cores".
+    public static func set(_ n: Int) {
+        let value = n >= 1 ? n : available
+        current.store(value, ordering: .relaxed)
+        openblas_set_num_threads(Int32(value))
+    }
+
+    /// Runs `body(i)` for `i` in `0..<n`, spread over `count` threads in contiguous chunks.
+    ///
+    /// Use for work made of many small independent BLAS calls (per-head attention), with
+    /// OpenBLAS itself kept single-threaded for the duration via `singleThreadedBLAS`.
+    public static func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+        let workers = min(count, n)
+        if workers <= 1 {
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let start = n * w / workers
+                let end = n * (w + 1) / workers
+                for i in start..<end { box.value(i) }
+            }
+        }
+    }
+
+    /// Runs `body` with OpenBLAS limited to one thread (so it can be called from `parallelFor`
+    /// workers without oversubscribing the cores), restoring the configured count afterwards.
+    public static func singleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        let n = count
+        if n > 1 { openblas_set_num_threads(1) }
+        defer { if n > 1 { openblas_set_num_threads(Int32(n)) } }
+        return try body()
+    }
+}
+
+/// Carries a non-Sendable closure into `concurrentPerform`; the callers above only run
+/// it over disjoint index ranges.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
