@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Steps", "Stories", "Store"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging"]),
         .testTarget(name: "GalleryTests", dependencies: ["Gallery", "CLibXML2"]),
-        .testTarget(name: "CLITests", dependencies: ["Store", "CLibXML2"]),
+        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "CLibXML2", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )
