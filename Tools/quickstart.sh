@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's first command: install, build, run Workflows/quickstart.yaml, print the gallery's path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash Tools/install-deps.sh
+echo "building storyloom (release)…" >&2
+swift build -c release --product storyloom 2>&1 | grep -E "error|warning: unre|Compiling storyloom|Build complete" >&2 || true
+test -x .build/release/storyloom || { echo "build failed; run: swift build -c release" >&2; exit 1; }
+.build/release/storyloom run Workflows/quickstart.yaml "$@"
