@@ -1,0 +1,125 @@
+import Foundation
+import Imaging
+import Stories
+import Store
+import Testing
+@testable import Steps
+@testable import Workflow
+
+/// Runs one step kind directly on hand-made items.
+struct StepHarness {
+    let root: URL
+    let media: MediaStore
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-steps-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        media = try MediaStore(root: root.appendingPathComponent("media"))
+    }
+
+    func imageFile(_ image: Image, name: String) throws -> Value {
+        let url = root.appendingPathComponent(name)
+        try image.write(to: url)
+        return .image(ImageRef(hash: Hashing.sha256Hex(try Data(contentsOf: url)), ext: url.pathExtension, path: url.path))
+    }
+
+    func run(_ kind: StepKind, params: [String: JSONValue], inputs: [[String: Value]], seed: UInt64 = 1) async throws -> [ItemOutcome] {
+        var full: [String: JSONValue] = [:]
+        for p in kind.params { if let d = p.defaultValue { full[p.name] = d } }
+        for (k, v) in params { full[k] = v }
+        let config = StepConfiguration(stepID: "t", kind: kind.name, params: full, model: nil,
+                                       collection: StoryCollection(name: "c", root: root, entries: []),
+                                       workflowFolder: root, media: media, allowOutsideRoot: false)
+        let runner = try kind.makeRunner(config)
+        let entry = Entry(id: "e1", kind: .story, panels: [Panel(image: nil, text: "x")])
+        let items = inputs.enumerated().map { i, inp in
+            StepItem(id: "e\(i + 1)", entry: entry, panelIndex: 0, inputs: inp, pools: [:], seed: seed + UInt64(i))
+        }
+        return try await runner.run(items, context: StepContext(media: media, isCancelled: { false }))
+    }
+
+    func outputs(_ o: ItemOutcome) -> Outputs? { if case .success(let out) = o { return out }; return nil }
+    func error(_ o: ItemOutcome) -> String? { if case .failure(let e) = o { return e }; return nil }
+
+    static func gradient(_ w: Int, _ h: Int, shift: Int = 0) -> Image {
+        var px = [UInt8]()
+        for y in 0..<h { for x in 0..<w { px += [UInt8((x * 255 / max(1, w - 1) + shift) % 256), UInt8(y * 255 / max(1, h - 1)), 90] } }
+        return Image(width: w, height: h, channels: 3, pixels: px)
+    }
+}
+
+@Suite struct StepTests {
+    @Test func thumbnailStoresAResizedPNG() async throws {
+        let h = try StepHarness()
+        let source = StepHarness.gradient(37, 23)
+        let out = try await h.run(ThumbnailStep.kind, params: ["width": .number(16), "height": .number(12), "filter": .string("bilinear")],
+                                  inputs: [["image": try h.imageFile(source, name: "a.png")]])
+        let ref = try #require(h.outputs(out[0])?["image"]?.image)
+        let stored = try Image.load(contentsOf: h.media.url(hash: ref.hash, ext: ref.ext))
+        #expect(stored == source.resized(width: 16, height: 12, filter: .bilinear))
+    }
+
+    @Test func thumbnailCoverModeCropsToTheExactSize() async throws {
+        let h = try StepHarness()
+        let out = try await h.run(ThumbnailStep.kind, params: ["width": .number(20), "height": .number(20), "mode": .string("cover")],
+                                  inputs: [["image": try h.imageFile(StepHarness.gradient(60, 30), name: "b.png")]])
+        let ref = try #require(h.outputs(out[0])?["image"]?.image)
+        let stored = try Image.load(contentsOf: h.media.url(hash: ref.hash, ext: ref.ext))
+        #expect(stored.width == 20 && stored.height == 20)
+    }
+
+    @Test func pixelScoresHaveKnownValues() async throws {
+        let h = try StepHarness()
+        let a = Image(width: 16, height: 16, channels: 3, fill: 100)
+        let b = Image(width: 16, height: 16, channels: 3, fill: 110)
+        let ia = try h.imageFile(a, name: "a.png"), ib = try h.imageFile(b, name: "b.png")
+        let psnr = try await h.run(ScoreStep.kind(), params: ["metric": .string("psnr")], inputs: [["a": ia, "b": ib], ["a": ia, "b": ia]])
+        // MSE 100 → 10·log10(255² / 100)
+        #expect(abs((h.outputs(psnr[0])?["score"]?.number ?? 0) - 28.130803608679106) < 1e-9)
+        #expect(h.outputs(psnr[1])?["score"]?.number == .infinity)
+        let ssim = try await h.run(ScoreStep.kind(), params: ["metric": .string("ssim")], inputs: [["a": ia, "b": ia]])
+        #expect(abs((h.outputs(ssim[0])?["score"]?.number ?? 0) - 1) < 1e-12)
+    }
+
+    @Test func scoreRejectsNonImages() async throws {
+        let h = try StepHarness()
+        let out = try await h.run(ScoreStep.kind(), params: ["metric": .string("psnr")], inputs: [["a": .text("x"), "b": .text("y")]])
+        #expect(h.error(out[0])?.contains("inputs a and b must be image columns") == true)
+    }
+
+    @Test func commandCollectsImagesTextAndNumbers() async throws {
+        let h = try StepHarness()
+        let img = try h.imageFile(StepHarness.gradient(8, 8), name: "c.png")
+        let copy = try await h.run(CommandStep.kind, params: ["run": .array([.string("cp"), .string("{image}"), .string("{out}")]),
+                                                              "output": .string("image")], inputs: [["image": img]])
+        #expect(h.outputs(copy[0])?["image"]?.image?.hash == img.image?.hash)
+        let number = try await h.run(CommandStep.kind, params: ["run": .array(["sh", "-c", "echo $(( {a} * 2 ))"].map(JSONValue.string)),
+                                                                "output": .string("number")], inputs: [["a": .text("21")]])
+        #expect(h.outputs(number[0])?["number"] == .number(42))
+        let env = try await h.run(CommandStep.kind, params: ["run": .array(["sh", "-c", "echo $GREETING"].map(JSONValue.string)),
+                                                             "env": .array([.string("GREETING=hello {text}")])], inputs: [["text": .text("panel")]])
+        #expect(h.outputs(env[0])?["text"] == .text("hello panel"))
+    }
+
+    @Test func commandFailuresKeepStderrAndTimeOut() async throws {
+        let h = try StepHarness()
+        let failing = try await h.run(CommandStep.kind, params: ["run": .array(["sh", "-c", "echo broken >&2; exit 4"].map(JSONValue.string))], inputs: [[:]])
+        #expect(h.error(failing[0]) == "sh exited with status 4: broken")
+        let slow = try await h.run(CommandStep.kind, params: ["run": .array(["sleep", "5"].map(JSONValue.string)), "timeout": .number(0.3)], inputs: [[:]])
+        #expect(h.error(slow[0])?.contains("timed out after 0.3 s") == true)
+        let noImage = try await h.run(CommandStep.kind, params: ["run": .array(["true"].map(JSONValue.string)), "output": .string("image")], inputs: [[:]])
+        #expect(h.error(noImage[0])?.contains("wrote no image") == true)
+        let garbage = try await h.run(CommandStep.kind, params: ["run": .array(["sh", "-c", "echo notanimage > {out}"].map(JSONValue.string)),
+                                                                 "output": .string("image")], inputs: [[:]])
+        #expect(h.error(garbage[0])?.contains("unreadable image") == true)
+    }
+
+    @Test func templateJoinsListsAndRejectsImages() async throws {
+        let h = try StepHarness()
+        let out = try await h.run(TemplateStep.kind, params: ["template": .string("{texts} / {text}"), "separator": .string("|")],
+                                  inputs: [["texts": .list([.text("a"), .text("b")]), "text": .text("c")],
+                                           ["text": .image(ImageRef(hash: "0", ext: "png"))]])
+        #expect(h.outputs(out[0])?["text"] == .text("a|b / c"))
+        #expect(h.error(out[1])?.contains("input text is not text") == true)
+    }
+}
