@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "Plot", package: "Plot"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Steps", dependencies: ["Workflow", "Models", "Imaging", "Stories", "Store"]),
+        .target(name: "Steps", dependencies: ["Workflow", "Models", "Tensor", "Imaging", "Stories", "Store"]),
         .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),
         .executableTarget(name: "storyloom", dependencies: [
             "Workflow", "Steps", "StoryWorld", "Stories", "Store", "Gallery", "Bench",

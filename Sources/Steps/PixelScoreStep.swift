@@ -30,7 +30,9 @@ public enum ScoreStep {
             name: "score", version: 1,
             summary: "Score two columns: psnr, ssim (pixels)\(extraMetrics.isEmpty ? "" : ", " + extraMetrics.joined(separator: ", ")).",
             scope: .panel,
-            params: [ParamSpec("metric", .choice(PixelScore.metrics + extraMetrics), default: nil, doc: "the metric")],
+            params: [ParamSpec("metric", .choice(PixelScore.metrics + extraMetrics), default: nil, doc: "the metric")]
+                + (extraMetrics.isEmpty ? [] : [ParamSpec("clipscore", .bool, default: .bool(false),
+                                                          doc: "clip-score only: ×100 and clipped at 0, as CLIPScore")]),
             inputs: [InputSpec("a", doc: "first column (e.g. the ground-truth image)"),
                      InputSpec("b", doc: "second column (e.g. a generated image)")],
             outputs: ["score"],

@@ -57,6 +57,7 @@ public enum TemplateStep {
 /// The step kinds built into Storyloom.
 public enum StandardSteps {
     public static var registry: StepRegistry {
-        StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, ScoreStep.kind()])
+        StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
+                      ScoreStep.kind(extraMetrics: CLIPScorer.metrics, makeModelScorer: CLIPScorer.make)])
     }
 }

@@ -1,0 +1,212 @@
+import Foundation
+import Imaging
+import Models
+import Tensor
+import Workflow
+
+/// Loaded models shared by the steps of a run (two steps naming the same folder load it once).
+final class ModelCache: @unchecked Sendable {
+    static let shared = ModelCache()
+    private let lock = NSLock()
+    private var clip: [String: CLIPModel] = [:]
+
+    func clipModel(_ model: ResolvedModel?) throws -> CLIPModel {
+        guard let model else { throw StepError("this step needs model: naming a CLIP model") }
+        let key = model.folder.path + "#" + model.digest
+        if let m = lock.withLock({ clip[key] }) { return m }
+        let loaded = try CLIPModel.load(from: model.folder)
+        lock.withLock { clip[key] = loaded }
+        return loaded
+    }
+}
+
+/// `embed`: CLIP image and/or text embeddings per item, stored as float32 vectors.
+public enum EmbedStep {
+    public static let kind = StepKind(
+        name: "embed", version: 1,
+        summary: "CLIP image and/or text embeddings (projected, L2-normalised by default), stored as float32 vectors.",
+        scope: .panel,
+        params: [
+            ParamSpec("projected", .bool, default: .bool(true), doc: "projected embeddings (true) or the tower's pooler output"),
+            ParamSpec("normalize", .bool, default: .bool(true), doc: "L2-normalise the vectors"),
+        ],
+        inputs: [InputSpec("image", required: false, doc: "an image column"),
+                 InputSpec("text", required: false, doc: "a text column (a list is joined with spaces)")],
+        outputs: ["image_embedding", "text_embedding"],
+        modelKinds: ["clip"], defaultBatchSize: 16, scopeSelectable: true,
+        makeRunner: { config in
+            Runner(model: try ModelCache.shared.clipModel(config.model), projected: config.bool("projected") ?? true,
+                   normalize: config.bool("normalize") ?? true)
+        })
+
+    struct Runner: StepRunner {
+        let model: CLIPModel
+        let projected: Bool
+        let normalize: Bool
+
+        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+            var outputs = [Outputs](repeating: [:], count: items.count)
+            var failures = [String?](repeating: nil, count: items.count)
+            // Images: decode each (a bad file fails its item only), then one batched forward.
+            var images: [Image] = [], imageSlots: [Int] = []
+            var texts: [String] = [], textSlots: [Int] = []
+            for (i, item) in items.enumerated() {
+                if let ref = item.inputs["image"] {
+                    guard let r = ref.image else { failures[i] = "input image is not an image"; continue }
+                    do { images.append(try Image.load(contentsOf: context.imageURL(r)).converted(toChannels: 3)); imageSlots.append(i) }
+                    catch { failures[i] = "\(error)" }
+                }
+                if let t = item.inputs["text"] {
+                    guard let s = CLIPText.flatten(t) else { failures[i] = "input text is not text"; continue }
+                    texts.append(s); textSlots.append(i)
+                }
+                if item.inputs["image"] == nil && item.inputs["text"] == nil { failures[i] = "embed needs an image or a text input" }
+            }
+            if context.isCancelled() { throw CancellationError() }
+            if !images.isEmpty {
+                let vectors = try projected ? model.imageEmbeddings(images, projected: true) : model.visionPoolerOutput(images)
+                for (slot, v) in zip(imageSlots, vectors) { outputs[slot]["image_embedding"] = .vector(normalize ? CLIPText.normalized(v) : v) }
+            }
+            if !texts.isEmpty {
+                let vectors = try model.textEmbeddings(texts, projected: projected)
+                for (slot, v) in zip(textSlots, vectors) { outputs[slot]["text_embedding"] = .vector(normalize ? CLIPText.normalized(v) : v) }
+            }
+            return items.indices.map { i in failures[i].map(ItemOutcome.failure) ?? .success(outputs[i]) }
+        }
+    }
+}
+
+/// `retrieve`: top-k of a pool of vectors for each query vector, scoring the whole pool with one sgemm per
+/// batch. Also reports the rank of the query's own item in the pool (for recall@k when the pool holds the
+/// ground truth, as in GILL's retrieval evaluation).
+public enum RetrieveStep {
+    public static let kind = StepKind(
+        name: "retrieve", version: 1,
+        summary: "Rank a pool of embeddings (e.g. every panel image) against a query embedding; top-k with scores.",
+        scope: .panel,
+        params: [
+            ParamSpec("k", .int(min: 1, max: 1000), default: .number(5), doc: "how many candidates to keep"),
+            ParamSpec("exclude_same_entry", .bool, default: .bool(false), doc: "skip pool items of the query's own story"),
+        ],
+        inputs: [InputSpec("query", doc: "a vector (e.g. embed_text.text_embedding)"),
+                 InputSpec("pool", aggregate: true, doc: "the vectors to rank (e.g. embed_images.image_embedding)")],
+        outputs: ["ranked", "top_score", "target_rank"],
+        defaultBatchSize: 64, scopeSelectable: true,
+        makeRunner: { config in Runner(k: config.int("k") ?? 5, excludeSameEntry: config.bool("exclude_same_entry") ?? false) })
+
+    struct Runner: StepRunner {
+        let k: Int
+        let excludeSameEntry: Bool
+
+        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+            guard let pool = items.first?.pools["pool"], !pool.isEmpty else {
+                return items.map { _ in .failure("the retrieval pool is empty (did its step run?)") }
+            }
+            let dim = pool[0].value.vector?.count ?? 0
+            var poolData = [Float](repeating: 0, count: pool.count * dim)
+            for (i, p) in pool.enumerated() {
+                guard let v = p.value.vector, v.count == dim else { throw StepError("pool item \(p.id) is not a \(dim)-d vector") }
+                poolData.replaceSubrange(i * dim..<(i + 1) * dim, with: v)
+            }
+            var queries: [[Float]] = [], slots: [Int] = []
+            var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+            for (i, item) in items.enumerated() {
+                guard let q = item.inputs["query"]?.vector, q.count == dim else {
+                    outcomes[i] = .failure("query is not a \(dim)-d vector (\(item.inputs["query"]?.summary ?? "missing"))")
+                    continue
+                }
+                queries.append(q); slots.append(i)
+            }
+            if !queries.isEmpty {
+                let q = try Tensor(shape: [queries.count, dim], data: queries.flatMap { $0 })
+                let p = try Tensor(shape: [pool.count, dim], data: poolData)
+                let scores = try matmul(q, p, transposeB: true)   // [queries, pool]
+                for (row, slot) in slots.enumerated() {
+                    let item = items[slot]
+                    let entryPrefix = item.entry.id + "#"
+                    var order = Array(0..<pool.count)
+                    if excludeSameEntry { order.removeAll { pool[$0].id.hasPrefix(entryPrefix) || pool[$0].id == item.entry.id } }
+                    let base = row * pool.count
+                    order.sort { scores.data[base + $0] > scores.data[base + $1] || (scores.data[base + $0] == scores.data[base + $1] && $0 < $1) }
+                    let top = order.prefix(k).map { Candidate(id: pool[$0].id, score: Double(scores.data[base + $0])) }
+                    var out: Outputs = ["ranked": .ranked(top), "top_score": .number(top.first?.score ?? .nan)]
+                    if let rank = order.firstIndex(where: { pool[$0].id == item.id }) { out["target_rank"] = .number(Double(rank + 1)) }
+                    outcomes[slot] = .success(out)
+                }
+            }
+            return outcomes.map { $0 ?? .failure("no result") }
+        }
+    }
+}
+
+/// CLIP metrics for `score`: `clip-image-similarity` (cosine of the image embeddings of two image columns,
+/// the GILL paper's metric) and `clip-score` (image–text cosine; with `clipscore: true`, ×100 and clipped at
+/// 0 as in CLIPScore, Hessel et al. 2021).
+enum CLIPScorer {
+    static let metrics = ["clip-image-similarity", "clip-score"]
+
+    struct Runner: StepRunner {
+        let model: CLIPModel
+        let metric: String
+        let clipscore: Bool
+
+        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+            var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+            var left: [Image] = [], rightImages: [Image] = [], rightTexts: [String] = [], slots: [Int] = []
+            for (i, item) in items.enumerated() {
+                do {
+                    guard let a = item.inputs["a"]?.image else { throw StepError("input a must be an image column") }
+                    let ia = try Image.load(contentsOf: context.imageURL(a)).converted(toChannels: 3)
+                    if metric == "clip-image-similarity" {
+                        guard let b = item.inputs["b"]?.image else { throw StepError("clip-image-similarity compares two images; input b must be an image column") }
+                        rightImages.append(try Image.load(contentsOf: context.imageURL(b)).converted(toChannels: 3))
+                    } else {
+                        guard let b = item.inputs["b"].flatMap(CLIPText.flatten) else { throw StepError("clip-score compares an image (a) with a text (b)") }
+                        rightTexts.append(b)
+                    }
+                    left.append(ia); slots.append(i)
+                } catch { outcomes[i] = .failure("\(error)") }
+            }
+            if !left.isEmpty {
+                let ea = try model.imageEmbeddings(left)
+                let eb = metric == "clip-image-similarity" ? try model.imageEmbeddings(rightImages) : try model.textEmbeddings(rightTexts)
+                for (j, slot) in slots.enumerated() {
+                    var s = Double(CLIPText.cosine(ea[j], eb[j]))
+                    if metric == "clip-score" && clipscore { s = max(100 * s, 0) }
+                    outcomes[slot] = .success(["score": .number(s)])
+                }
+            }
+            return outcomes.map { $0 ?? .failure("no result") }
+        }
+    }
+
+    static func make(_ config: StepConfiguration) throws -> (any StepRunner)? {
+        let metric = config.string("metric") ?? ""
+        guard metrics.contains(metric) else { return nil }
+        return Runner(model: try ModelCache.shared.clipModel(config.model), metric: metric,
+                      clipscore: config.bool("clipscore") ?? false)
+    }
+}
+
+enum CLIPText {
+    static func flatten(_ v: Value) -> String? {
+        switch v {
+        case .text(let s): return s
+        case .list(let l):
+            let parts = l.compactMap(flatten)
+            return parts.count == l.count ? parts.joined(separator: " ") : nil
+        default: return nil
+        }
+    }
+
+    static func normalized(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return n > 0 ? v.map { $0 / n } : v
+    }
+
+    static func cosine(_ a: [Float], _ b: [Float]) -> Float {
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for i in 0..<min(a.count, b.count) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+        return dot / max((na * nb).squareRoot(), 1e-12)
+    }
+}
