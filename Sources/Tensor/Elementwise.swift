@@ -131,7 +131,8 @@ public func softmaxRow(_ x: UnsafeMutablePointer<Float>, count n: Int) {
 /// 88.7 saturate to +infinity; NaN propagates.
 @inline(__always)
 public func vectorExp(_ x: Float) -> Float {
-    let clamped = min(max(x, -87.33654), 88.72283)
+    // NaN is replaced before the Int32 conversion below (which traps on NaN); the result is fixed up at the end.
+    let clamped = x != x ? 0 : min(max(x, -87.33654), 88.72283)
     let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
     // Cody–Waite split of ln 2 keeps r exact enough for float.
     let r = (clamped - n * 0.693145751953125) - n * 1.42860682030941723212e-6

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+@testable import Tensor
+
+/// Each op against small known values or an independent naive computation in Double.
+@Suite("Tensor ops")
+struct OpsTests {
+    /// Deterministic pseudo-random values in [-1, 1).
+    static func values(_ n: Int, seed: UInt64) -> [Float] {
+        var s = seed &* 6364136223846793005 &+ 1442695040888963407
+        return (0..<n).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(s >> 11) / Double(1 << 53)) * 2 - 1
+        }
+    }
+
+    static func maxDiff(_ a: [Float], _ b: [Double]) -> Double {
+        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
+    }
+
+    @Test("linear: sgemm rows and the sgemv single row agree with a naive product")
+    func linearMatchesNaive() throws {
+        let (m, k, n) = (5, 7, 3)
+        let x = try Tensor(shape: [m, k], data: Self.values(m * k, seed: 1))
+        let w = try Tensor(shape: [n, k], data: Self.values(n * k, seed: 2))
+        let b = try Tensor(shape: [n], data: [0.5, -1, 2])
+        let y = try linear(x, weight: w, bias: b)
+        var naive = [Double](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n {
+            naive[i * n + j] = Double(b.data[j]) + (0..<k).reduce(0.0) { $0 + Double(x.data[i * k + $1]) * Double(w.data[j * k + $1]) }
+        } }
+        #expect(y.shape == [m, n])
+        #expect(Self.maxDiff(y.data, naive) < 1e-5)
+        let one = try linear(try Tensor(shape: [1, k], data: Array(x.data[0..<k])), weight: w, bias: b)
+        #expect(Self.maxDiff(one.data, Array(naive[0..<n])) < 1e-5)
+        let noBias = try linear(try Tensor(shape: [1, 1, k], data: Array(x.data[0..<k])), weight: w)
+        #expect(noBias.shape == [1, 1, n])
+        #expect(Self.maxDiff(noBias.data, (0..<n).map { naive[$0] - Double(b.data[$0]) }) < 1e-5)
+        #expect(throws: TensorError.self) { try linear(x, weight: try Tensor(shape: [3, 6], data: Self.values(18, seed: 3))) }
+    }
+
+    @Test("matmul: plain, transposed and single-row forms")
+    func matmulForms() throws {
+        let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        let b = try Tensor(shape: [3, 2], data: [7, 8, 9, 10, 11, 12])
+        #expect(try matmul(a, b).data == [58, 64, 139, 154])
+        let bt = try Tensor(shape: [2, 3], data: [7, 9, 11, 8, 10, 12])
+        #expect(try matmul(a, bt, transposeB: true).data == [58, 64, 139, 154])
+        let row = try Tensor(shape: [1, 3], data: [1, 2, 3])
+        #expect(try matmul(row, b).data == [58, 64])
+        #expect(try matmul(row, bt, transposeB: true).data == [58, 64])
+        #expect(throws: TensorError.self) { try matmul(a, a) }
+    }
+
+    @Test("GELU (erf), QuickGELU, SiLU and ReLU at known points")
+    func activations() throws {
+        let xs: [Float] = [-6, -3, -1.5, -0.5, -1e-3, 0, 1e-3, 0.5, 1, 2.5, 4, 9]
+        let x = try Tensor(shape: [xs.count], data: xs)
+        let gelu = activated(x, .gelu).data
+        let quick = activated(x, .quickGELU).data
+        let silu = activated(x, .silu).data
+        let relu = activated(x, .relu).data
+        let d = xs.map(Double.init)
+        #expect(Self.maxDiff(gelu, d.map { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }) < 2e-6)
+        #expect(Self.maxDiff(quick, d.map { $0 / (1 + exp(-1.702 * $0)) }) < 2e-6)
+        #expect(Self.maxDiff(silu, d.map { $0 / (1 + exp(-$0)) }) < 2e-6)
+        #expect(relu == xs.map { max($0, 0) })
+        // A value from torch: F.gelu(torch.tensor(1.0)) = 0.8413447.
+        #expect(abs(gelu[8] - 0.8413447) < 1e-6)
+    }
+
+    @Test("vectorised exp and erf over their ranges")
+    func expErf() {
+        var worstExp = 0.0, worstErf = 0.0
+        for i in -2000...2000 {
+            let x = Float(i) * 0.04
+            let e = Double(vectorExp(x)), r = exp(Double(x))
+            worstExp = max(worstExp, abs(e - r) / r)
+            worstErf = max(worstErf, abs(Double(vectorErf(x / 10)) - erf(Double(x / 10))))
+        }
+        #expect(worstExp < 5e-7, "exp relative error \(worstExp)")
+        #expect(worstErf < 3e-7, "erf absolute error \(worstErf)")
+        #expect(vectorExp(-200) == 0)
+        #expect(vectorExp(200) == .infinity)
+        #expect(vectorExp(.nan).isNaN)
+        #expect(vectorErf(10) == 1 && vectorErf(-10) == -1)
+    }
+
+    @Test("layer norm with affine parameters")
+    func layerNormKnown() throws {
+        let x = try Tensor(shape: [2, 4], data: [1, 2, 3, 4, -2, 0, 0, 2])
+        let y = try layerNorm(x, weight: try Tensor(shape: [4], data: [1, 2, 1, 1]),
+                              bias: try Tensor(shape: [4], data: [0, 0, 0, 1]), eps: 1e-5)
+        // Row 1: mean 2.5, var 1.25; row 2: mean 0, var 2.
+        let s1 = 1 / (1.25 + 1e-5).squareRoot(), s2 = 1 / (2 + 1e-5).squareRoot()
+        let expected = [-1.5 * s1, -0.5 * s1 * 2, 0.5 * s1, 1.5 * s1 + 1, -2 * s2, 0, 0, 2 * s2 + 1]
+        #expect(Self.maxDiff(y.data, expected) < 1e-6)
+        #expect(throws: TensorError.self) { try layerNorm(x, weight: Tensor(zeros: [3]), bias: Tensor(zeros: [4]), eps: 1e-5) }
+    }
+
+    @Test("softmax rows, masked entries, residual add")
+    func softmaxAndAdd() throws {
+        var x = try Tensor(shape: [2, 3], data: [1, 2, 3, 1000, 1000, -.infinity])
+        softmaxLastDimension(&x)
+        let e = [exp(-2.0), exp(-1.0), 1.0], s = e.reduce(0, +)
+        #expect(Self.maxDiff(x.data, e.map { $0 / s } + [0.5, 0.5, 0]) < 1e-6)
+        let a = try Tensor(shape: [3], data: [1, 2, 3])
+        #expect(try add(a, a).data == [2, 4, 6])
+        #expect(throws: TensorError.self) { try add(a, Tensor(zeros: [4])) }
+    }
+
+    /// Naive attention in Double for comparison.
+    static func naiveAttention(q: [Float], k: [Float], v: [Float], b: Int, t: Int, h: Int, d: Int, causal: Bool) -> [Double] {
+        let hd = d / h
+        var out = [Double](repeating: 0, count: b * t * d)
+        for bi in 0..<b { for hi in 0..<h { for i in 0..<t {
+            var scores = [Double](repeating: -.infinity, count: t)
+            for j in 0..<t where !causal || j <= i {
+                scores[j] = (0..<hd).reduce(0.0) { $0 + Double(q[(bi * t + i) * d + hi * hd + $1]) * Double(k[(bi * t + j) * d + hi * hd + $1]) } / Double(hd).squareRoot()
+            }
+            let m = scores.max()!
+            let e = scores.map { $0 == -.infinity ? 0 : exp($0 - m) }
+            let s = e.reduce(0, +)
+            for c in 0..<hd {
+                out[(bi * t + i) * d + hi * hd + c] = (0..<t).reduce(0.0) { $0 + e[$1] / s * Double(v[(bi * t + $1) * d + hi * hd + c]) }
+            }
+        } } }
+        return out
+    }
+
+    @Test("multi-head attention, bidirectional and causal, batched", arguments: [false, true])
+    func attention(causal: Bool) throws {
+        let (b, t, h, d) = (3, 5, 2, 8)
+        let q = Self.values(b * t * d, seed: 11), k = Self.values(b * t * d, seed: 12), v = Self.values(b * t * d, seed: 13)
+        let out = try multiHeadAttention(query: Tensor(shape: [b, t, d], data: q), key: Tensor(shape: [b, t, d], data: k),
+                                         value: Tensor(shape: [b, t, d], data: v), batch: b, heads: h, causal: causal)
+        #expect(Self.maxDiff(out.data, Self.naiveAttention(q: q, k: k, v: v, b: b, t: t, h: h, d: d, causal: causal)) < 1e-5)
+        if causal {
+            // The first token attends only to itself: its output is its own value.
+            #expect(Self.maxDiff(Array(out.data[0..<d]), v[0..<d].map(Double.init)) < 1e-6)
+        }
+    }
+
+    @Test("attention with 2 threads equals 1 thread")
+    func attentionThreads() throws {
+        let (b, t, h, d) = (2, 9, 4, 16)
+        let q = try Tensor(shape: [b * t, d], data: Self.values(b * t * d, seed: 21))
+        Threads.set(1)
+        let one = try multiHeadAttention(query: q, key: q, value: q, batch: b, heads: h, causal: true)
+        Threads.set(2)
+        let two = try multiHeadAttention(query: q, key: q, value: q, batch: b, heads: h, causal: true)
+        Threads.set(0)
+        #expect(one.data == two.data)
+        #expect(Threads.count == Threads.available)
+    }
+
+    @Test("patch embedding equals a naive stride-p convolution")
+    func patchEmbeddingMatchesConv() throws {
+        let (b, c, hgt, wid, p, d) = (2, 3, 8, 12, 4, 5)
+        let img = Self.values(b * c * hgt * wid, seed: 31), w = Self.values(d * c * p * p, seed: 32)
+        let bias: [Float] = [0.1, 0.2, 0.3, 0.4, 0.5]
+        let out = try patchEmbedding(Tensor(shape: [b, c, hgt, wid], data: img), weight: Tensor(shape: [d, c, p, p], data: w),
+                                     bias: Tensor(shape: [d], data: bias))
+        let gh = hgt / p, gw = wid / p
+        #expect(out.shape == [b, gh * gw, d])
+        var naive: [Double] = []
+        for bi in 0..<b { for py in 0..<gh { for px in 0..<gw { for o in 0..<d {
+            var s = Double(bias[o])
+            for ci in 0..<c { for y in 0..<p { for x in 0..<p {
+                s += Double(img[((bi * c + ci) * hgt + py * p + y) * wid + px * p + x]) * Double(w[((o * c + ci) * p + y) * p + x])
+            } } }
+            naive.append(s)
+        } } } }
+        #expect(Self.maxDiff(out.data, naive) < 1e-5)
+        #expect(throws: TensorError.self) { try patchEmbedding(Tensor(zeros: [1, 3, 10, 8]), weight: Tensor(zeros: [d, 3, 4, 4])) }
+    }
+
+    @Test("shape checks")
+    func shapes() throws {
+        #expect(throws: TensorError.self) { try Tensor(shape: [2, 3], data: [1, 2]) }
+        let t = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        #expect(try t.reshaped([3, 2]).shape == [3, 2])
+        #expect(throws: TensorError.self) { try t.reshaped([4]) }
+        #expect(try t.gatherRows([1, 0, 1]).data == [4, 5, 6, 1, 2, 3, 4, 5, 6])
+        #expect(throws: TensorError.self) { try t.gatherRows([2]) }
+    }
+}
