@@ -143,6 +143,7 @@ extension Image {
 
     private func horizontalPass(_ coefficients: ResampleCoefficients, outWidth: Int, firstRow: Int, rows: Int) -> Image {
         let c = channels, inWidth = width, ksize = coefficients.kernelSize
+        let half: Int32 = 1 << (ResampleCoefficients.precisionBits - 1)
         var out = [UInt8](repeating: 0, count: outWidth * rows * c)
         pixels.withUnsafeBufferPointer { src in
             coefficients.weights.withUnsafeBufferPointer { weights in
@@ -153,14 +154,38 @@ extension Image {
                             let outRow = yy * outWidth * c
                             for xx in 0..<outWidth {
                                 let xmin = bounds[2 * xx], count = bounds[2 * xx + 1], k = xx * ksize
-                                for ch in 0..<c {
-                                    var sum: Int32 = 1 << (ResampleCoefficients.precisionBits - 1)
-                                    var index = inRow + xmin * c + ch
+                                let start = inRow + xmin * c, o = outRow + xx * c
+                                // All channels of a pixel in one sweep over the taps, as Pillow
+                                // does; the per-count branches let the compiler keep sums in
+                                // registers.
+                                switch c {
+                                case 1:
+                                    var s0 = half
+                                    for x in 0..<count { s0 &+= Int32(src[start + x]) &* weights[k + x] }
+                                    dst[o] = clip8(s0)
+                                case 3:
+                                    var s0 = half, s1 = half, s2 = half
+                                    var i = start
                                     for x in 0..<count {
-                                        sum &+= Int32(src[index]) &* weights[k + x]
-                                        index += c
+                                        let w = weights[k + x]
+                                        s0 &+= Int32(src[i]) &* w
+                                        s1 &+= Int32(src[i + 1]) &* w
+                                        s2 &+= Int32(src[i + 2]) &* w
+                                        i += 3
                                     }
-                                    dst[outRow + xx * c + ch] = clip8(sum)
+                                    dst[o] = clip8(s0); dst[o + 1] = clip8(s1); dst[o + 2] = clip8(s2)
+                                default:
+                                    var s0 = half, s1 = half, s2 = half, s3 = half
+                                    var i = start
+                                    for x in 0..<count {
+                                        let w = weights[k + x]
+                                        s0 &+= Int32(src[i]) &* w
+                                        s1 &+= Int32(src[i + 1]) &* w
+                                        s2 &+= Int32(src[i + 2]) &* w
+                                        s3 &+= Int32(src[i + 3]) &* w
+                                        i += 4
+                                    }
+                                    dst[o] = clip8(s0); dst[o + 1] = clip8(s1); dst[o + 2] = clip8(s2); dst[o + 3] = clip8(s3)
                                 }
                             }
                         }

@@ -136,6 +136,26 @@ struct CodecTests {
         }
     }
 
+    @Test("a PNG header claiming a huge image is refused before allocating")
+    func hugePNGHeader() throws {
+        func chunk(_ kind: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(kind.utf8) + body
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in typed {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return bigEndian(UInt32(body.count)) + typed + bigEndian(~crc)
+        }
+        func bigEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+        // 100000 x 100000 RGBA: valid IHDR (within libpng's 1e6 limit) but 40 GB of pixels.
+        let header = bigEndian(100_000) + bigEndian(100_000) + [8, 6, 0, 0, 0]
+        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", []) + chunk("IEND", [])
+        let error = try #require(throws: ImageError.self) { try PNGCodec.decode(Data(png), source: "huge.png") }
+        #expect(error.kind == .tooLarge, "\(error)")
+        #expect(error.description.hasPrefix("huge.png: PNG image too large"))
+    }
+
     @Test("load picks the codec by magic bytes and write by extension, atomically")
     func fileIO() throws {
         let directory = FileManager.default.temporaryDirectory
