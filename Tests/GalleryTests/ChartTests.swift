@@ -96,5 +96,8 @@ import Testing
         #expect(NiceScale.decimals(for: [0, 0.25, 0.5]) == 2)
         #expect(NiceScale.decimals(for: [0, 2, 4]) == 0)
         #expect(NiceScale(low: 3, high: 3).ticks.count >= 2)
+        #expect(NiceScale(low: 0, high: 2, integral: true).ticks == [0, 1, 2])
+        #expect(NiceScale(low: 0, high: 9, integral: true).ticks == [0, 2, 4, 6, 8, 10])
+        #expect(NiceScale(low: 0, high: 2).ticks == [0, 0.5, 1, 1.5, 2])
     }
 }
