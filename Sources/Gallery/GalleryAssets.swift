@@ -32,7 +32,9 @@ enum GalleryAssets {
     .topbar { position: sticky; top: 0; z-index: 5; display: flex; align-items: center; gap: 1rem;
       padding: .6rem 1.5rem; background: var(--card); border-bottom: 1px solid var(--line); }
     .topbar .brand { font-weight: 700; color: var(--fg); }
+    .topbar .brand, .topbar .workflow { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     .topbar .workflow { color: var(--muted); font-size: .9rem; }
+    .topbar nav a { white-space: nowrap; }
     .topbar nav { margin-left: auto; display: flex; gap: 1rem; }
     .topbar nav a.active { font-weight: 600; color: var(--fg); }
     .page { max-width: 1320px; margin: 0 auto; padding: 1.2rem 1.5rem 2rem; }

@@ -276,3 +276,31 @@ import Testing
                 "../media/abcdef0123456789.png"])
     }
 }
+
+@Suite struct MediaRefreshTests {
+    @Test func pathNamedMediaIsReplacedWhenTheSourceChanges() throws {
+        let temp = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: temp) }
+        let source = temp.appendingPathComponent("panel.png")
+        try Data([1]).write(to: source)
+        let entry = GalleryEntry(id: "e", kind: "story",
+                                 panels: [GalleryPanel(index: 1, text: "t", groundTruth: MediaFile(path: source.path))])
+        let document = GalleryDocument(title: "t", workflowName: "w", generatedAt: "now", columns: [], entries: [entry],
+                                       report: RunReport(startedAt: "now", seconds: 0, status: "ok", steps: []))
+        let folder = temp.appendingPathComponent("g")
+        _ = try GalleryWriter.write(document, to: folder)
+        // A new file at the same path (as a rewritten collection image would be).
+        try FileManager.default.removeItem(at: source)
+        try Data([2, 2]).write(to: source)
+        _ = try GalleryWriter.write(document, to: folder)
+        let copied = folder.appendingPathComponent("media/" + SafeName.mediaName(MediaFile(path: source.path)))
+        #expect(try Data(contentsOf: copied) == Data([2, 2]))
+        // The source disappears: the page says so and the stale copy is removed.
+        try FileManager.default.removeItem(at: source)
+        _ = try GalleryWriter.write(document, to: folder)
+        #expect(!FileManager.default.fileExists(atPath: copied.path))
+        let page = try HTMLInspector(path: folder.appendingPathComponent("entries/\(SafeName.entryName("e")).html").path)
+        #expect(page.count("//img") == 0)
+        #expect(page.values("//div[contains(@class,'missing')]/span") == ["missing image"])
+    }
+}
