@@ -9,7 +9,7 @@ struct CellView {
     /// A thumbnail or full image linking to its file, or a visible "missing image" box.
     func image(_ file: MediaFile?, alt: String, size: String = "thumb") throws -> BodyNode {
         guard let file else {
-            return .el("div", [("class", "missing \(size)")], text: "no image")
+            return .el("div", [("class", "missing \(size)")], text: size == "mini" ? "—" : "no image")
         }
         guard let relative = try media.place(file) else {
             let name = URL(fileURLWithPath: file.path).lastPathComponent

@@ -69,7 +69,9 @@ public struct Chart: Sendable {
         var low = finite.min() ?? 0
         var high = finite.max() ?? 1
         if spec.kind == .bar { low = min(low, 0); high = max(high, 0) }
-        let scale = NiceScale(low: low, high: high)
+        // Counts (histograms) get whole-number ticks.
+        let integral = !finite.isEmpty && finite.allSatisfy { $0 == $0.rounded() }
+        let scale = NiceScale(low: low, high: high, integral: integral)
         let span = scale.max - scale.min
         func yPosition(_ value: Double) -> Double {
             plot.y + plot.height - (value - scale.min) / span * plot.height
@@ -198,7 +200,8 @@ struct NiceScale {
     var max: Double
     var step: Double
 
-    init(low: Double, high: Double) {
+    /// With `integral`, the step is a whole number (ticks of counts read 0, 1, 2 rather than 0.5).
+    init(low: Double, high: Double, integral: Bool = false) {
         var low = low, high = high
         if high - low < 1e-12 {
             let pad = Swift.max(abs(low) * 0.1, 0.5)
@@ -206,7 +209,8 @@ struct NiceScale {
         }
         let raw = (high - low) / 4
         let magnitude = pow(10, (log10(raw)).rounded(.down))
-        let step = [1, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        var step = [1, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        if integral { step = step < 1 ? 1 : step == 2.5 ? 2 : step.rounded() }
         self.step = step
         self.min = (low / step).rounded(.down) * step
         self.max = (high / step).rounded(.up) * step

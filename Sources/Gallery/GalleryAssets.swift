@@ -32,7 +32,9 @@ enum GalleryAssets {
     .topbar { position: sticky; top: 0; z-index: 5; display: flex; align-items: center; gap: 1rem;
       padding: .6rem 1.5rem; background: var(--card); border-bottom: 1px solid var(--line); }
     .topbar .brand { font-weight: 700; color: var(--fg); }
+    .topbar .brand, .topbar .workflow { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     .topbar .workflow { color: var(--muted); font-size: .9rem; }
+    .topbar nav a { white-space: nowrap; }
     .topbar nav { margin-left: auto; display: flex; gap: 1rem; }
     .topbar nav a.active { font-weight: 600; color: var(--fg); }
     .page { max-width: 1320px; margin: 0 auto; padding: 1.2rem 1.5rem 2rem; }
@@ -61,7 +63,7 @@ enum GalleryAssets {
     img.thumb, .missing.thumb { width: 104px; height: 104px; object-fit: cover; }
     img.panel, .missing.panel { width: 190px; height: 190px; object-fit: cover; }
     img.large, .missing.large { width: 100%; max-width: 320px; aspect-ratio: 1; object-fit: cover; }
-    img.mini, .missing.mini { width: 48px; height: 48px; object-fit: cover; border-radius: 6px; }
+    img.mini, .missing.mini { width: 48px; height: 48px; object-fit: cover; border-radius: 6px; font-size: .6rem; }
     .missing { display: flex; flex-direction: column; align-items: center; justify-content: center; gap: .2rem;
       border: 2px dashed var(--line); border-radius: 8px; color: var(--muted); font-size: .75rem;
       text-align: center; padding: .3rem; overflow: hidden; overflow-wrap: anywhere; }
@@ -94,7 +96,7 @@ enum GalleryAssets {
     .panel-text p { margin: 0; font-size: 1.02rem; overflow-wrap: anywhere; }
     .panel-no { flex: 0 0 auto; width: 1.8rem; height: 1.8rem; border-radius: 50%; background: var(--accent);
       color: var(--card); display: grid; place-items: center; font-weight: 700; font-size: .9rem; }
-    .panel-cells { display: flex; gap: .8rem; flex-wrap: wrap; }
+    .panel-cells { display: flex; gap: .8rem; flex-wrap: wrap; align-items: flex-start; }
     figure { margin: 0; }
     .cell { padding: .5rem; min-width: 0; }
     .panel-cells .cell { width: 208px; }
@@ -105,7 +107,7 @@ enum GalleryAssets {
     .cell-text, .caption { margin: .3rem 0 0; font-size: .88rem; overflow-wrap: anywhere; }
     .caption { color: var(--muted); }
     .cell-error { color: var(--bad); background: var(--bad-bg); border-radius: 8px; padding: .4rem .5rem; font-size: .85rem; }
-    .output-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: .8rem; }
+    .output-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: .8rem; align-items: start; }
     .ranked { list-style: none; margin: 0; padding: 0; display: grid; gap: .35rem; }
     .ranked li { display: flex; align-items: center; gap: .5rem; }
     .ranked-id { flex: 1; font-size: .82rem; overflow-wrap: anywhere; }
@@ -129,6 +131,7 @@ enum GalleryAssets {
     .summary-table tr:last-child td { border-bottom: 0; }
     .summary-table th { font-size: .8rem; color: var(--muted); font-weight: 600; }
     .summary-table tr.has-failures td:first-child { border-left: 3px solid var(--bad); }
+    .summary-table th.num { text-align: right; }
     td.num { text-align: right; font-variant-numeric: tabular-nums; }
     .notebook-cell { display: grid; grid-template-columns: 3.5rem 1fr; margin: 0 0 1rem; overflow: hidden; }
     .cell-prompt { padding: 1rem .5rem; color: var(--muted); font-family: ui-monospace, Menlo, monospace; font-size: .85rem;

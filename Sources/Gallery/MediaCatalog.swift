@@ -32,7 +32,7 @@ final class MediaCatalog {
         }
         let name = SafeName.mediaName(file)
         let destination = mediaFolder.appendingPathComponent(name)
-        let contentAddressed = file.hash.map { name.hasPrefix($0.lowercased()) } ?? false
+        let contentAddressed = SafeName.contentHash(file) != nil
         if names.contains(name) || (contentAddressed && fm.fileExists(atPath: destination.path)) {
             names.insert(name)
             return "media/" + name

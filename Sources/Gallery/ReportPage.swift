@@ -48,8 +48,9 @@ struct ReportPage {
     }
 
     private func summaryTable(_ steps: [StepReport]) -> BodyNode {
-        let head: BodyNode = .el("thead", [], [.el("tr", [], ["step", "kind", "time", "ran", "cached", "failed"]
-            .map { .el("th", text: $0) })])
+        let head: BodyNode = .el("thead", [], [.el("tr", [], [
+            .el("th", text: "step"), .el("th", text: "kind"),
+        ] + ["time", "ran", "cached", "failed"].map { .el("th", [("class", "num")], text: $0) })])
         let rows: [BodyNode] = steps.enumerated().map { index, step in
             .el("tr", [("class", step.failed > 0 ? "has-failures" : "")], [
                 .el("td", [], [.el("a", [("href", "#step-\(index + 1)")], text: step.id)]),

@@ -56,16 +56,17 @@ enum SafeName {
     /// A media file name: the content hash when it is plain hex, else the SHA-256 of the path;
     /// the extension is kept when it is short and alphanumeric.
     static func mediaName(_ file: MediaFile) -> String {
-        let stem: String
-        if let hash = file.hash, (8...128).contains(hash.count),
-           hash.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit }) {
-            stem = hash.lowercased()
-        } else {
-            stem = String(sha256Hex(file.path).prefix(32))
-        }
+        let stem = contentHash(file) ?? String(sha256Hex(file.path).prefix(32))
         let ext = URL(fileURLWithPath: file.path).pathExtension.lowercased()
         let safeExt = (1...8).contains(ext.count)
             && ext.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) })
         return safeExt ? "\(stem).\(ext)" : "\(stem).bin"
+    }
+
+    /// The file's content hash when it is usable as a name: 8–128 hex digits, lowercased.
+    static func contentHash(_ file: MediaFile) -> String? {
+        guard let hash = file.hash, (8...128).contains(hash.count),
+              hash.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit }) else { return nil }
+        return hash.lowercased()
     }
 }

@@ -27,24 +27,40 @@ struct ImageIndex: Sendable {
         guard FileManager.default.fileExists(atPath: self.folder.path, isDirectory: &isDir), isDir.boolValue else {
             throw CollectionError(file: self.folder.path, "images folder not found (expected a folder of .jpg/.jpeg/.png files)")
         }
-        guard let walker = FileManager.default.enumerator(atPath: self.folder.path) else {
-            throw CollectionError(file: self.folder.path, "cannot list the images folder")
+        var found: [(path: String, stem: String, depth: Int, rank: Int)] = []
+        try Self.scan(self.folder.path, prefix: "", depth: 0, into: &found)
+        // Sorted (shallower, preferred extension, name) so that the choice between two files with the same
+        // id does not depend on listing order.
+        found.sort { ($0.depth, $0.rank, $0.path) < ($1.depth, $1.rank, $1.path) }
+        for file in found {
+            if byStem[file.stem] == nil { byStem[file.stem] = file.path }
+            if let number = Self.trailingNumber(of: file.stem), byNumber[number] == nil { byNumber[number] = file.path }
         }
-        // Sorted so that the choice between two files with the same id does not depend on listing order.
-        var paths: [String] = []
-        while let relative = walker.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
-            if name.hasPrefix(".") { continue }
-            let ext = (name as NSString).pathExtension.lowercased()
-            if Self.extensions.contains(ext) { paths.append(relative) }
+        count = found.count
+    }
+
+    /// Lists `folder` and its subfolders. Names with an image extension are taken as files without a
+    /// stat call each (a dataset folder holds tens of thousands); only other names are checked for folders.
+    private static func scan(_ folder: String, prefix: String, depth: Int,
+                             into found: inout [(path: String, stem: String, depth: Int, rank: Int)]) throws {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        } catch {
+            throw CollectionError(file: folder, "cannot list the images folder (\(error.localizedDescription))")
         }
-        paths.sort { Self.rank($0) < Self.rank($1) }
-        for relative in paths {
-            let stem = ((relative as NSString).lastPathComponent as NSString).deletingPathExtension
-            if byStem[stem] == nil { byStem[stem] = relative }
-            if let number = Self.trailingNumber(of: stem), byNumber[number] == nil { byNumber[number] = relative }
+        for name in names where !name.hasPrefix(".") {
+            if let dot = name.lastIndex(of: "."),
+               let rank = extensions.firstIndex(of: name[name.index(after: dot)...].lowercased()) {
+                found.append((prefix + name, String(name[..<dot]), depth, rank))
+                continue
+            }
+            var isDir: ObjCBool = false
+            let path = folder + "/" + name
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                try scan(path, prefix: prefix + name + "/", depth: depth + 1, into: &found)
+            }
         }
-        count = paths.count
     }
 
     /// The image named `id` plus an image extension (VIST photo ids).
@@ -55,13 +71,6 @@ struct ImageIndex: Sendable {
 
     /// A short name of the folder for warnings, e.g. "images/".
     var displayName: String { folder.lastPathComponent + "/" }
-
-    /// Shallower paths first, then preferred extension, then name.
-    static func rank(_ path: String) -> (Int, Int, String) {
-        let depth = path.split(separator: "/").count
-        let ext = (path as NSString).pathExtension.lowercased()
-        return (depth, extensions.firstIndex(of: ext) ?? extensions.count, path)
-    }
 
     /// The number at the end of a file stem: 123 for "COCO_train2014_000000000123" or "123".
     static func trailingNumber(of stem: String) -> Int64? {

@@ -36,7 +36,11 @@ enum JSONFile {
             return CollectionError(file: file, "\(location(ctx.codingPath)): expected \(words(for: type))\(found(ctx.debugDescription))")
         case .dataCorrupted(let ctx):
             // The decoder gives no position for syntax errors; JSONSerialization reports a byte offset.
-            if ctx.codingPath.isEmpty, let syntax = syntaxError(in: data, file: file) { return syntax }
+            if ctx.codingPath.isEmpty {
+                if let syntax = syntaxError(in: data, file: file) { return syntax }
+                // The decoder reports a number that does not fit its integer field this way, without a path.
+                return CollectionError(file: file, "valid JSON, but a value could not be decoded (is a number with a fraction or out of range where an integer is expected?)")
+            }
             return CollectionError(file: file, "\(location(ctx.codingPath)): \(ctx.debugDescription)")
         @unknown default:
             return CollectionError(file: file, "\(error)")
