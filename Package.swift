@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "Steps", dependencies: ["Workflow", "Models", "Tensor", "Imaging", "Stories", "Store"]),
         .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),
         .executableTarget(name: "storyloom", dependencies: [
-            "Workflow", "Steps", "StoryWorld", "Stories", "Store", "Gallery", "Bench",
+            "Workflow", "Steps", "StoryWorld", "Stories", "Store", "Gallery", "Bench", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,4 +1,5 @@
 import Foundation
+import Workflow
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -34,7 +34,7 @@ public enum Explainer {
         return out
     }
 
-    static func show(_ v: JSONValue?) -> String {
+    public static func show(_ v: JSONValue?) -> String {
         guard let v else { return "(unset)" }
         switch v {
         case .string(let s): return s

@@ -62,8 +62,8 @@ public enum CollectionLoader {
                 collection = try CollectionImporter.load(kind: kind, options: options, base: spec.folder,
                                                          allowOutsideRoot: c.allowOutsideRoot)
             case .world(let seed, let stories, let dialogues, let display):
-                _ = (seed, stories, dialogues, display)
-                throw StepError("PENDING world")
+                collection = try WorldCache.collection(seed: seed, stories: stories, dialogues: dialogues,
+                                                       displaySize: display, storeRoot: storeRoot)
             }
         } catch let error as WorkflowErrors {
             throw error

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Steps
+import Tensor
 import Workflow
 
 /// The `storyloom` command line: argument parsing only; the work happens in the library targets.
@@ -44,7 +45,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let session = try Session(options, registry: StandardSteps.registry)
-        if let threads { Compute.setThreads(threads) }
+        if let threads { Threads.set(threads) }
         let code = try await session.run(jobs: jobs, batchSize: batchSize, wait: wait, json: json,
                                          gallery: !noGallery, quiet: quiet)
         if code != 0 { throw ExitCode(code) }
