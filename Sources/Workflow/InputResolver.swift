@@ -103,7 +103,6 @@ struct InputResolver {
                     guard let (up, ids, single) = upstreamItems(ref, item: item) else {
                         return .failure(StepError("input \(name): step \(upID) is not available"))
                     }
-                    let outputName = output ?? up.kind.outputs.first ?? ""
                     var values: [Value] = []
                     for id in ids {
                         guard let i = up.index[id], let r = results[up.items[i].fingerprint] else {
@@ -112,8 +111,8 @@ struct InputResolver {
                         guard r.ok else {
                             return .failure(StepError("input \(name): step \(upID) failed for \(id): \(r.error ?? "unknown error")"))
                         }
-                        guard let v = r.outputs[outputName] else {
-                            return .failure(StepError("input \(name): step \(upID) produced no \(outputName) for \(id)"))
+                        guard let v = Self.output(output, of: r, kind: up.kind) else {
+                            return .failure(StepError("input \(name): step \(upID) produced no \(output ?? up.kind.outputs.first ?? "output") for \(id)"))
                         }
                         values.append(v)
                     }
@@ -124,6 +123,14 @@ struct InputResolver {
             return .success(StepItem(id: item.id, entry: entry, panelIndex: item.panelIndex, inputs: inputs,
                                      pools: pools, seed: item.seed))
         }
+    }
+
+    /// A named output, or for a bare step reference its primary output — or, for steps whose outputs
+    /// depend on params (`command` writes an image, a text or a number), the one output it produced.
+    static func output(_ name: String?, of result: DecodedResult, kind: StepKind) -> Value? {
+        if let name { return result.outputs[name] }
+        if let primary = kind.outputs.first, let v = result.outputs[primary] { return v }
+        return result.outputs.count == 1 ? result.outputs.values.first : nil
     }
 
     /// Values of aggregate inputs (a retrieval pool): the whole referenced column, loaded once per step.
@@ -142,10 +149,9 @@ struct InputResolver {
                 }
             case .step(let id, let output, _):
                 guard let up = steps[id] else { continue }
-                let name = output ?? up.kind.outputs.first ?? ""
                 let results = try ResultReader(store: store).read(up.items.map(\.fingerprint))
                 for item in up.items {
-                    if let r = results[item.fingerprint], r.ok, let v = r.outputs[name] { values.append((item.id, v)) }
+                    if let r = results[item.fingerprint], r.ok, let v = Self.output(output, of: r, kind: up.kind) { values.append((item.id, v)) }
                 }
             }
             out[input.name] = values

@@ -307,6 +307,23 @@ public struct SpecParser {
 
     // MARK: Overrides and references
 
+    /// A `--set` value: numbers, booleans and flow lists/mappings are read as YAML; anything else (text
+    /// with spaces, `|`, quotes) is taken verbatim, so a shell-quoted string means what it says.
+    static func overrideValue(_ raw: String) -> JSONValue {
+        let trimmed = raw.trimmingCharacters(in: .whitespaces)
+        guard trimmed == raw, !raw.isEmpty, let parsed = (try? Yams.compose(yaml: raw)) ?? nil else { return .string(raw) }
+        switch parsed {
+        case .scalar(let s) where s.style == .plain:
+            let v = jsonValue(parsed) ?? .string(raw)
+            if case .string = v { return .string(raw) }
+            return v
+        case .sequence, .mapping:
+            return (raw.hasPrefix("[") || raw.hasPrefix("{")) ? (jsonValue(parsed) ?? .string(raw)) : .string(raw)
+        default:
+            return .string(raw)
+        }
+    }
+
     func applyOverrides(_ overrides: [String], to steps: inout [StepSpec], ctx: inout Context) {
         for o in overrides {
             guard let eq = o.firstIndex(of: "="), let dot = o[..<eq].firstIndex(of: ".") else {
@@ -318,7 +335,7 @@ public struct SpecParser {
                 ctx.errors.append(WorkflowError(nil, "--set \"\(o)\": no step \"\(stepID)\"\(Suggest.hint(stepID, steps.map(\.id)))"))
                 continue
             }
-            let value = ((try? Yams.compose(yaml: raw)) ?? nil).flatMap(Self.jsonValue) ?? .string(raw)
+            let value = Self.overrideValue(raw)
             if let kind = registry[steps[index].use] {
                 guard let spec = kind.param(param) else {
                     ctx.errors.append(WorkflowError(nil, "--set \"\(o)\": unknown param \"\(param)\" for step kind \"\(kind.name)\"\(Suggest.hint(param, kind.params.map(\.name)))"))
@@ -574,22 +591,25 @@ public enum Suggest {
     public static func nearest(_ word: String, _ candidates: [String]) -> String? {
         let scored = candidates.map { ($0, distance(word.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
-        return best.1 <= max(1, min(3, word.count / 3)) ? best.0 : nil
+        // A near miss is within a third of the word (at least one edit), and never a whole rewrite.
+        return best.1 <= max(1, min(3, word.count / 3)) && best.1 < word.count ? best.0 : nil
     }
 
+    /// Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps
+    /// ("widht" is one edit from "width").
     static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
-        var prev = Array(0...b.count)
-        var cur = [Int](repeating: 0, count: b.count + 1)
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
         for i in 1...a.count {
-            cur[0] = i
             for j in 1...b.count {
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
             }
-            swap(&prev, &cur)
         }
-        return prev[b.count]
+        return d[a.count][b.count]
     }
 }

@@ -12,7 +12,7 @@ import Testing
             use: command
             scope: entry
             batch_size: 2
-            params: {run: [sh, -c, "sleep 0.05; echo {item}:{texts}"]}
+            params: {run: [sh, -c, 'sleep 0.05; echo "$1"', sh, "{item}:{texts}"]}
             inputs: {a: texts}
           - id: after
             use: template

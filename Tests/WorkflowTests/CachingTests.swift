@@ -164,10 +164,10 @@ import Testing
         try s.writeWorkflow(chainWorkflow)
         let store = try s.openStore()
         try await s.run(store: store)
-        let plan = try s.plan(overrides: ["upper.template=[{text}]"], store: store)
+        let plan = try s.plan(overrides: ["upper.template=<<{text}>>"], store: store)
         let text = try Explainer.explain(plan: plan, stepID: "upper", itemID: "s1#2", store: store)
         #expect(text.contains("status: stale"))
-        #expect(text.contains("param template: <{text}> → [{text}]"))
+        #expect(text.contains("param template: <{text}> → <<{text}>>"))
         let downstream = try Explainer.explain(plan: plan, stepID: "joined", itemID: "s1", store: store)
         #expect(downstream.contains("input texts (upper) changed"))
         #expect(throws: StepError.self) { try Explainer.explain(plan: plan, stepID: "uper", itemID: "s1", store: store) }

@@ -74,7 +74,7 @@ import Testing
                 params: {template: x}
             """)
         #expect(e == [
-            "/tmp/wf.yaml:5:28: error: input \"a\" of step \"a\": \"imagez\" is neither a step id nor a collection column (did you mean \"images\"?); columns for entry steps: images, texts, last_image, last_text, context_images, context_texts, caption, rounds, id",
+            "/tmp/wf.yaml:5:31: error: input \"a\" of step \"a\": \"imagez\" is neither a step id nor a collection column (did you mean \"images\"?); columns for entry steps: images, texts, last_image, last_text, context_images, context_texts, caption, rounds, id",
             "/tmp/wf.yaml:5:20: error: input \"text\" of step \"a\" refers to unknown step \"b\"",
         ])
     }
@@ -92,7 +92,7 @@ import Testing
                 inputs: {text: a}
                 params: {template: y}
             """)
-        #expect(e == ["/tmp/wf.yaml:3:11: error: steps form a cycle: a → b → a"])
+        #expect(e == ["/tmp/wf.yaml:3:9: error: steps form a cycle: a → b → a"])
     }
 
     @Test func unknownOutputOfAStep() {
@@ -140,9 +140,9 @@ import Testing
                 inputs: {image: image}
             """)
         #expect(e.sorted() == [
-            "/tmp/wf.yaml:6:11: error: duplicate step id \"a\" (first defined at /tmp/wf.yaml:3:11)",
-            "/tmp/wf.yaml:10:21: error: input \"image\" of step \"a\": \"image\" is neither a step id nor a collection column (image is a column of panel steps); columns for entry steps: images, texts, last_image, last_text, context_images, context_texts, caption, rounds, id",
-            "/tmp/wf.yaml:9:14: error: \"panels\" applies to panel steps only; this step runs once per entry",
+            "/tmp/wf.yaml:6:9: error: duplicate step id \"a\" (first defined at /tmp/wf.yaml:3:9)",
+            "/tmp/wf.yaml:10:21: error: input \"image\" of step \"a\": \"image\" is neither a step id nor a collection column (image is a column of panel steps) (did you mean \"images\"?); columns for entry steps: images, texts, last_image, last_text, context_images, context_texts, caption, rounds, id",
+            "/tmp/wf.yaml:9:13: error: \"panels\" applies to panel steps only; this step runs once per entry",
         ].sorted())
     }
 }
