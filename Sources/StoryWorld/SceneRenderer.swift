@@ -184,3 +184,36 @@ struct Canvas {
         }
     }
 }
+
+extension SceneRenderer {
+    /// A point well inside `object`'s main colour region, as fractions of the image width and height
+    /// (x right, y down). Attribute checkers sample the rendered colour there.
+    public static func probePoint(_ object: SceneObject) -> (x: Double, y: Double) {
+        let (anchor, unit) = ObjectShapes.frame(object)
+        let local = ObjectShapes.probe(object.kind)
+        return (anchor.x + local.x * unit, anchor.y - local.y * unit)
+    }
+
+    /// The object's bounding box as fractions of the image (minX, minY, maxX, maxY), y down.
+    public static func bounds(_ object: SceneObject) -> (minX: Double, minY: Double, maxX: Double, maxY: Double) {
+        let (anchor, unit) = ObjectShapes.frame(object)
+        let (x0, y0, x1, y1) = ObjectShapes.bounds(object.kind)
+        return (anchor.x + x0 * unit, anchor.y - y1 * unit, anchor.x + x1 * unit, anchor.y - y0 * unit)
+    }
+}
+
+extension ObjectShapes {
+    /// A local point inside the object's fill, away from highlights, doors, windows and wheels.
+    static func probe(_ kind: ObjectKind) -> Vec2 {
+        switch kind {
+        case .ball: return Vec2(0.05, 0.22)
+        case .box: return Vec2(0.18, 0.2)
+        case .tree: return Vec2(0, 0.74)
+        case .house: return Vec2(0.16, 0.12)
+        case .cat: return Vec2(0.05, 0.27)
+        case .car: return Vec2(0, 0.27)
+        case .star: return Vec2(0, 0)
+        case .balloon: return Vec2(0.15, 0)
+        }
+    }
+}

@@ -88,7 +88,10 @@ public enum StoryPlanner {
 
     /// One event: the next scene, its utterance, and ids of objects it introduces.
     static func event(_ scene: Scene, _ rng: inout WorldRandom, _ state: inout PlannerState) -> (Scene, Utterance, [Int])? {
-        let movers = scene.objects.filter { $0.kind.isMobile && !scene.freePositions(layer: $0.layer, excluding: $0.id).isEmpty }
+        func targets(_ o: SceneObject) -> [Position] {
+            scene.freePositions(layer: o.layer).filter { $0 != o.position }
+        }
+        let movers = scene.objects.filter { $0.kind.isMobile && !targets($0).isEmpty }
         let newKinds = ObjectKind.allCases.filter { k in
             !scene.objects.contains { $0.kind == k } && !scene.freePositions(layer: k.layer).isEmpty
         }
@@ -108,7 +111,7 @@ public enum StoryPlanner {
             case .move:
                 let o = rng.pick(movers)
                 guard let r = refer(to: o.id, in: scene, &rng, state) else { continue }
-                let p = rng.pick(scene.freePositions(layer: o.layer, excluding: o.id))
+                let p = rng.pick(targets(o))
                 next.objects = next.objects.map { $0.id == o.id ? with($0) { $0.position = p } : $0 }
                 return (next, .move(r, o.kind.moveVerb, p), [])
             case .recolour:
