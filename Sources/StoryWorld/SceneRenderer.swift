@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 
 /// Renders scene graphs to RGB images with analytic anti-aliasing.
@@ -10,7 +11,7 @@ public enum SceneRenderer {
     public static func render(_ scene: Scene, size: Int) -> Image {
         let n = max(size, 1)
         var canvas = Canvas(size: n)
-        canvas.paintBackground(scene.background)
+        canvas.rgb = BackdropCache.shared.backdrop(scene.background, size: n)
         for object in scene.drawingOrder {
             canvas.paintObject(object)
         }
@@ -26,6 +27,32 @@ public enum SceneRenderer {
     }
 
     @inline(__always) static func quantise(_ v: Double) -> UInt8 { UInt8(clamp(v, 0, 255).rounded()) }
+}
+
+/// Painted backgrounds per (background, size): a backdrop is the same for every scene, so it is
+/// computed once and copied (the lock makes the shared cache safe across threads).
+final class BackdropCache: @unchecked Sendable {
+    static let shared = BackdropCache()
+    private let lock = NSLock()
+    private var store: [String: [Double]] = [:]
+
+    func backdrop(_ b: Background, size: Int) -> [Double] {
+        let key = "\(b.rawValue)-\(size)"
+        lock.lock()
+        let hit = store[key]
+        lock.unlock()
+        if let hit { return hit }
+        var canvas = Canvas(size: size)
+        canvas.paintBackground(b)
+        // Bounded: at most the 8 backgrounds at a few sizes, and nothing above 1024 px.
+        if size <= 1024 {
+            lock.lock()
+            if store.count >= 32 { store.removeAll() }
+            store[key] = canvas.rgb
+            lock.unlock()
+        }
+        return canvas.rgb
+    }
 }
 
 /// Sky and ground colours and the horizon of a background.

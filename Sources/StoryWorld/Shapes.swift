@@ -123,7 +123,7 @@ enum ObjectShapes {
     static let skyCentre = 0.21
     /// Local units per image unit for big objects; small objects are scaled by `ObjectSize.scale`.
     static let groundUnit = 0.42
-    static let skyUnit = 0.13
+    static let skyUnit = 0.15
 
     static let trunk = RGB(105, 68, 35)
     static let dark = RGB(45, 40, 40)

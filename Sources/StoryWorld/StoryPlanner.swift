@@ -71,15 +71,18 @@ public enum StoryPlanner {
     }
 
     /// A referring expression for object `id` that the reader resolves to it, or nil if none does.
-    static func refer(to id: Int, in scene: Scene, _ rng: inout WorldRandom, _ state: PlannerState) -> Referent? {
+    ///
+    /// `plain` allows only "it" and "the KIND" (dialogue questions must not reveal attributes).
+    static func refer(to id: Int, in scene: Scene, _ rng: inout WorldRandom, _ state: PlannerState, plain: Bool = false) -> Referent? {
         guard let key = state.key(of: id), let o = scene.objects.first(where: { $0.id == id }) else { return nil }
         let k = state.knowledge
         if k.resolve(.pronoun) == key, rng.chance(0.6) { return .pronoun }
-        let options: [(Referent, Double)] = [
-            (.definite(Mention(kind: o.kind)), 3),
-            (.definite(Mention(kind: o.kind, colour: o.colour)), 1),
-            (.definite(Mention(kind: o.kind, position: o.position)), 1),
-        ].filter { k.resolve($0.0) == key }
+        var options: [(Referent, Double)] = [(.definite(Mention(kind: o.kind)), 3)]
+        if !plain {
+            options += [(.definite(Mention(kind: o.kind, colour: o.colour)), 1),
+                        (.definite(Mention(kind: o.kind, position: o.position)), 1)]
+        }
+        options = options.filter { k.resolve($0.0) == key }
         if options.isEmpty { return k.resolve(.pronoun) == key ? .pronoun : nil }
         return options[rng.weighted(options.map(\.1))].0
     }

@@ -103,10 +103,10 @@ public enum StoryWorldGenerator {
         return Panel(image: image, text: text, metadata: .object(meta))
     }
 
-    // PENDING-PNG: public generate(_:into:) calls PNGCodec.encode once helper/imaging lands.
-
-    /// ``generate(_:into:)`` with the image encoder passed in.
-    static func generate(_ options: WorldOptions, into folder: URL, encode: (Image) throws -> Data) throws -> WorldSummary {
+    /// Generates and writes a native collection folder (collection.jsonl, images/, display/).
+    ///
+    /// PNGs are written with ``PNGCodec/encode(_:)``; existing files of the same names are replaced.
+    public static func generate(_ options: WorldOptions, into folder: URL) throws -> WorldSummary {
         guard options.stories >= 0, options.dialogues >= 0 else {
             throw WorldError("story and dialogue counts must not be negative (got \(options.stories) and \(options.dialogues))")
         }
@@ -131,10 +131,10 @@ public enum StoryWorldGenerator {
                     do { scene = try Scene(metadata: meta) } catch {
                         throw WorldError("\(entry.id) panel \(i + 1): \(error)")
                     }
-                    try write(encode(SceneRenderer.render(scene, size: options.imageSize)), folder, path)
+                    try write(PNGCodec.encode(SceneRenderer.render(scene, size: options.imageSize)), folder, path)
                     images += 1
                     if let size = options.displaySize, let display = meta["display"]?.stringValue {
-                        try write(encode(SceneRenderer.render(scene, size: size)), folder, display)
+                        try write(PNGCodec.encode(SceneRenderer.render(scene, size: size)), folder, display)
                     }
                 }
             }
