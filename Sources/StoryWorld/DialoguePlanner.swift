@@ -29,7 +29,7 @@ public enum DialoguePlanner {
         var rng = WorldRandom(seed: seed, stream: 2, index: UInt64(max(index, 0)))
         var state = StoryPlanner.PlannerState()
         let background = rng.pick(Background.allCases)
-        let count = 1 + rng.weighted([0.2, 0.4, 0.4])
+        let count = 1 + rng.weighted([0.1, 0.4, 0.5])
         var scene = Scene(background: background, objects: [])
         for kind in rng.shuffled(ObjectKind.allCases).prefix(count) {
             scene.objects.append(SceneObject(id: state.nextId, kind: kind, colour: rng.pick(ObjectColour.allCases),

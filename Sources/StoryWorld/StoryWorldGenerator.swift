@@ -140,7 +140,15 @@ public enum StoryWorldGenerator {
             }
         }
         try NativeCollection.write(entries, to: folder)
+        try writeVocabulary(folder)
         return WorldSummary(stories: max(options.stories, 0), dialogues: max(options.dialogues, 0), images: images, folder: folder)
+    }
+
+    /// Writes `vocabulary.json` (sorted keys, byte-stable) for attribute checkers and training scripts.
+    static func writeVocabulary(_ folder: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        try write(try encoder.encode(WorldVocabulary.json), folder, "vocabulary.json")
     }
 
     static func write(_ data: Data, _ folder: URL, _ path: String) throws {

@@ -33,7 +33,8 @@ struct WriteTests {
         _ = try StoryWorldGenerator.generate(options, into: c)
         #expect(summary.stories == 4 && summary.dialogues == 2 && summary.images == 22)
         let fa = try Self.files(a), fb = try Self.files(b), fc = try Self.files(c)
-        #expect(fa.count == 1 + 22 + 22)
+        #expect(fa.count == 2 + 22 + 22)
+        #expect(fa["vocabulary.json"].map { String(decoding: $0, as: UTF8.self).contains("\"balloon\"") } == true)
         #expect(fa == fb)
         #expect(fa[NativeCollection.fileName] != fc[NativeCollection.fileName])
 
@@ -75,7 +76,7 @@ struct WriteTests {
         func total(_ prefix: String) -> Int { files.filter { $0.key.hasPrefix(prefix) }.reduce(0) { $0 + $1.value.count } }
         let jsonl = total(NativeCollection.fileName), images = total("images/"), display = total("display/")
         print("sample 20 stories + 10 dialogues: collection.jsonl \(jsonl) B, images/ (64 px) \(images) B, display/ (256 px) \(display) B, total \(jsonl + images + display) B, \(summary.images) panels")
-        #expect(summary.images == 110 && files.count == 1 + 110 + 110)
+        #expect(summary.images == 110 && files.count == 2 + 110 + 110)
         // 64 px PNGs of flat-coloured scenes stay small.
         #expect(images / 110 < 8_000)
     }
