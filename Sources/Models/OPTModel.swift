@@ -213,3 +213,27 @@ public final class OPTModel: Sendable {
         return try forward(inputEmbeddings: embed(ids), state: &state)
     }
 }
+
+extension OPTModel {
+    /// A copy whose token-embedding rows `rows` (id → values) are replaced — and, with tied
+    /// embeddings, the lm_head rows with them — growing the vocabulary with zero rows when an id
+    /// lies past it (GILL's `resize_token_embeddings` for its added tokens).
+    public func replacingEmbeddingRows(_ rows: [Int: [Float]]) throws -> OPTModel {
+        let e = config.wordEmbedProjDim
+        let vocab = max(config.vocabSize, (rows.keys.max() ?? -1) + 1)
+        var data = embedTokens.data + [Float](repeating: 0, count: (vocab - config.vocabSize) * e)
+        for (id, row) in rows {
+            guard id >= 0, row.count == e else { throw TensorError("embedding row \(id) has \(row.count) values, expected \(e)") }
+            data.replaceSubrange((id * e)..<((id + 1) * e), with: row)
+        }
+        var c = config
+        c.vocabSize = vocab
+        let embed = try Tensor(shape: [vocab, e], data: data)
+        var head: Tensor? = nil
+        if !config.tieWordEmbeddings {
+            head = try Tensor(shape: [vocab, e], data: lmHead.data + [Float](repeating: 0, count: (vocab - config.vocabSize) * e))
+        }
+        return OPTModel(folder: folder, config: c, embedTokens: embed, embedPositions: embedPositions, projectIn: projectIn,
+                        projectOut: projectOut, layers: layers, finalNorm: finalNorm, lmHead: head, digest: digest)
+    }
+}

@@ -163,10 +163,14 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
         case 0x42: let n = try u32(); try need(n); stack.append(.bytes(Array(bytes[i..<(i + n)]))); i += n  // BINBYTES
         case 0x43: try need(1); let n = Int(bytes[i]); i += 1; try need(n)                // SHORT_BINBYTES
             stack.append(.bytes(Array(bytes[i..<(i + n)]))); i += n
-        case 0x63: let module = try line(); let name = try line(); stack.append(.global(module: module, name: name))  // GLOBAL
+        case 0x63:                                                                       // GLOBAL
+            let module = try line(), name = try line()
+            try checkAllowed(module, name)
+            stack.append(.global(module: module, name: name))
         case 0x93:                                                                       // STACK_GLOBAL
             let name = try pop(), module = try pop()
             guard case let .string(m) = module, case let .string(n) = name else { throw PickleError("STACK_GLOBAL needs two strings at byte \(i)") }
+            try checkAllowed(m, n)
             stack.append(.global(module: m, name: n))
         case 0x71: try need(1); memo[Int(bytes[i])] = stack.last; i += 1               // BINPUT
         case 0x72: memo[try u32()] = stack.last                                          // LONG_BINPUT
@@ -204,6 +208,14 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
             throw PickleError(String(format: "unsupported pickle opcode 0x%02X at byte %d", op, i - 1))
         }
     }
+}
+
+/// Globals a weights file may reference; anything else (e.g. `os.system`) is refused on sight.
+private func checkAllowed(_ module: String, _ name: String) throws {
+    let allowed = (module == "collections" && name == "OrderedDict")
+        || (module == "torch._utils" && name.hasPrefix("_rebuild_"))
+        || (module == "torch" && TorchStorageRecord.DType(rawValue: name) != nil)
+    guard allowed else { throw PickleError("global \(module).\(name) is not allowed in a weights file") }
 }
 
 private func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
