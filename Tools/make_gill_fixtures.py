@@ -89,7 +89,7 @@ def main():
         randomize(getattr(gill, name), 0.3)
     with torch.no_grad():
         gill.input_embeddings.weight.copy_(torch.randn(8, 32) * 0.3)
-        gill.input_embeddings.weight[0] *= 1.7  # a strong [IMG0] row so greedy decoding reaches it in the fixture
+        gill.input_embeddings.weight[0] *= float(os.environ.get("IMG0_SCALE", "1.7"))  # a strong [IMG0] row so greedy decoding reaches it in the fixture
     lm.save_pretrained(os.path.join(folder, "opt"))   # rows of the [IMG] tokens here are NOT GILL's
     for f in ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]:
         shutil.copy(os.path.join(FIX, "opt", "tokenizer", f), os.path.join(folder, "opt"))
