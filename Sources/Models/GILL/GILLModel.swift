@@ -1,0 +1,284 @@
+import Crypto
+import Foundation
+import Imaging
+import Tensor
+
+/// One piece of an interleaved GILL input.
+public enum GILLSegment: Sendable {
+    /// Text, tokenised with no BOS (the sequence's BOS is added once, first).
+    case text(String)
+    /// Token ids as they are.
+    case ids([Int])
+    /// An image, preprocessed as CLIP does and turned into `n_visual_tokens` visual tokens.
+    case image(Image)
+    /// Already preprocessed pixels `[1, 3, S, S]`.
+    case pixels(Tensor)
+}
+
+/// What GILL derives from one [IMG0]…[IMG7] block.
+public struct GILLImageOutputs: Sendable {
+    /// `[IMG0]` hidden state through `ret_text_hidden_fcs` (`ret_emb_dim`, not normalised).
+    public var retrievalEmbedding: [Float]
+    /// GILLMapper output `[num_clip_tokens, gen_emb_dim]` (77×768): Stable Diffusion's `prompt_embeds`.
+    public var promptEmbeddings: Tensor
+    /// Decision head softmax: `[p(retrieve), p(generate)]`.
+    public var decision: [Float]
+    /// Whether generating is more probable than retrieving.
+    public var prefersGeneration: Bool { decision.count == 2 && decision[1] > decision[0] }
+}
+
+/// Result of `GILLModel.generate`.
+public struct GILLGeneration: Sendable {
+    /// Every produced token, [IMG] blocks included.
+    public var tokens: [Int]
+    /// The text of `tokens` with [IMG] tokens and special tokens left out.
+    public var text: String
+    /// Outputs of the first [IMG] block produced, if any.
+    public var image: GILLImageOutputs?
+}
+
+/// GILL (Koh et al. 2023) over a native OPT and CLIP, loaded from a Storyloom GILL folder:
+///
+///     config.json         GILL's model_args.json fields (+ llm_embed_dim, clip_dim, mapper sizes)
+///     gill.safetensors    visual_embeddings, visual_fc, logit_scale, input_embeddings ([IMG] rows),
+///                         ret_text_hidden_fcs.0.model, gen_text_hidden_fcs.0 (mapper), decision.1
+///       — or GILL's released pretrained_ckpt.pth.tar (+ decision_model.pth.tar), `model.` stripped
+///     opt/                a transformers OPT folder with its tokenizer (vocab.json, merges.txt)
+///     clip/               a transformers CLIP (vision) folder with preprocessor_config.json
+public final class GILLModel: Sendable {
+    public let folder: URL
+    public let config: GILLConfig
+    /// The LLM with GILL's [IMG] rows installed in its (tied) embeddings.
+    public let llm: OPTModel
+    public let clip: CLIPModel
+    /// OPT's tokenizer plus `<|image|>` and `[IMG0]`…`[IMG7]`.
+    public let tokenizer: GPT2Tokenizer
+    let visualEmbeddings: (weight: Tensor, bias: Tensor)
+    let visualFC: (weight: Tensor, bias: Tensor)
+    let retrievalHead: (weight: Tensor, bias: Tensor)
+    let decisionHead: (weight: Tensor, bias: Tensor)?
+    let mapper: GILLMapper
+    /// `logit_scale` (log of the similarity temperature).
+    public let logitScale: Float
+    /// SHA-256 over the GILL config and weights and the OPT and CLIP digests.
+    public let digest: String
+
+    /// `[IMG0]`…`[IMG7]` ids.
+    public var imageTokenIDs: [Int] { config.genTokenIdx }
+
+    private init(folder: URL, config: GILLConfig, llm: OPTModel, clip: CLIPModel, tokenizer: GPT2Tokenizer,
+                 visualEmbeddings: (weight: Tensor, bias: Tensor), visualFC: (weight: Tensor, bias: Tensor),
+                 retrievalHead: (weight: Tensor, bias: Tensor), decisionHead: (weight: Tensor, bias: Tensor)?,
+                 mapper: GILLMapper, logitScale: Float, digest: String) {
+        self.folder = folder
+        self.config = config
+        self.llm = llm
+        self.clip = clip
+        self.tokenizer = tokenizer
+        self.visualEmbeddings = visualEmbeddings
+        self.visualFC = visualFC
+        self.retrievalHead = retrievalHead
+        self.decisionHead = decisionHead
+        self.mapper = mapper
+        self.logitScale = logitScale
+        self.digest = digest
+    }
+
+    /// Loads a GILL folder (layout above).
+    public static func load(from folder: URL) throws -> GILLModel {
+        let config = try GILLConfig.load(from: folder.appendingPathComponent("config.json"))
+        let opt = try OPTModel.load(from: folder.appendingPathComponent("opt"))
+        let clip = try CLIPModel.load(from: folder.appendingPathComponent("clip"))
+        guard let vision = clip.vision else { throw GILLError("\(folder.path)/clip has no vision tower") }
+        var tokenizer = try GPT2Tokenizer(folder: folder.appendingPathComponent("opt"))
+        tokenizer.addTokens([config.imageToken], special: true)
+        let added = tokenizer.addTokens((0..<config.numTokens).map { "[IMG\($0)]" })
+        guard added == config.genTokenIdx else {
+            throw GILLError("\(folder.path)/config.json: gen_token_idx \(config.genTokenIdx) differs from the tokenizer's [IMG] ids \(added)")
+        }
+        let e = config.llmEmbedDim ?? opt.embeddingDimension
+        let c = config.clipDim ?? vision.config.hiddenSize
+        guard e == opt.embeddingDimension else {
+            throw GILLError("\(folder.path)/config.json: llm_embed_dim \(e) but opt/ has word_embed_proj_dim \(opt.embeddingDimension)")
+        }
+        guard c == vision.config.hiddenSize else {
+            throw GILLError("\(folder.path)/config.json: clip_dim \(c) but clip/ has hidden_size \(vision.config.hiddenSize)")
+        }
+        var hasher = SHA256()
+        let weights = try loadWeights(folder, hasher: &hasher)
+        let k = config.nVisualTokens
+        func pair(_ name: String, _ out: Int, _ input: Int) throws -> (weight: Tensor, bias: Tensor) {
+            (try weights.take(name + ".weight", shape: [out, input]), try weights.take(name + ".bias", shape: [out]))
+        }
+        let imgRows = try weights.take("input_embeddings.weight", shape: [config.numTokens, e])
+        var rows: [Int: [Float]] = [:]
+        for (i, id) in config.genTokenIdx.enumerated() { rows[id] = imgRows.row(i) }
+        let decision = weights.unused.contains("decision.1.weight") ? try pair("decision.1", 2, e) : nil
+        let model = GILLModel(
+            folder: folder, config: config, llm: try opt.replacingEmbeddingRows(rows), clip: clip, tokenizer: tokenizer,
+            visualEmbeddings: try pair("visual_embeddings", e * k, c), visualFC: try pair("visual_fc", config.retEmbDim, c),
+            retrievalHead: try pair("ret_text_hidden_fcs.0.model", config.retEmbDim, e), decisionHead: decision,
+            mapper: try GILLMapper.load(weights, prefix: "gen_text_hidden_fcs.0.", config: config, inputDim: e),
+            logitScale: try weights.take("logit_scale", shape: []).data[0],
+            digest: "")
+        let left = weights.unused
+        guard left.isEmpty else {
+            throw GILLError("\(weights.file): \(left.count) tensor(s) not used by GILL: \(left.prefix(12).joined(separator: ", "))")
+        }
+        if let data = try? Data(contentsOf: folder.appendingPathComponent("config.json")) { hasher.update(data: data) }
+        hasher.update(data: Data((opt.digest + clip.digest).utf8))
+        return GILLModel(folder: folder, config: config, llm: model.llm, clip: clip, tokenizer: tokenizer,
+                         visualEmbeddings: model.visualEmbeddings, visualFC: model.visualFC, retrievalHead: model.retrievalHead,
+                         decisionHead: decision, mapper: model.mapper, logitScale: model.logitScale,
+                         digest: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// `gill.safetensors`, else GILL's released `pretrained_ckpt.pth.tar` (+ `decision_model.pth.tar`).
+    private static func loadWeights(_ folder: URL, hasher: inout SHA256) throws -> GILLWeights {
+        let st = folder.appendingPathComponent("gill.safetensors")
+        var tensors: [String: Tensor] = [:]
+        let file: String
+        if FileManager.default.fileExists(atPath: st.path) {
+            let f = try SafetensorsFile(url: st)
+            for name in f.names { tensors[name] = try f.tensor(named: name) }
+            f.withFileBytes { hasher.update(bufferPointer: $0) }
+            file = st.path
+        } else {
+            let pth = folder.appendingPathComponent("pretrained_ckpt.pth.tar")
+            guard FileManager.default.fileExists(atPath: pth.path) else {
+                throw GILLError("\(folder.path): no gill.safetensors or pretrained_ckpt.pth.tar")
+            }
+            tensors = try TorchCheckpoint(url: pth).stateDict(strippingPrefixes: ["module.model.", "model.", "module."])
+            if let data = try? Data(contentsOf: pth, options: .alwaysMapped) { hasher.update(data: data) }
+            file = pth.path
+            let decision = folder.appendingPathComponent("decision_model.pth.tar")
+            if FileManager.default.fileExists(atPath: decision.path) {
+                for (k, v) in try TorchCheckpoint(url: decision).stateDict(strippingPrefixes: ["module."]) { tensors["decision." + k] = v }
+                if let data = try? Data(contentsOf: decision) { hasher.update(data: data) }
+            }
+        }
+        return GILLWeights(file: file, tensors: tensors)
+    }
+
+    // MARK: images
+
+    /// CLIP vision `pooler_output` `[B, clip_dim]` of preprocessed pixels `[B, 3, S, S]`.
+    public func visionPooler(pixelValues: Tensor) throws -> Tensor {
+        let rows = try clip.imageEmbeddings(pixelValues: pixelValues, projected: false)
+        return try Tensor(shape: [rows.count, rows.first?.count ?? 0], data: rows.flatMap { $0 })
+    }
+
+    /// Visual tokens `[n_visual_tokens, llm_embed_dim]` for each image of `[B, 3, S, S]` pixels.
+    public func visualPrefix(pixelValues: Tensor) throws -> [Tensor] {
+        let v = try linear(visionPooler(pixelValues: pixelValues), weight: visualEmbeddings.weight, bias: visualEmbeddings.bias)
+        let k = config.nVisualTokens, e = llm.embeddingDimension
+        return try (0..<v.rowCount).map { try Tensor(shape: [k, e], data: v.row($0)) }
+    }
+
+    /// Image retrieval embeddings (`visual_fc` of the pooler), one `ret_emb_dim` vector per image.
+    public func imageRetrievalEmbeddings(pixelValues: Tensor) throws -> [[Float]] {
+        let v = try linear(visionPooler(pixelValues: pixelValues), weight: visualFC.weight, bias: visualFC.bias)
+        return (0..<v.rowCount).map(v.row)
+    }
+
+    /// As `imageRetrievalEmbeddings(pixelValues:)` from images (CLIP preprocessing first).
+    public func imageRetrievalEmbeddings(_ images: [Image]) throws -> [[Float]] {
+        guard !images.isEmpty else { return [] }
+        return try imageRetrievalEmbeddings(pixelValues: clip.pixelValues(images))
+    }
+
+    // MARK: text and interleaved input
+
+    /// Input embeddings `[T, llm_embed_dim]` of an interleaved sequence: BOS (when `addBOS`), then
+    /// each segment — text as token embeddings, images as their visual tokens.
+    public func embed(_ segments: [GILLSegment], addBOS: Bool = true) throws -> Tensor {
+        var data: [Float] = addBOS ? try llm.embed([tokenizer.bosTokenID]).data : []
+        for s in segments {
+            switch s {
+            case let .text(t):
+                let ids = tokenizer.encode(t, addBOS: false)
+                if !ids.isEmpty { data += try llm.embed(ids).data }
+            case let .ids(ids):
+                if !ids.isEmpty { data += try llm.embed(ids).data }
+            case let .image(image):
+                data += try visualPrefix(pixelValues: clip.pixelValues([image]))[0].data
+            case let .pixels(p):
+                data += try visualPrefix(pixelValues: p).flatMap(\.data)
+            }
+        }
+        let e = llm.embeddingDimension
+        return try Tensor(shape: [data.count / e, e], data: data)
+    }
+
+    /// Runs the LLM over `context` followed by `[IMG0]`…`[IMG7]` (generation forced to produce the
+    /// image tokens) and returns what GILL derives from them.
+    public func imageOutputs(context: Tensor) throws -> GILLImageOutputs {
+        var state = llm.makeState()
+        _ = try llm.forward(inputEmbeddings: context, state: &state, lastLogitsOnly: true)
+        return try imageBlockWithLogits(state: &state).outputs
+    }
+
+    /// GILL's heads on the [IMG] block's last hidden states and input embeddings `[num_tokens, D]`.
+    public func imageOutputs(hidden: Tensor, inputEmbeddings: Tensor) throws -> GILLImageOutputs {
+        let img0 = try Tensor(shape: [1, hidden.lastDimension], data: hidden.row(0))
+        let ret = try linear(img0, weight: retrievalHead.weight, bias: retrievalHead.bias).data
+        let prompt = try mapper(hidden: hidden, inputEmbeddings: inputEmbeddings)
+        var decision: [Float] = []
+        if let d = decisionHead {
+            var logits = try linear(img0, weight: d.weight, bias: d.bias)
+            softmaxLastDimension(&logits)
+            decision = logits.data
+        }
+        return GILLImageOutputs(retrievalEmbedding: ret, promptEmbeddings: prompt, decision: decision)
+    }
+
+    /// Retrieval scores of one text retrieval embedding against image retrieval embeddings:
+    /// cosine similarity times `exp(logit_scale)`.
+    public func retrievalScores(text: [Float], images: [[Float]]) -> [Float] {
+        let scale = Float(Foundation.exp(Double(logitScale)))
+        let tn = text.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return images.map { img in
+            let inorm = img.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let dot = zip(text, img).reduce(0) { $0 + $1.0 * $1.1 }
+            return tn > 0 && inorm > 0 ? dot / (tn * inorm) * scale : 0
+        }
+    }
+
+    // MARK: generation
+
+    /// Decodes after `prompt` with GILL's rule: `[IMG1..]` are banned; when `[IMG0]` is produced
+    /// the rest of the block is appended (and its outputs computed). `maxNewTokens` counts decode
+    /// steps, as GILL's loop does (an [IMG] block is one step). With `stopAfterImage`, decoding
+    /// ends after the first block.
+    public func generate(prompt: Tensor, options: GenerationOptions, stopAfterImage: Bool = false) throws -> GILLGeneration {
+        var state = llm.makeState()
+        var sampler = TokenSampler(options.sampling, seed: options.seed)
+        var out = try llm.forward(inputEmbeddings: prompt, state: &state, lastLogitsOnly: true)
+        let ids = imageTokenIDs
+        let banned = options.bannedTokens.union(ids.dropFirst())
+        var tokens: [Int] = []
+        var image: GILLImageOutputs?
+        for step in 0..<options.maxNewTokens {
+            let token = sampler.next(out.logits.row(out.logits.rowCount - 1), banned: banned)
+            if token == ids[0] {
+                tokens += ids
+                let block = try imageBlockWithLogits(state: &state)
+                if image == nil { image = block.outputs }
+                out = block.output
+                if stopAfterImage { break }
+            } else {
+                tokens.append(token)
+                if options.stopTokens.contains(token) || step + 1 == options.maxNewTokens { break }
+                out = try llm.forward(inputEmbeddings: llm.embed([token]), state: &state, lastLogitsOnly: true)
+            }
+        }
+        let textIDs = tokens.filter { !ids.contains($0) }
+        return GILLGeneration(tokens: tokens, text: tokenizer.decode(textIDs), image: image)
+    }
+
+    private func imageBlockWithLogits(state: inout OPTState) throws -> (outputs: GILLImageOutputs, output: OPTOutput) {
+        let inputs = try llm.embed(imageTokenIDs)
+        let out = try llm.forward(inputEmbeddings: inputs, state: &state, lastLogitsOnly: true)
+        return (try imageOutputs(hidden: out.lastHidden, inputEmbeddings: inputs), out)
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+@testable import Models
+import Tensor
+
+/// GPT-2 BPE tokenizer and OPT decoder parity with transformers, on the tiny tokenizer and the
+/// tiny OPT models written by `Tools/make_opt_fixtures.py`. Logit tolerance: 2e-4 absolute
+/// (float32 weights; the f16 model is compared with its f16-rounded weights in float32).
+@Suite("OPT and GPT-2 tokenizer parity with transformers")
+struct OPTTests {
+    static let tolerance: Float = 2e-4
+
+    static func fixture(_ name: String) throws -> URL {
+        try #require(Bundle.module.url(forResource: "Fixtures/opt/\(name)", withExtension: nil), "missing fixture opt/\(name)")
+    }
+
+    static func json(_ url: URL) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    }
+
+    static func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
+        guard a.count == b.count else { return .infinity }
+        return zip(a.data, b.data).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    static func gillTokenizer(_ folder: URL) throws -> GPT2Tokenizer {
+        var tok = try GPT2Tokenizer(folder: folder)
+        tok.addTokens(["<|image|>"], special: true)
+        tok.addTokens((0..<8).map { "[IMG\($0)]" })
+        return tok
+    }
+
+    @Test("token ids match AutoTokenizer on the corpus, with and without GILL's added tokens")
+    func tokenizerCorpus() throws {
+        let folder = try Self.fixture("tokenizer")
+        let corpus = try Self.json(folder.appendingPathComponent("corpus.json"))
+        let texts = try #require(corpus["texts"] as? [String])
+        let ids = try #require(corpus["ids"] as? [[Int]])
+        let baseIDs = try #require(corpus["base_ids"] as? [[Int]])
+        let decoded = try #require(corpus["decoded"] as? [String])
+        let added = try #require(corpus["added"] as? [String: Int])
+        let base = try GPT2Tokenizer(folder: folder)
+        let tok = try Self.gillTokenizer(folder)
+        for (token, id) in added { #expect(tok.id(of: token) == id, "\(token)") }
+        for (i, text) in texts.enumerated() {
+            #expect(tok.encode(text) == ids[i], "text \(i): \(text.debugDescription)")
+            #expect(base.encode(text) == baseIDs[i], "base text \(i): \(text.debugDescription)")
+            #expect(tok.decode(Array(ids[i].dropFirst()), skipSpecialTokens: false) == decoded[i], "decode \(i)")
+        }
+        #expect(tok.count == base.count + 9)
+    }
+
+    @Test("pre-tokenizer splits whitespace runs and contractions as GPT-2's pattern")
+    func splitting() {
+        let pieces = gpt2SplitPieces(Array("it's  a\n\nDON'T 42x".unicodeScalars)).map { String(String.UnicodeScalarView($0)) }
+        #expect(pieces == ["it", "'s", " ", " a", "\n", "\n", "DON", "'", "T", " 42", "x"])
+    }
+
+    @Test("tokenizer errors name the file")
+    func tokenizerErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("{\"</s>\": 0, \"a\": 1}".utf8).write(to: dir.appendingPathComponent("vocab.json"))
+        try Data("a b c\n".utf8).write(to: dir.appendingPathComponent("merges.txt"))
+        #expect { try GPT2Tokenizer(folder: dir) } throws: { error in
+            "\(error)".contains("merges.txt") && "\(error)".contains("line 1")
+        }
+    }
+
+    @Test("full forward logits and last hidden state", arguments: ["pre", "post"])
+    func forward(_ name: String) throws {
+        let folder = try Self.fixture(name)
+        let model = try OPTModel.load(from: folder)
+        let expected = try SafetensorsFile(url: folder.appendingPathComponent("expected.safetensors"))
+        let meta = try Self.json(folder.appendingPathComponent("expected.json"))
+        let ids = try #require(meta["prompt_ids"] as? [Int])
+        let out = try model.forward(ids: ids)
+        let dl = Self.maxDifference(out.logits, try expected.tensor(named: "logits"))
+        let dh = Self.maxDifference(out.lastHidden, try expected.tensor(named: "last_hidden"))
+        #expect(dl <= Self.tolerance, "logits max |Δ| = \(dl)")
+        #expect(dh <= Self.tolerance, "last hidden max |Δ| = \(dh)")
+    }
+
+    @Test("prefill + per-token cached forward equals one full forward", arguments: ["pre", "post"])
+    func cacheMatchesFullForward(_ name: String) throws {
+        let model = try OPTModel.load(from: Self.fixture(name))
+        let ids = [2, 36, 368, 71, 384, 321, 273, 263, 399, 17, 224, 293]
+        let full = try model.forward(ids: ids)
+        var state = model.makeState()
+        var rows = try model.forward(inputEmbeddings: model.embed(Array(ids.prefix(5))), state: &state).logits.data
+        for id in ids.dropFirst(5) {
+            rows += try model.forward(inputEmbeddings: model.embed([id]), state: &state).logits.data
+        }
+        let d = Self.maxDifference(full.logits, try Tensor(shape: full.logits.shape, data: rows))
+        #expect(d <= 1e-5, "cached vs full max |Δ| = \(d)")
+        #expect(state.count == ids.count)
+    }
+
+    @Test("greedy generation matches transformers generate", arguments: ["pre", "post"])
+    func greedy(_ name: String) throws {
+        let folder = try Self.fixture(name)
+        let model = try OPTModel.load(from: folder)
+        let meta = try Self.json(folder.appendingPathComponent("expected.json"))
+        let ids = try #require(meta["prompt_ids"] as? [Int])
+        let greedy = try #require(meta["greedy_ids"] as? [Int])
+        #expect(try model.generate(prompt: ids, options: GenerationOptions(maxNewTokens: greedy.count)) == greedy)
+    }
+
+    @Test("top-p sampling is seeded, stays in the nucleus, and stops at stop tokens")
+    func sampling() throws {
+        let model = try OPTModel.load(from: Self.fixture("pre"))
+        let prompt = [2, 36, 368, 71]
+        let options = GenerationOptions(maxNewTokens: 8, sampling: .topP(0.5, temperature: 0.8), seed: 7)
+        let a = try model.generate(prompt: prompt, options: options)
+        let b = try model.generate(prompt: prompt, options: options)
+        #expect(a == b)
+        #expect(a.count == 8)
+        // The first sampled token lies in the top-p set of the prompt's last logits.
+        let logits = try model.forward(ids: prompt).logits.row(prompt.count - 1)
+        let m = logits.max()!
+        let p = logits.map { Double(exp(($0 - m) / 0.8)) }
+        let s = p.reduce(0, +)
+        let order = p.indices.sorted { p[$0] > p[$1] }
+        var nucleus: Set<Int> = [], c = 0.0
+        for i in order { nucleus.insert(i); c += p[i] / s; if c >= 0.5 { break } }
+        #expect(nucleus.contains(a[0]))
+        let stopped = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 8, stopTokens: [a[0]],
+                                                                                   bannedTokens: []))
+        let greedyFirst = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 1))
+        #expect(stopped.count <= 8)
+        let banned = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 1, bannedTokens: Set(greedyFirst)))
+        #expect(banned != greedyFirst)
+    }
+
+    @Test("config errors name the file and key")
+    func configErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("opt-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("config.json")
+        try Data("{\"model_type\": \"opt\", \"hidden_size\": 30, \"num_attention_heads\": 4}".utf8).write(to: url)
+        #expect { try OPTConfig.load(from: url) } throws: { "\($0)".contains("config.json") && "\($0)".contains("divisible") }
+        try Data("{\"model_type\": \"opt\", \"ffn_dim\": \"big\"}".utf8).write(to: url)
+        #expect { try OPTConfig.load(from: url) } throws: { "\($0)".contains("ffn_dim") }
+    }
+}
