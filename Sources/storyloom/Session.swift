@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Gallery
 import Store
@@ -154,6 +155,22 @@ struct Session {
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ message: String) { description = message }
+}
+
+/// Runs a command body, printing user-facing errors (located workflow errors, store and collection
+/// problems) as they are, without ArgumentParser's "Error:" prefix, and exiting 1.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CLIError {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode.failure
+    } catch let error as CustomStringConvertible & Error {
+        FileHandle.standardError.write(Data(("error: \(error.description)\n").utf8))
+        throw ExitCode.failure
+    }
 }
 
 /// Calls back on SIGINT/SIGTERM with the count of signals so far.

@@ -44,10 +44,12 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "No progress output.") var quiet = false
 
     func run() async throws {
-        let session = try Session(options, registry: StandardSteps.registry)
-        if let threads { Threads.set(threads) }
-        let code = try await session.run(jobs: jobs, batchSize: batchSize, wait: wait, json: json,
+        let code = try await reportingErrors {
+            let session = try Session(options, registry: StandardSteps.registry)
+            if let threads { Threads.set(threads) }
+            return try await session.run(jobs: jobs, batchSize: batchSize, wait: wait, json: json,
                                          gallery: !noGallery, quiet: quiet)
+        }
         if code != 0 { throw ExitCode(code) }
     }
 }
@@ -58,7 +60,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Print {\"steps\":[{\"id\":…,\"new\":…,\"stale\":…,\"cached\":…}]}.") var json = false
 
     func run() async throws {
-        try Session(options, registry: StandardSteps.registry).printPlan(json: json)
+        try await reportingErrors { try Session(options, registry: StandardSteps.registry).printPlan(json: json) }
     }
 }
 
@@ -69,7 +71,7 @@ struct ExplainCommand: AsyncParsableCommand {
     @Argument(help: "The item id (an entry id, or ENTRY#PANEL for panel steps).") var item: String
 
     func run() async throws {
-        try Session(options, registry: StandardSteps.registry).explain(step: step, item: item)
+        try await reportingErrors { try Session(options, registry: StandardSteps.registry).explain(step: step, item: item) }
     }
 }
 
@@ -79,9 +81,11 @@ struct GalleryCommand: AsyncParsableCommand {
     @Option(help: "Output folder (default: <store>/../galleries/<workflow>).") var output: String?
 
     func run() async throws {
-        let session = try Session(options, registry: StandardSteps.registry)
-        let index = try session.renderGallery(output: output.map { URL(fileURLWithPath: $0) })
-        print(index.path)
+        try await reportingErrors {
+            let session = try Session(options, registry: StandardSteps.registry)
+            let index = try session.renderGallery(output: output.map { URL(fileURLWithPath: $0) })
+            print(index.path)
+        }
     }
 }
 

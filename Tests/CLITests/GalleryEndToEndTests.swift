@@ -10,6 +10,7 @@ import Testing
         let cli = try CLI()
         let hostile = "<script>alert(1)</script>\\\"><img src=x onerror=alert(2)>"
         var lines: [String] = []
+        try FileManager.default.createDirectory(at: cli.root.appendingPathComponent("collection/images"), withIntermediateDirectories: true)
         for i in 1...3 {
             var panels: [String] = []
             for p in 1...2 {
@@ -53,7 +54,7 @@ import Testing
             let url = folder.appendingPathComponent(page)
             let html = try HTMLInspector(path: url.path)
             for link in html.values("//img/@src") + html.values("//a/@href") + html.values("//link/@href") + html.values("//script/@src") {
-                let target = link.split(separator: "#").first.map(String.init) ?? ""
+                let target = link.split(separator: "#", omittingEmptySubsequences: false).first.map(String.init) ?? ""
                 if target.isEmpty { continue }
                 #expect(!target.hasPrefix("/") && !target.contains("://"), "absolute link \(target) in \(page)")
                 let resolved = url.deletingLastPathComponent().appendingPathComponent(target).standardizedFileURL.path

@@ -26,6 +26,6 @@ import Testing
         try "{\"id\":\"a\",\"kind\":\"story\",\"panels\":[]}\n{\"id\":\"b\",\"kind\":\"story\",\"panels\":[}\n"
             .write(to: dir.appendingPathComponent("collection.jsonl"), atomically: true, encoding: .utf8)
         let error = #expect(throws: CollectionError.self) { try NativeCollection.read(at: dir) }
-        #expect(error?.description.hasSuffix("collection.jsonl:2: invalid entry: not valid JSON (unexpected character at column 38)") == true)
+        #expect(error?.description.hasSuffix("collection.jsonl:2: invalid entry: not valid JSON (unexpected character at column 36)") == true)
     }
 }
