@@ -35,6 +35,9 @@ public enum ClipBench {
         let reps = quick ? 2 : 5
         var report = BenchReport()
         report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) OpenBLAS kernels=\(Threads.blasCoreName) reps=\(reps) (best of)")
+        if Threads.blasCoreName == "Prescott" {
+            report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
+        }
         report.rows.append(sgemmRow(reps: reps))
         let python = referencePython()
         if python == nil {
