@@ -4,7 +4,7 @@ import Tensor
 
 /// CLIP image preprocessing as transformers' `CLIPImageProcessor` (PIL backend) does it,
 /// configured by `preprocessor_config.json`:
-/// convert to RGB → resize the shortest side with PIL's bicubic filter (`Imaging`'s PIL-exact
+/// convert to RGB (alpha composited onto white) → resize the shortest side with PIL's bicubic filter (`Imaging`'s PIL-exact
 /// resampler) → center crop (offsets `(size - crop) // 2`, zero padding when the crop is
 /// larger) → rescale (`× rescale_factor`) → normalise with `image_mean` / `image_std`.
 public struct CLIPImageProcessor: Sendable, Equatable {
@@ -154,7 +154,9 @@ public struct CLIPImageProcessor: Sendable, Equatable {
         return out
     }
 
-    /// PIL `convert("RGB")`: grey is replicated, alpha is dropped (not composited).
+    /// transformers' `convert_to_rgb`: grey is replicated; an alpha channel is composited onto
+    /// white with Pillow's `alpha_composite` integer arithmetic (7 fraction bits, /255 by shifts),
+    /// so results match Pillow exactly.
     func rgb(_ image: Image) -> Image {
         switch image.channels {
         case 3: return image
@@ -163,9 +165,14 @@ public struct CLIPImageProcessor: Sendable, Equatable {
         default:
             var px = [UInt8](repeating: 0, count: image.width * image.height * 3)
             for i in 0..<(image.width * image.height) {
-                px[3 * i] = image.pixels[4 * i]
-                px[3 * i + 1] = image.pixels[4 * i + 1]
-                px[3 * i + 2] = image.pixels[4 * i + 2]
+                let a = UInt32(image.pixels[4 * i + 3])
+                for c in 0..<3 {
+                    let src = UInt32(image.pixels[4 * i + c])
+                    if a == 0 { px[3 * i + c] = 255; continue }
+                    // Over an opaque white background: coef1 = a·128, coef2 = (255 - a)·128.
+                    let tmp = src * (a << 7) + 255 * ((255 - a) << 7) + (0x80 << 7)
+                    px[3 * i + c] = UInt8(truncatingIfNeeded: ((((tmp >> 8) + tmp) >> 8)) >> 7)
+                }
             }
             return Image(width: image.width, height: image.height, channels: 3, pixels: px)
         }

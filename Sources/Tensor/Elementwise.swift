@@ -28,10 +28,21 @@ public func activated(_ x: Tensor, _ activation: Activation) -> Tensor {
     return y
 }
 
-/// Pointer form of `applyActivation`.
+/// Pointer form of `applyActivation`; large buffers are split over `Threads.count` threads.
 public func applyActivation(_ activation: Activation, _ p: UnsafeMutableBufferPointer<Float>) {
     let n = p.count
     guard n > 0, let b = p.baseAddress else { return }
+    // Below ~64K elements the thread hand-off costs more than it saves.
+    let chunks = n >= 65_536 ? Threads.count : 1
+    let base = SendablePointer(b)
+    Threads.parallelFor(chunks) { c in
+        let lo = n * c / chunks, hi = n * (c + 1) / chunks
+        activationKernel(activation, base.value + lo, hi - lo)
+    }
+}
+
+@inline(__always)
+func activationKernel(_ activation: Activation, _ b: UnsafeMutablePointer<Float>, _ n: Int) {
     switch activation {
     case .gelu:
         for i in 0..<n { let v = b[i]; b[i] = 0.5 * v * (1 + vectorErf(v * 0.70710678118654752)) }
@@ -42,6 +53,12 @@ public func applyActivation(_ activation: Activation, _ p: UnsafeMutableBufferPo
     case .relu:
         for i in 0..<n { b[i] = max(b[i], 0) }
     }
+}
+
+/// A raw pointer handed to parallel workers that touch disjoint ranges of it.
+struct SendablePointer: @unchecked Sendable {
+    let value: UnsafeMutablePointer<Float>
+    init(_ value: UnsafeMutablePointer<Float>) { self.value = value }
 }
 
 /// `a + b` element-wise (shapes must match): the residual connection.
@@ -89,11 +106,17 @@ public func layerNormRows(_ p: UnsafeMutableBufferPointer<Float>, rowLength d: I
     for r in 0..<rows {
         let x = base + r * d
         // Two passes (mean, then centred squares) match torch's numerics better than E[x²]-E[x]².
-        var sum: Float = 0
-        for i in 0..<d { sum += x[i] }
-        let mean = sum / Float(d)
-        var sq: Float = 0
-        for i in 0..<d { let c = x[i] - mean; sq += c * c }
+        let mean = sumValues(x, d) / Float(d)
+        var i = 0
+        var acc = SIMD16<Float>(repeating: 0)
+        let meanV = SIMD16<Float>(repeating: mean)
+        while i + 16 <= d {
+            let c = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - meanV
+            acc += c * c
+            i += 16
+        }
+        var sq = acc.sum()
+        while i < d { let c = x[i] - mean; sq += c * c; i += 1 }
         let rstd = 1 / (sq / Float(d) + eps).squareRoot()
         for i in 0..<d { x[i] = (x[i] - mean) * rstd * w[i] + bb[i] }
     }
@@ -111,17 +134,49 @@ public func softmaxLastDimension(_ x: inout Tensor) {
 /// Softmax of `count` values at `x`, in place. `-infinity` entries (masked) become 0.
 @inline(__always)
 public func softmaxRow(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-    var m = -Float.infinity
-    for i in 0..<n { m = max(m, x[i]) }
+    // Reductions run on SIMD16 accumulators: strict IEEE order would keep a scalar loop serial.
+    let m = maxValue(x, n)
     if m == -Float.infinity {
         // A fully masked row: torch yields NaN; a zero row is the useful answer here.
         x.update(repeating: 0, count: n)
         return
     }
-    var sum: Float = 0
-    for i in 0..<n { let e = vectorExp(x[i] - m); x[i] = e; sum += e }
-    let inv = 1 / sum
+    for i in 0..<n { x[i] = vectorExp(x[i] - m) }
+    let inv = 1 / sumValues(x, n)
     for i in 0..<n { x[i] *= inv }
+}
+
+/// Maximum of `n` floats (NaN-free input assumed), SIMD8-wide.
+///
+/// Written as compare-and-replace: the standard library's `pointwiseMax` is lowered lane by
+/// lane and measured 40× slower here.
+@inline(__always)
+func maxValue(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var acc = SIMD8<Float>(repeating: -.infinity)
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc.replace(with: v, where: v .> acc)
+        i += 8
+    }
+    var m = -Float.infinity
+    for k in 0..<8 where acc[k] > m { m = acc[k] }
+    while i < n { if x[i] > m { m = x[i] }; i += 1 }
+    return m
+}
+
+/// Sum of `n` floats, SIMD16-wide.
+@inline(__always)
+func sumValues(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var acc = SIMD16<Float>(repeating: 0)
+    while i + 16 <= n {
+        acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += x[i]; i += 1 }
+    return s
 }
 
 /// `exp(x)` to about 2 ulp, branch-free so loops over it vectorise.
@@ -133,7 +188,10 @@ public func softmaxRow(_ x: UnsafeMutablePointer<Float>, count n: Int) {
 public func vectorExp(_ x: Float) -> Float {
     // NaN is replaced before the Int32 conversion below (which traps on NaN); the result is fixed up at the end.
     let clamped = x != x ? 0 : min(max(x, -87.33654), 88.72283)
-    let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
+    // Round to nearest with the 1.5·2²³ trick: `rounded()` becomes a libm call on the
+    // baseline x86-64 target (no SSE4.1 `roundps`), which would stop vectorisation.
+    let shifted = clamped * 1.44269504088896341 + 12_582_912
+    let n = shifted - 12_582_912
     // Cody–Waite split of ln 2 keeps r exact enough for float.
     let r = (clamped - n * 0.693145751953125) - n * 1.42860682030941723212e-6
     var p: Float = 1.0 / 720
@@ -143,13 +201,14 @@ public func vectorExp(_ x: Float) -> Float {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    // 2^n: n ∈ [-126, 128]; build as two halves so n = 128 (→ inf) and n = -126 stay representable.
-    let ni = Int32(n)
+    // 2^n for n ∈ [-126, 128], built in two halves so n = 128 (→ inf) stays representable.
+    // The integer comes from the float's bits (n + 1.5·2²³ puts n in the low mantissa bits):
+    // `Int32(n)` would add a range-check branch that stops the loop from vectorising.
+    let ni = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
     let half = ni >> 1
-    let s1 = Float(bitPattern: UInt32(bitPattern: (half + 127) << 23))
-    let s2 = Float(bitPattern: UInt32(bitPattern: (ni - half + 127) << 23))
+    let s1 = Float(bitPattern: UInt32(bitPattern: (half &+ 127) << 23))
+    let s2 = Float(bitPattern: UInt32(bitPattern: (ni &- half &+ 127) << 23))
     let y = p * s1 * s2
-    // x < -87.33 (after clamp still finite) → 0; x > 88.72 → inf; NaN stays NaN via `x != x`.
     return x < -87.33654 ? 0 : (x > 88.72283 ? .infinity : (x != x ? x : y))
 }
 
