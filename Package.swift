@@ -67,8 +67,10 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Steps", "Stories", "Store"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging"]),
-        .testTarget(name: "GalleryTests", dependencies: ["Gallery", "CLibXML2"]),
-        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "CLibXML2", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Test support: libxml2's HTML parser with XPath, for asserting on the DOM a browser would build.
+        .target(name: "HTMLInspection", dependencies: ["CLibXML2"]),
+        .testTarget(name: "GalleryTests", dependencies: ["Gallery", "HTMLInspection"]),
+        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "Imaging", "HTMLInspection", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

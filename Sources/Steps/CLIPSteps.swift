@@ -90,8 +90,8 @@ public enum RetrieveStep {
         ],
         inputs: [InputSpec("query", doc: "a vector (e.g. embed_text.text_embedding)"),
                  InputSpec("pool", aggregate: true, doc: "the vectors to rank (e.g. embed_images.image_embedding)")],
-        outputs: ["ranked", "top_score", "target_rank"],
-        defaultBatchSize: 64, scopeSelectable: true,
+        outputs: ["ranked", "top_score", "target_rank", "hit_at_1", "hit_at_k"],
+        defaultBatchSize: 64, scopeSelectable: true, scoreOutputs: ["top_score", "target_rank", "hit_at_1", "hit_at_k"],
         makeRunner: { config in Runner(k: config.int("k") ?? 5, excludeSameEntry: config.bool("exclude_same_entry") ?? false) })
 
     struct Runner: StepRunner {
@@ -130,7 +130,13 @@ public enum RetrieveStep {
                     order.sort { scores.data[base + $0] > scores.data[base + $1] || (scores.data[base + $0] == scores.data[base + $1] && $0 < $1) }
                     let top = order.prefix(k).map { Candidate(id: pool[$0].id, score: Double(scores.data[base + $0])) }
                     var out: Outputs = ["ranked": .ranked(top), "top_score": .number(top.first?.score ?? .nan)]
-                    if let rank = order.firstIndex(where: { pool[$0].id == item.id }) { out["target_rank"] = .number(Double(rank + 1)) }
+                    // When the pool holds the query's own panel (its ground truth), its rank gives recall@k:
+                    // the mean of hit_at_1 / hit_at_k over items.
+                    if let rank = order.firstIndex(where: { pool[$0].id == item.id }) {
+                        out["target_rank"] = .number(Double(rank + 1))
+                        out["hit_at_1"] = .number(rank == 0 ? 1 : 0)
+                        out["hit_at_k"] = .number(rank < k ? 1 : 0)
+                    }
                     outcomes[slot] = .success(out)
                 }
             }

@@ -32,7 +32,7 @@ public enum CommandStep {
             InputSpec("b", required: false, doc: "any column, passed as {b}"),
         ],
         outputs: ["image", "text", "number"],
-        stochastic: true, defaultBatchSize: 4, scopeSelectable: true,
+        stochastic: true, defaultBatchSize: 4, scopeSelectable: true, scoreOutputs: ["number"],
         makeRunner: { config in try Runner(config: config) })
 
     struct Runner: StepRunner {

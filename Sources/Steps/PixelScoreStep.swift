@@ -37,7 +37,7 @@ public enum ScoreStep {
                      InputSpec("b", doc: "second column (e.g. a generated image)")],
             outputs: ["score"],
             modelKinds: extraMetrics.isEmpty ? [] : ["clip"],
-            defaultBatchSize: 32, scopeSelectable: true, modelOptional: true,
+            defaultBatchSize: 32, scopeSelectable: true, modelOptional: true, scoreOutputs: ["score"],
             makeRunner: { config in
                 let metric = config.string("metric") ?? ""
                 if PixelScore.metrics.contains(metric) { return PixelRunner(metric: metric) }

@@ -29,7 +29,7 @@ public enum DialoguePlanner {
         var rng = WorldRandom(seed: seed, stream: 2, index: UInt64(max(index, 0)))
         var state = StoryPlanner.PlannerState()
         let background = rng.pick(Background.allCases)
-        let count = 1 + rng.weighted([0.2, 0.4, 0.4])
+        let count = 1 + rng.weighted([0.1, 0.4, 0.5])
         var scene = Scene(background: background, objects: [])
         for kind in rng.shuffled(ObjectKind.allCases).prefix(count) {
             scene.objects.append(SceneObject(id: state.nextId, kind: kind, colour: rng.pick(ObjectColour.allCases),
@@ -84,7 +84,7 @@ public enum DialoguePlanner {
         guard !options.isEmpty else { return (confirm(scene, &rng, state), []) }
         let q = options[rng.weighted(options.map(\.1))].0
         func np(_ o: SceneObject) -> (Referent, String) {
-            let r = StoryPlanner.refer(to: o.id, in: scene, &rng, state) ?? .definite(Mention(kind: o.kind))
+            let r = StoryPlanner.refer(to: o.id, in: scene, &rng, state, plain: true) ?? .definite(Mention(kind: o.kind))
             return (r, CaptionGrammar.nounPhrase(r))
         }
         func turn(_ family: String, _ qs: [String], _ answer: String, _ u: Utterance) -> DialogueTurn {
@@ -137,11 +137,16 @@ public enum DialoguePlanner {
         }
     }
 
-    /// A round that only confirms a known colour (used once everything is known).
+    /// A round that only confirms a known fact (used once everything is known).
     static func confirm(_ scene: Scene, _ rng: inout WorldRandom, _ state: StoryPlanner.PlannerState) -> DialogueTurn {
         let o = rng.pick(scene.objects)
-        let r = StoryPlanner.refer(to: o.id, in: scene, &rng, state) ?? .definite(Mention(kind: o.kind))
-        let (text, id) = CaptionGrammar.pick("q-confirm", ["so \(CaptionGrammar.nounPhrase(r)) is \(o.colour.word)?"], &rng)
-        return DialogueTurn(question: CaptionGrammar.sentence(text), answer: "Yes.", template: id, utterance: .confirm(r, .colour(o.colour)))
+        let r = StoryPlanner.refer(to: o.id, in: scene, &rng, state, plain: true) ?? .definite(Mention(kind: o.kind))
+        let s = CaptionGrammar.nounPhrase(r)
+        let facts: [(String, Fact)] = [("so \(s) is \(o.colour.word)?", .colour(o.colour)),
+                                       ("so \(s) is \(o.size.word)?", .size(o.size)),
+                                       ("and \(s) is \(o.position.phrase)?", .position(o.position))]
+        let i = rng.int(below: facts.count)
+        return DialogueTurn(question: CaptionGrammar.sentence(facts[i].0), answer: rng.pick(["Yes.", "Yes, that is right."]),
+                            template: "q-confirm.\(i)", utterance: .confirm(r, facts[i].1))
     }
 }

@@ -127,7 +127,10 @@ public struct Knowledge: Sendable, Equatable {
             let i = bind(r)
             entities[i].kinds.formIntersection(verb.kinds)
             entities[i].positions = [p]
-            salient = entities[i].key
+            // Whatever it shared a column with, it has left that column.
+            let key = entities[i].key
+            sameColumn.removeAll { $0.0 == key || $0.1 == key }
+            salient = key
         case .recolour(let r, let c):
             let i = bind(r)
             entities[i].colours = [c]

@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 
 /// Renders scene graphs to RGB images with analytic anti-aliasing.
@@ -10,7 +11,7 @@ public enum SceneRenderer {
     public static func render(_ scene: Scene, size: Int) -> Image {
         let n = max(size, 1)
         var canvas = Canvas(size: n)
-        canvas.paintBackground(scene.background)
+        canvas.rgb = BackdropCache.shared.backdrop(scene.background, size: n)
         for object in scene.drawingOrder {
             canvas.paintObject(object)
         }
@@ -26,6 +27,32 @@ public enum SceneRenderer {
     }
 
     @inline(__always) static func quantise(_ v: Double) -> UInt8 { UInt8(clamp(v, 0, 255).rounded()) }
+}
+
+/// Painted backgrounds per (background, size): a backdrop is the same for every scene, so it is
+/// computed once and copied (the lock makes the shared cache safe across threads).
+final class BackdropCache: @unchecked Sendable {
+    static let shared = BackdropCache()
+    private let lock = NSLock()
+    private var store: [String: [Double]] = [:]
+
+    func backdrop(_ b: Background, size: Int) -> [Double] {
+        let key = "\(b.rawValue)-\(size)"
+        lock.lock()
+        let hit = store[key]
+        lock.unlock()
+        if let hit { return hit }
+        var canvas = Canvas(size: size)
+        canvas.paintBackground(b)
+        // Bounded: at most the 8 backgrounds at a few sizes, and nothing above 1024 px.
+        if size <= 1024 {
+            lock.lock()
+            if store.count >= 32 { store.removeAll() }
+            store[key] = canvas.rgb
+            lock.unlock()
+        }
+        return canvas.rgb
+    }
 }
 
 /// Sky and ground colours and the horizon of a background.
@@ -181,6 +208,39 @@ struct Canvas {
                     blend(i, paint.colour, paint.opacity * coverage(d))
                 }
             }
+        }
+    }
+}
+
+extension SceneRenderer {
+    /// A point well inside `object`'s main colour region, as fractions of the image width and height
+    /// (x right, y down). Attribute checkers sample the rendered colour there.
+    public static func probePoint(_ object: SceneObject) -> (x: Double, y: Double) {
+        let (anchor, unit) = ObjectShapes.frame(object)
+        let local = ObjectShapes.probe(object.kind)
+        return (anchor.x + local.x * unit, anchor.y - local.y * unit)
+    }
+
+    /// The object's bounding box as fractions of the image (minX, minY, maxX, maxY), y down.
+    public static func bounds(_ object: SceneObject) -> (minX: Double, minY: Double, maxX: Double, maxY: Double) {
+        let (anchor, unit) = ObjectShapes.frame(object)
+        let (x0, y0, x1, y1) = ObjectShapes.bounds(object.kind)
+        return (anchor.x + x0 * unit, anchor.y - y1 * unit, anchor.x + x1 * unit, anchor.y - y0 * unit)
+    }
+}
+
+extension ObjectShapes {
+    /// A local point inside the object's fill, away from highlights, doors, windows and wheels.
+    static func probe(_ kind: ObjectKind) -> Vec2 {
+        switch kind {
+        case .ball: return Vec2(0.05, 0.22)
+        case .box: return Vec2(0.18, 0.2)
+        case .tree: return Vec2(0, 0.74)
+        case .house: return Vec2(0.16, 0.12)
+        case .cat: return Vec2(0.05, 0.27)
+        case .car: return Vec2(0, 0.27)
+        case .star: return Vec2(0, 0)
+        case .balloon: return Vec2(0.15, 0)
         }
     }
 }

@@ -123,7 +123,7 @@ enum ObjectShapes {
     static let skyCentre = 0.21
     /// Local units per image unit for big objects; small objects are scaled by `ObjectSize.scale`.
     static let groundUnit = 0.42
-    static let skyUnit = 0.13
+    static let skyUnit = 0.15
 
     static let trunk = RGB(105, 68, 35)
     static let dark = RGB(45, 40, 40)
@@ -140,7 +140,7 @@ enum ObjectShapes {
 
     /// Local bounding box (minX, minY, maxX, maxY), y up.
     static func bounds(_ kind: ObjectKind) -> (Double, Double, Double, Double) {
-        kind.layer == .ground ? (-0.45, -0.05, 0.45, 1.05) : (-1.05, -1.3, 1.05, 1.05)
+        kind.layer == .ground ? (-0.41, -0.05, 0.41, 1.02) : (-1.05, -1.3, 1.05, 1.05)
     }
 
     /// The paints of an object, back to front. Body outlines are painted first, then the inset fill.

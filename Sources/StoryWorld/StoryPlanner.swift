@@ -71,15 +71,18 @@ public enum StoryPlanner {
     }
 
     /// A referring expression for object `id` that the reader resolves to it, or nil if none does.
-    static func refer(to id: Int, in scene: Scene, _ rng: inout WorldRandom, _ state: PlannerState) -> Referent? {
+    ///
+    /// `plain` allows only "it" and "the KIND" (dialogue questions must not reveal attributes).
+    static func refer(to id: Int, in scene: Scene, _ rng: inout WorldRandom, _ state: PlannerState, plain: Bool = false) -> Referent? {
         guard let key = state.key(of: id), let o = scene.objects.first(where: { $0.id == id }) else { return nil }
         let k = state.knowledge
         if k.resolve(.pronoun) == key, rng.chance(0.6) { return .pronoun }
-        let options: [(Referent, Double)] = [
-            (.definite(Mention(kind: o.kind)), 3),
-            (.definite(Mention(kind: o.kind, colour: o.colour)), 1),
-            (.definite(Mention(kind: o.kind, position: o.position)), 1),
-        ].filter { k.resolve($0.0) == key }
+        var options: [(Referent, Double)] = [(.definite(Mention(kind: o.kind)), 3)]
+        if !plain {
+            options += [(.definite(Mention(kind: o.kind, colour: o.colour)), 1),
+                        (.definite(Mention(kind: o.kind, position: o.position)), 1)]
+        }
+        options = options.filter { k.resolve($0.0) == key }
         if options.isEmpty { return k.resolve(.pronoun) == key ? .pronoun : nil }
         return options[rng.weighted(options.map(\.1))].0
     }
@@ -88,7 +91,10 @@ public enum StoryPlanner {
 
     /// One event: the next scene, its utterance, and ids of objects it introduces.
     static func event(_ scene: Scene, _ rng: inout WorldRandom, _ state: inout PlannerState) -> (Scene, Utterance, [Int])? {
-        let movers = scene.objects.filter { $0.kind.isMobile && !scene.freePositions(layer: $0.layer, excluding: $0.id).isEmpty }
+        func targets(_ o: SceneObject) -> [Position] {
+            scene.freePositions(layer: o.layer).filter { $0 != o.position }
+        }
+        let movers = scene.objects.filter { $0.kind.isMobile && !targets($0).isEmpty }
         let newKinds = ObjectKind.allCases.filter { k in
             !scene.objects.contains { $0.kind == k } && !scene.freePositions(layer: k.layer).isEmpty
         }
@@ -108,7 +114,7 @@ public enum StoryPlanner {
             case .move:
                 let o = rng.pick(movers)
                 guard let r = refer(to: o.id, in: scene, &rng, state) else { continue }
-                let p = rng.pick(scene.freePositions(layer: o.layer, excluding: o.id))
+                let p = rng.pick(targets(o))
                 next.objects = next.objects.map { $0.id == o.id ? with($0) { $0.position = p } : $0 }
                 return (next, .move(r, o.kind.moveVerb, p), [])
             case .recolour:

@@ -168,6 +168,8 @@ public enum Background: String, Codable, Sendable, CaseIterable, Comparable {
     public var word: String { rawValue }
 }
 
+import Stories
+
 /// The whole vocabulary in one place, for attribute checkers and training scripts.
 public enum WorldVocabulary {
     public static let kinds = ObjectKind.allCases
@@ -176,4 +178,23 @@ public enum WorldVocabulary {
     public static let positions = Position.allCases
     public static let backgrounds = Background.allCases
     public static let moveVerbs = MoveVerb.allCases
+
+    /// The vocabulary as JSON (written as `vocabulary.json` next to generated collections): kinds with
+    /// their layer and motion verb, colours with RGB, sizes with scale, positions with column centre,
+    /// backgrounds with their caption phrases, and the world version.
+    public static var json: JSONValue {
+        func n(_ v: Double) -> JSONValue { .number(v) }
+        return .object([
+            "version": n(Double(StoryWorldGenerator.version)),
+            "kinds": .array(kinds.map { .object(["name": .string($0.rawValue), "layer": .string($0.layer.rawValue),
+                                                  "verb": .string($0.moveVerb.rawValue), "mobile": .bool($0.isMobile)]) }),
+            "colours": .array(colours.map { c in
+                .object(["name": .string(c.rawValue), "rgb": .array([n(Double(c.rgb.r)), n(Double(c.rgb.g)), n(Double(c.rgb.b))])]) }),
+            "sizes": .array(sizes.map { .object(["name": .string($0.rawValue), "scale": n($0.scale)]) }),
+            "positions": .array(positions.map { .object(["name": .string($0.rawValue), "x": n($0.centreX), "phrase": .string($0.phrase)]) }),
+            "backgrounds": .array(backgrounds.map { b in
+                .object(["name": .string(b.rawValue), "outdoor": .bool(b.isOutdoor),
+                         "locatives": .array(b.locatives.map { .string($0) }), "nouns": .array(b.nouns.map { .string($0) })]) }),
+        ])
+    }
 }

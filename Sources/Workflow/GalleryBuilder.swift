@@ -127,18 +127,20 @@ public enum GalleryBuilder {
         for step in plan.steps {
             let s = summary?.steps.first { $0.id == step.spec.id }
             let params = step.params.keys.sorted().map { ($0, Explainer.show(step.params[$0])) }
-            // Numeric outputs as distributions, a few outputs as samples.
-            let stepResults = try reader.read(step.items.map(\.fingerprint))
+            // Score outputs as distributions (every item), other outputs as a few samples.
+            let scored = !step.kind.scoreOutputs.isEmpty
+            let sampleItems = scored ? step.items : Array(step.items.prefix(8))
+            let stepResults = try reader.read(sampleItems.map(\.fingerprint))
             var series: [String: [Double]] = [:]
             var samples: [(item: String, value: CellValue)] = []
-            for item in step.items {
+            for item in sampleItems {
                 guard let r = stepResults[item.fingerprint], r.ok else { continue }
-                for (name, v) in r.outputs.sorted(by: { $0.key < $1.key }) {
-                    if let n = v.number, n.isFinite { series["\(step.spec.id).\(name)", default: []].append(n) }
-                    if samples.count < 4, name == step.kind.outputs.first,
-                       let c = cellValue(v, lookup: [:], media: reader.store.media) {
-                        samples.append((item.id, c))
-                    }
+                for name in step.kind.scoreOutputs {
+                    if let n = r.outputs[name]?.number, n.isFinite { series["\(step.spec.id).\(name)", default: []].append(n) }
+                }
+                if samples.count < 4, let v = InputResolver.output(nil, of: r, kind: step.kind),
+                   let c = cellValue(v, lookup: [:], media: reader.store.media) {
+                    samples.append((item.id, c))
                 }
             }
             steps.append(StepReport(id: step.spec.id, kind: step.kind.name, params: params, seconds: s?.seconds ?? 0,

@@ -167,12 +167,12 @@ struct ScoreCollector {
     func addScores(to steps: [StepSummary], plan: Plan) throws -> [StepSummary] {
         var out = steps
         for (i, summary) in steps.enumerated() {
-            guard let step = plan.step(summary.id) else { continue }
+            guard let step = plan.step(summary.id), !step.kind.scoreOutputs.isEmpty else { continue }
             let results = try ResultReader(store: store).read(step.items.map(\.fingerprint))
             var series: [String: [Double]] = [:]
             for item in step.items {
                 guard let r = results[item.fingerprint], r.ok else { continue }
-                for (name, value) in r.outputs { if let n = value.number { series[name, default: []].append(n) } }
+                for name in step.kind.scoreOutputs { if let n = r.outputs[name]?.number { series[name, default: []].append(n) } }
             }
             out[i].scores = series.keys.sorted().map { ScoreSummary(name: "\(summary.id).\($0)", values: series[$0]!) }
         }

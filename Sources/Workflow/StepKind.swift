@@ -63,6 +63,9 @@ public struct StepKind: Sendable {
     public var scope: StepScope
     /// Whether a workflow may set `scope:` to the other value (e.g. `score` per panel or per entry).
     public var scopeSelectable: Bool
+    /// Outputs that are scores (numbers summarised as mean ± 95% interval in run summaries and charted in the
+    /// report). Steps without any skip that pass, which keeps a no-op rerun from reading every result.
+    public var scoreOutputs: [String]
     /// Whether `model:` may be left out (a step whose model use depends on its params).
     public var modelOptional: Bool
     public var params: [ParamSpec]
@@ -79,13 +82,15 @@ public struct StepKind: Sendable {
 
     public init(name: String, version: Int, summary: String, scope: StepScope, params: [ParamSpec],
                 inputs: [InputSpec], outputs: [String], stochastic: Bool = false, modelKinds: [String] = [],
-                defaultBatchSize: Int = 16, scopeSelectable: Bool = false, modelOptional: Bool = false, makeRunner: @escaping @Sendable (StepConfiguration) throws -> any StepRunner) {
+                defaultBatchSize: Int = 16, scopeSelectable: Bool = false, modelOptional: Bool = false,
+                scoreOutputs: [String] = [], makeRunner: @escaping @Sendable (StepConfiguration) throws -> any StepRunner) {
         self.name = name
         self.version = version
         self.summary = summary
         self.scope = scope
         self.scopeSelectable = scopeSelectable
         self.modelOptional = modelOptional
+        self.scoreOutputs = scoreOutputs
         self.params = params
         self.inputs = inputs
         self.outputs = outputs

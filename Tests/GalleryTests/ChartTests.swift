@@ -1,4 +1,5 @@
 import Foundation
+import HTMLInspection
 import Testing
 @testable import Gallery
 

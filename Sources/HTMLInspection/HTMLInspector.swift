@@ -1,18 +1,18 @@
 import CLibXML2
 import Foundation
 
-/// A parsed HTML page (libxml2's HTML parser) with XPath queries, for asserting on the DOM a
+/// Test support (not used by the product): a parsed HTML page (libxml2's HTML parser) with XPath queries, for asserting on the DOM a
 /// browser would build rather than on strings.
-final class HTMLInspector {
-    let path: String
+public final class HTMLInspector {
+    public let path: String
     private let document: htmlDocPtr
 
-    struct ParseError: Error, CustomStringConvertible {
-        var path: String
-        var description: String { "libxml2 could not parse \(path)" }
+    public struct ParseError: Error, CustomStringConvertible {
+        public var path: String
+        public var description: String { "libxml2 could not parse \(path)" }
     }
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         let options = Int32(HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue | HTML_PARSE_NONET.rawValue)
         guard let document = htmlReadFile(path, "UTF-8", options) else { throw ParseError(path: path) }
@@ -22,14 +22,14 @@ final class HTMLInspector {
     deinit { xmlFreeDoc(document) }
 
     /// A matched node: element or attribute name, text content (attribute value), attributes.
-    struct Match {
-        var name: String
-        var content: String
-        var attributes: [String: String]
+    public struct Match {
+        public var name: String
+        public var content: String
+        public var attributes: [String: String]
     }
 
     /// Nodes matching an XPath 1.0 expression.
-    func select(_ xpath: String) -> [Match] {
+    public func select(_ xpath: String) -> [Match] {
         guard let context = xmlXPathNewContext(document) else { return [] }
         defer { xmlXPathFreeContext(context) }
         guard let result = xmlXPathEvalExpression(xpath, context) else { return [] }
@@ -45,23 +45,23 @@ final class HTMLInspector {
     }
 
     /// Values of the matched nodes (attribute values, or element text content).
-    func values(_ xpath: String) -> [String] {
+    public func values(_ xpath: String) -> [String] {
         select(xpath).map(\.content)
     }
 
     /// The number of nodes an XPath expression yields.
-    func count(_ xpath: String) -> Int {
+    public func count(_ xpath: String) -> Int {
         select(xpath).count
     }
 
     /// All text content of the page.
-    var text: String {
+    public var text: String {
         values("/html").joined()
     }
 
     /// Names of every element in document order, each with its sorted attribute names:
     /// the page's structure without its text.
-    var structure: [String] {
+    public var structure: [String] {
         select("//*").map { match in
             ([match.name] + match.attributes.keys.sorted()).joined(separator: " ")
         }
