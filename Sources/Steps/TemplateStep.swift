@@ -58,6 +58,7 @@ public enum TemplateStep {
 public enum StandardSteps {
     public static var registry: StepRegistry {
         StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
-                      ScoreStep.kind(extraMetrics: CLIPScorer.metrics, makeModelScorer: CLIPScorer.make)])
+                      ScoreStep.kind(extraMetrics: CLIPScorer.metrics, makeModelScorer: CLIPScorer.make),
+                      GenerateStep.kind])
     }
 }
