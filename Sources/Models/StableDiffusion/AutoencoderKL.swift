@@ -60,13 +60,12 @@ struct VAEAttention: Sendable {
     let qkv: LinearLayer
     let out: LinearLayer
 
-    static func load(_ r: CheckpointReader, _ p: String, channels c: Int, groups: Int) throws -> VAEAttention {
-        let legacy = !r.checkpoint.contains(r.prefix + p + "to_q.weight") && r.checkpoint.contains(r.prefix + p + "query.weight")
+    static func load(_ r: WeightSource, _ p: String, channels c: Int, groups: Int) throws -> VAEAttention {
+        let legacy = !r.has(p + "to_q.weight") && r.has(p + "query.weight")
         let names = legacy ? ["query", "key", "value", "proj_attn"] : ["to_q", "to_k", "to_v", "to_out.0"]
         // Old attention blocks stored these as 1×1 convs [C, C, 1, 1]; current ones as linears.
         func take(_ n: String) throws -> LinearLayer {
-            let full = r.prefix + p + n + ".weight"
-            let isConv = r.checkpoint.info(full)?.info.shape.count == 4
+            let isConv = r.shape(of: p + n + ".weight")?.count == 4
             return try LinearLayer.load(r, p + n, in: c, out: c, fromConv: isConv)
         }
         let q = try take(names[0]), k = try take(names[1]), v = try take(names[2])
@@ -112,7 +111,7 @@ public struct AutoencoderKL: Sendable {
         var attention: VAEAttention?
         var resnet1: ResnetBlock2D
 
-        static func load(_ r: CheckpointReader, _ p: String, channels c: Int, groups: Int, attention: Bool) throws -> MidBlock {
+        static func load(_ r: WeightSource, _ p: String, channels c: Int, groups: Int, attention: Bool) throws -> MidBlock {
             MidBlock(resnet0: try .load(r, p + "resnets.0.", in: c, out: c, temb: nil, groups: groups, eps: 1e-6),
                      attention: attention ? try .load(r, p + "attentions.0.", channels: c, groups: groups) : nil,
                      resnet1: try .load(r, p + "resnets.1.", in: c, out: c, temb: nil, groups: groups, eps: 1e-6))
@@ -160,7 +159,7 @@ public struct AutoencoderKL: Sendable {
         return model
     }
 
-    public init(config c: VAEConfig, reader r: CheckpointReader, decoderOnly: Bool = false) throws {
+    public init(config c: VAEConfig, reader r: WeightSource, decoderOnly: Bool = false) throws {
         config = c
         let ch = c.blockOutChannels, n = ch.count, g = c.normNumGroups, lat = c.latentChannels
         if decoderOnly {

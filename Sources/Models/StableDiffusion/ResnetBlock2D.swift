@@ -12,7 +12,7 @@ struct ResnetBlock2D: Sendable {
     let shortcut: Conv2DLayer?
     let outputScale: Float
 
-    static func load(_ r: CheckpointReader, _ p: String, in c: Int, out o: Int, temb: Int?, groups: Int, eps: Float,
+    static func load(_ r: WeightSource, _ p: String, in c: Int, out o: Int, temb: Int?, groups: Int, eps: Float,
                      outputScale: Float = 1) throws -> ResnetBlock2D {
         ResnetBlock2D(
             norm1: try .load(r, p + "norm1", channels: c, groups: groups, eps: eps),

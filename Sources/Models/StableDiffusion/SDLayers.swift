@@ -9,10 +9,10 @@ struct Conv2DLayer: Sendable {
     let stride: Int
     let padding: Padding2D
 
-    static func load(_ r: CheckpointReader, _ name: String, in c: Int, out o: Int, kernel k: Int, stride: Int = 1,
+    static func load(_ r: WeightSource, _ name: String, in c: Int, out o: Int, kernel k: Int, stride: Int = 1,
                      padding: Padding2D? = nil, bias: Bool = true) throws -> Conv2DLayer {
-        Conv2DLayer(weight: try takeFinite(r, name + ".weight", [o, c, k, k]),
-                    bias: bias ? try takeFinite(r, name + ".bias", [o]) : nil,
+        Conv2DLayer(weight: try r.weight(name + ".weight", [o, c, k, k]),
+                    bias: bias ? try r.weight(name + ".bias", [o]) : nil,
                     stride: stride, padding: padding ?? .uniform(k / 2))
     }
 
@@ -27,10 +27,10 @@ struct LinearLayer: Sendable {
     let weight: Tensor
     let bias: Tensor?
 
-    static func load(_ r: CheckpointReader, _ name: String, in i: Int, out o: Int, bias: Bool = true,
+    static func load(_ r: WeightSource, _ name: String, in i: Int, out o: Int, bias: Bool = true,
                      fromConv: Bool = false) throws -> LinearLayer {
-        let w = try takeFinite(r, name + ".weight", fromConv ? [o, i, 1, 1] : [o, i])
-        return LinearLayer(weight: try w.reshaped([o, i]), bias: bias ? try takeFinite(r, name + ".bias", [o]) : nil)
+        let w = try r.weight(name + ".weight", fromConv ? [o, i, 1, 1] : [o, i])
+        return LinearLayer(weight: try w.reshaped([o, i]), bias: bias ? try r.weight(name + ".bias", [o]) : nil)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
@@ -43,8 +43,8 @@ struct GroupNormLayer: Sendable {
     let groups: Int
     let eps: Float
 
-    static func load(_ r: CheckpointReader, _ name: String, channels c: Int, groups: Int, eps: Float) throws -> GroupNormLayer {
-        GroupNormLayer(weight: try takeFinite(r, name + ".weight", [c]), bias: try takeFinite(r, name + ".bias", [c]),
+    static func load(_ r: WeightSource, _ name: String, channels c: Int, groups: Int, eps: Float) throws -> GroupNormLayer {
+        GroupNormLayer(weight: try r.weight(name + ".weight", [c]), bias: try r.weight(name + ".bias", [c]),
                        groups: groups, eps: eps)
     }
 
@@ -59,8 +59,8 @@ struct LayerNormLayer: Sendable {
     let bias: Tensor
     let eps: Float
 
-    static func load(_ r: CheckpointReader, _ name: String, dim: Int, eps: Float = 1e-5) throws -> LayerNormLayer {
-        LayerNormLayer(weight: try takeFinite(r, name + ".weight", [dim]), bias: try takeFinite(r, name + ".bias", [dim]), eps: eps)
+    static func load(_ r: WeightSource, _ name: String, dim: Int, eps: Float = 1e-5) throws -> LayerNormLayer {
+        LayerNormLayer(weight: try r.weight(name + ".weight", [dim]), bias: try r.weight(name + ".bias", [dim]), eps: eps)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try layerNorm(x, weight: weight, bias: bias, eps: eps) }

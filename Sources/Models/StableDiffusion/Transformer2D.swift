@@ -11,13 +11,13 @@ struct CrossAttention: Sendable {
     let heads: Int
     let inner: Int
 
-    static func load(_ r: CheckpointReader, _ p: String, dim: Int, contextDim: Int?, heads: Int, headDim: Int,
+    static func load(_ r: WeightSource, _ p: String, dim: Int, contextDim: Int?, heads: Int, headDim: Int,
                      bias: Bool = false) throws -> CrossAttention {
         let inner = heads * headDim
         let kvDim = contextDim ?? dim
-        let wq = try takeFinite(r, p + "to_q.weight", [inner, dim])
-        let wk = try takeFinite(r, p + "to_k.weight", [inner, kvDim])
-        let wv = try takeFinite(r, p + "to_v.weight", [inner, kvDim])
+        let wq = try r.weight(p + "to_q.weight", [inner, dim])
+        let wk = try r.weight(p + "to_k.weight", [inner, kvDim])
+        let wv = try r.weight(p + "to_v.weight", [inner, kvDim])
         let out = try LinearLayer.load(r, p + "to_out.0", in: inner, out: dim)
         if contextDim == nil {
             return CrossAttention(qkv: try Tensor(shape: [3 * inner, dim], data: wq.data + wk.data + wv.data),
@@ -76,7 +76,7 @@ struct BasicTransformerBlock: Sendable {
     let norm3: LayerNormLayer
     let ffIn: LinearLayer, ffOut: LinearLayer
 
-    static func load(_ r: CheckpointReader, _ p: String, dim: Int, contextDim: Int, heads: Int, headDim: Int) throws -> BasicTransformerBlock {
+    static func load(_ r: WeightSource, _ p: String, dim: Int, contextDim: Int, heads: Int, headDim: Int) throws -> BasicTransformerBlock {
         let ff = dim * 4
         return BasicTransformerBlock(
             norm1: try .load(r, p + "norm1", dim: dim),
@@ -125,7 +125,7 @@ struct Transformer2D: Sendable {
     let blocks: [BasicTransformerBlock]
     let projOut: LinearLayer
 
-    static func load(_ r: CheckpointReader, _ p: String, channels c: Int, heads: Int, layers: Int, contextDim: Int,
+    static func load(_ r: WeightSource, _ p: String, channels c: Int, heads: Int, layers: Int, contextDim: Int,
                      groups: Int, linearProjection: Bool) throws -> Transformer2D {
         let headDim = c / heads
         return Transformer2D(

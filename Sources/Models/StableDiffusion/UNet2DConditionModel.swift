@@ -47,7 +47,7 @@ public struct UNet2DConditionModel: Sendable {
     }
 
     /// Builds the model from weights already opened (e.g. random weights written by `SDBench`).
-    public init(config c: UNetConfig, reader r: CheckpointReader) throws {
+    public init(config c: UNetConfig, reader r: WeightSource) throws {
         config = c
         let ch = c.blockOutChannels, n = ch.count
         let temb = ch[0] * 4
