@@ -59,7 +59,10 @@ public final class CLIPModel: Sendable {
                                               projectionDim: config.vision!.projectionDim)
         default:
             let projected = checkpoint.contains("text_projection.weight")
-            text = try CLIPTextTower.load(reader, config: config.text!, prefix: "text_model.",
+            // transformers 5 saves a bare CLIPTextModel without the "text_model." prefix.
+            let bare = !checkpoint.contains("text_model.embeddings.token_embedding.weight")
+                && checkpoint.contains("embeddings.token_embedding.weight")
+            text = try CLIPTextTower.load(reader, config: config.text!, prefix: bare ? "" : "text_model.",
                                           projectionName: projected ? "text_projection.weight" : nil,
                                           projectionDim: config.text!.projectionDim)
         }

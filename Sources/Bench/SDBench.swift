@@ -1,0 +1,140 @@
+import Foundation
+import Models
+import Tensor
+
+/// `storyloom bench sd`: the SD v1.5 UNet and VAE, built from config with random weights (no
+/// download), timed beside diffusers/PyTorch on the same weights in the same invocation.
+///
+/// Swift draws the weights (`RandomWeightSource`), writes them as an fp16 diffusers folder
+/// (`unet/`, `vae/`: config.json + diffusion_pytorch_model.safetensors — both sides widen to
+/// float32 on load), and `Tools/bench_sd_reference.py` loads that folder with diffusers. Rows:
+/// one UNet step (batch 2, as with guidance) at 32×32 and 64×64 latents, and one VAE decode of
+/// a 64×64 latent. Each row prints seconds (best of `reps`), the ratio reference/Storyloom,
+/// achieved GFLOP/s, and peak resident memory (VmHWM) of each process. The first row also
+/// checks that both sides compute the same function (max |Δ| of the 32×32 UNet output).
+public enum SDBench {
+    /// Runs the benchmark with `threads` compute threads; `quick` times once instead of three times.
+    public static func run(threads: Int, quick: Bool) throws -> BenchReport {
+        Threads.set(threads)
+        let reps = quick ? 1 : 3
+        var report = BenchReport()
+        report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) reps=\(reps) (best of), float32, random SD v1.5 weights")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-sdbench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (unet, vae) = try buildModels(writingTo: dir)
+
+        // Inputs shared with the reference through a file, so both sides see the same numbers.
+        var generator = TorchGenerator(seed: 0)
+        let context = try generator.randn(shape: [2, 77, unet.config.crossAttentionDim])
+        let small = try generator.randn(shape: [2, 4, 32, 32])
+        let large = try generator.randn(shape: [2, 4, 64, 64])
+        let latent = try generator.randn(shape: [1, 4, 64, 64])
+        try SafetensorsWriter.write(["context": context, "small": small, "large": large, "latent": latent],
+                                    to: dir.appendingPathComponent("inputs.safetensors"))
+        let check = try unet.forward(small, timesteps: [999], encoderHiddenStates: context)
+        try SafetensorsWriter.write(["unet_small": check], to: dir.appendingPathComponent("check.safetensors"))
+
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            var best = Double.infinity
+            for _ in 0..<reps {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return best
+        }
+        let ours: [(String, Double, Double)] = [
+            ("UNet step 32×32 latents, batch 2", try time { _ = try unet.forward(small, timesteps: [999], encoderHiddenStates: context) },
+             unet.flops(batch: 2, height: 32, width: 32, contextLength: 77)),
+            ("UNet step 64×64 latents, batch 2", try time { _ = try unet.forward(large, timesteps: [999], encoderHiddenStates: context) },
+             unet.flops(batch: 2, height: 64, width: 64, contextLength: 77)),
+            ("VAE decode 64×64 latents", try time { _ = try vae.decode(latent) }, vae.decodeFlops(height: 64, width: 64)),
+        ]
+        let ourPeak = peakResidentMB()
+
+        var reference: [String: Any]?
+        if let python = referencePython() {
+            do {
+                reference = try runReference(python: python, folder: dir, threads: Threads.count, reps: reps)
+            } catch {
+                report.notes.append("PyTorch reference failed: \(error)")
+            }
+        } else {
+            report.notes.append("PyTorch reference not run: no Python with torch + diffusers found (set STORYLOOM_PYTHON, or run from the repository root with .venv/bin/python) or Tools/bench_sd_reference.py is missing; Storyloom's side alone")
+        }
+        let refSeconds = reference?["seconds"] as? [Double]
+        let refPeak = reference?["peak_mb"] as? Double
+        for (i, row) in ours.enumerated() {
+            var extra: [String: Double] = ["GFLOP/s": row.2 / row.1 / 1e9, "peak MB": ourPeak]
+            if let refPeak { extra["ref peak MB"] = refPeak }
+            report.rows.append(BenchRow(name: row.0, storyloom_s: row.1, reference_s: refSeconds.flatMap { i < $0.count ? $0[i] : nil },
+                                        extra: extra))
+        }
+        if let diff = reference?["check_max_abs_diff"] as? Double {
+            report.notes.append(String(format: "same function: UNet 32×32 output max |Δ| vs diffusers = %.2e (output max |x| %.2f)",
+                                       diff, check.data.map(abs).max() ?? 0))
+        }
+        if let reference {
+            report.notes.append("reference: torch \(reference["torch"] ?? "?"), diffusers \(reference["diffusers"] ?? "?"), threads \(reference["threads"] ?? "?"), attention \(reference["attention"] ?? "?")")
+        }
+        report.notes.append("ratio = reference_s / storyloom_s (above 1: Storyloom faster); GFLOP/s counts 2 per multiply-add of convolutions, linears and attention; peak MB = VmHWM of each process (Storyloom's includes both models)")
+        return report
+    }
+
+    /// SD v1.5's UNet and VAE with random weights, written as an fp16 diffusers folder under `dir`.
+    static func buildModels(writingTo dir: URL) throws -> (UNet2DConditionModel, AutoencoderKL) {
+        let unetSource = RandomWeightSource(seed: 1)
+        let unet = try UNet2DConditionModel(config: UNetConfig(), reader: unetSource)
+        var vaeConfig = VAEConfig()
+        vaeConfig.sampleSize = 512
+        let vaeSource = RandomWeightSource(seed: 2)
+        let vae = try AutoencoderKL(config: vaeConfig, reader: vaeSource)
+        for (name, config, source) in [("unet", unet.config.jsonObject, unetSource), ("vae", vaeConfig.jsonObject, vaeSource)] {
+            let folder = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+                .write(to: folder.appendingPathComponent("config.json"))
+            try SafetensorsWriter.write(source.recorded, to: folder.appendingPathComponent("diffusion_pytorch_model.safetensors"), as: .f16)
+        }
+        return (unet, vae)
+    }
+
+    /// The peak resident set of this process in MB (`VmHWM` in /proc/self/status), 0 where unavailable.
+    static func peakResidentMB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+
+    /// `STORYLOOM_PYTHON`, else `.venv/bin/python` in the working directory, when the reference script exists.
+    static func referencePython() -> URL? {
+        let fm = FileManager.default
+        let cwd = URL(fileURLWithPath: fm.currentDirectoryPath)
+        guard fm.fileExists(atPath: cwd.appendingPathComponent("Tools/bench_sd_reference.py").path) else { return nil }
+        if let p = ProcessInfo.processInfo.environment["STORYLOOM_PYTHON"], fm.isExecutableFile(atPath: p) { return URL(fileURLWithPath: p) }
+        let venv = cwd.appendingPathComponent(".venv/bin/python")
+        return fm.isExecutableFile(atPath: venv.path) ? venv : nil
+    }
+
+    static func runReference(python: URL, folder: URL, threads: Int, reps: Int) throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = python
+        process.arguments = ["Tools/bench_sd_reference.py", "--folder", folder.path, "--threads", String(threads), "--reps", String(reps)]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            let tail = String(decoding: errors.suffix(600), as: UTF8.self)
+            throw TensorError("bench_sd_reference.py exited with status \(process.terminationStatus): \(tail)")
+        }
+        return object
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Tensor
+
+/// A diffusers model folder or config the code cannot use; names the file and the field.
+public struct DiffusersConfigError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var field: String?
+    public var message: String
+    public init(file: String, field: String? = nil, _ message: String) {
+        self.file = file
+        self.field = field
+        self.message = message
+    }
+    public var description: String { "\(file): \(field.map { "\($0): " } ?? "")\(message)" }
+}
+
+/// Typed reads from a diffusers `config.json` object, each failure naming the key.
+struct ConfigReader {
+    let object: [String: Any]
+    let file: String
+
+    init(url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw DiffusersConfigError(file: url.path, "cannot read: \(error.localizedDescription)")
+        }
+        guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw DiffusersConfigError(file: url.path, "is not a JSON object")
+        }
+        object = o
+        file = url.path
+    }
+
+    func fail(_ key: String, _ message: String) -> DiffusersConfigError { DiffusersConfigError(file: file, field: key, message) }
+
+    func isSet(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
+
+    func int(_ key: String, _ fallback: Int) throws -> Int {
+        guard isSet(key) else { return fallback }
+        guard let n = object[key] as? NSNumber, !isJSONBool(object[key]!), Double(truncating: n) == Double(n.intValue) else {
+            throw fail(key, "expected an integer, got \(object[key]!)")
+        }
+        return n.intValue
+    }
+
+    func double(_ key: String, _ fallback: Double) throws -> Double {
+        guard isSet(key) else { return fallback }
+        guard let n = object[key] as? NSNumber, !isJSONBool(object[key]!) else { throw fail(key, "expected a number, got \(object[key]!)") }
+        return n.doubleValue
+    }
+
+    func bool(_ key: String, _ fallback: Bool) throws -> Bool {
+        guard isSet(key) else { return fallback }
+        guard isJSONBool(object[key]!), let b = object[key] as? Bool else { throw fail(key, "expected true or false, got \(object[key]!)") }
+        return b
+    }
+
+    func string(_ key: String, _ fallback: String) throws -> String {
+        guard isSet(key) else { return fallback }
+        guard let s = object[key] as? String else { throw fail(key, "expected a string, got \(object[key]!)") }
+        return s
+    }
+
+    func strings(_ key: String, _ fallback: [String]) throws -> [String] {
+        guard isSet(key) else { return fallback }
+        guard let s = object[key] as? [String] else { throw fail(key, "expected a list of strings") }
+        return s
+    }
+
+    func ints(_ key: String, _ fallback: [Int]) throws -> [Int] {
+        guard isSet(key) else { return fallback }
+        guard let s = object[key] as? [NSNumber] else { throw fail(key, "expected a list of integers") }
+        return s.map(\.intValue)
+    }
+
+    /// An integer or a per-block list of integers (e.g. `attention_head_dim`), expanded to `count`.
+    func intOrList(_ key: String, _ fallback: Int, count: Int) throws -> [Int] {
+        guard isSet(key) else { return Array(repeating: fallback, count: count) }
+        if let n = object[key] as? NSNumber, !isJSONBool(object[key]!) { return Array(repeating: n.intValue, count: count) }
+        guard let list = object[key] as? [NSNumber] else { throw fail(key, "expected an integer or a list of integers") }
+        guard list.count == count else { throw fail(key, "has \(list.count) entries for \(count) blocks") }
+        return list.map(\.intValue)
+    }
+
+    /// Throws unless `key` is absent or null.
+    func requireNull(_ key: String) throws {
+        guard !isSet(key) else { throw fail(key, "\(object[key]!) is not supported (only null)") }
+    }
+
+    /// Throws unless `key` is absent, null or false.
+    func requireFalse(_ key: String) throws {
+        guard try !bool(key, false) else { throw fail(key, "true is not supported") }
+    }
+
+    /// Throws unless `key` is absent, null or one of `allowed`.
+    func require(_ key: String, oneOf allowed: [String]) throws {
+        let v = try string(key, allowed[0])
+        guard allowed.contains(v) else { throw fail(key, "'\(v)' is not supported (\(allowed.joined(separator: ", ")))") }
+    }
+
+    /// Throws unless `key` is absent, null or one of `allowed`.
+    func require(_ key: String, oneOf allowed: [Int]) throws {
+        let v = try int(key, allowed[0])
+        guard allowed.contains(v) else { throw fail(key, "\(v) is not supported (\(allowed.map(String.init).joined(separator: ", ")))") }
+    }
+}
+
+/// Whether a JSONSerialization value is a JSON `true`/`false` (on Linux every NSNumber casts to Bool).
+func isJSONBool(_ v: Any) -> Bool {
+    if let n = v as? NSNumber { return String(cString: n.objCType) == "c" }
+    return v is Bool
+}
+
+/// The weights file of one diffusers component folder (`unet/`, `vae/`).
+///
+/// Prefers `diffusion_pytorch_model.safetensors`, then the `.fp16.safetensors` variant;
+/// PyTorch `.bin` files are refused with a hint.
+func diffusersWeights(in folder: URL) throws -> Checkpoint {
+    let fm = FileManager.default
+    for name in ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors", "model.safetensors",
+                 "model.fp16.safetensors"] {
+        let url = folder.appendingPathComponent(name)
+        if fm.fileExists(atPath: url.path) { return try Checkpoint(url: url) }
+    }
+    if fm.fileExists(atPath: folder.appendingPathComponent("diffusion_pytorch_model.bin").path) {
+        throw DiffusersConfigError(file: folder.path, "only diffusion_pytorch_model.bin found: PyTorch pickles are not read; download the .safetensors files")
+    }
+    throw DiffusersConfigError(file: folder.path, "no diffusion_pytorch_model.safetensors (or .fp16.safetensors) in the folder")
+}
+
+/// Where the SD models' weights come from: a checkpoint (`CheckpointReader`), or random
+/// values for benchmarks (`RandomWeightSource`), by diffusers tensor name.
+public protocol WeightSource: AnyObject {
+    /// The tensor `name`, which must have `shape` (and, from a checkpoint, finite values).
+    func weight(_ name: String, _ shape: [Int]) throws -> Tensor
+    /// Whether the source has `name`.
+    func has(_ name: String) -> Bool
+    /// The stored shape of `name`, if present.
+    func shape(of name: String) -> [Int]?
+}
+
+extension CheckpointReader: WeightSource {
+    /// Reads a tensor that must have `shape` and finite values (fp16 checkpoints that overflowed
+    /// hold inf/NaN, which would silently turn every image black).
+    public func weight(_ name: String, _ shape: [Int]) throws -> Tensor {
+        let t = try take(name, shape: shape)
+        var bad = 0
+        t.data.withUnsafeBufferPointer { p in for v in p where !v.isFinite { bad += 1 } }
+        if bad > 0 {
+            let file = checkpoint.info(prefix + name)?.file.url.path ?? checkpoint.location.path
+            throw SafetensorsError(file: URL(fileURLWithPath: file), tensor: prefix + name,
+                                   "has \(bad) NaN/infinite value(s) — an fp16 export that overflowed? Use the fp32 weights")
+        }
+        return t
+    }
+
+    public func has(_ name: String) -> Bool { checkpoint.contains(prefix + name) }
+
+    public func shape(of name: String) -> [Int]? { checkpoint.info(prefix + name)?.info.shape }
+}
+
+/// Deterministic random weights of whatever shapes a model asks for, recorded by name so they
+/// can be written out for the PyTorch side of a benchmark: matrices and kernels uniform with
+/// std `1/sqrt(fan_in)`, norm scales near 1, biases near 0.
+public final class RandomWeightSource: WeightSource, @unchecked Sendable {
+    /// Every tensor handed out, by name.
+    public private(set) var recorded: [String: Tensor] = [:]
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+
+    public func weight(_ name: String, _ shape: [Int]) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        var values = [Float](repeating: 0, count: n)
+        let isNormScale = shape.count == 1 && name.hasSuffix(".weight")
+        let bound: Float
+        if shape.count >= 2 {
+            let fanIn = shape.dropFirst().reduce(1, *)
+            bound = (3 / Float(fanIn)).squareRoot()
+        } else {
+            bound = 0.02
+        }
+        var s = state
+        values.withUnsafeMutableBufferPointer { p in
+            for i in 0..<n {
+                // xorshift64*: fast, and good enough for benchmark weights.
+                s ^= s >> 12; s ^= s << 25; s ^= s >> 27
+                let u = Float((s &* 2_685_821_657_736_338_717) >> 40) * (1.0 / 16_777_216.0)
+                p[i] = (2 * u - 1) * bound + (isNormScale ? 1 : 0)
+            }
+        }
+        state = s
+        let t = try Tensor(shape: shape, data: values)
+        recorded[name] = t
+        return t
+    }
+
+    public func has(_ name: String) -> Bool { false }
+
+    public func shape(of name: String) -> [Int]? { nil }
+}

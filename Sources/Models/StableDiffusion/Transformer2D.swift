@@ -1,0 +1,148 @@
+import Tensor
+
+/// diffusers' `Attention` as the UNet's transformer blocks use it: bias-free Q/K/V, an output
+/// projection with bias, `heads` heads of `dim/heads`, computed blockwise (`blockedAttention`).
+struct CrossAttention: Sendable {
+    /// Self-attention: Q, K, V weights stacked into one `[3·inner, dim]` matrix (one sgemm).
+    let qkv: Tensor?
+    let q: LinearLayer?
+    let kv: Tensor?
+    let out: LinearLayer
+    let heads: Int
+    let inner: Int
+
+    static func load(_ r: WeightSource, _ p: String, dim: Int, contextDim: Int?, heads: Int, headDim: Int,
+                     bias: Bool = false) throws -> CrossAttention {
+        let inner = heads * headDim
+        let kvDim = contextDim ?? dim
+        let wq = try r.weight(p + "to_q.weight", [inner, dim])
+        let wk = try r.weight(p + "to_k.weight", [inner, kvDim])
+        let wv = try r.weight(p + "to_v.weight", [inner, kvDim])
+        let out = try LinearLayer.load(r, p + "to_out.0", in: inner, out: dim)
+        if contextDim == nil {
+            return CrossAttention(qkv: try Tensor(shape: [3 * inner, dim], data: wq.data + wk.data + wv.data),
+                                  q: nil, kv: nil, out: out, heads: heads, inner: inner)
+        }
+        return CrossAttention(qkv: nil, q: LinearLayer(weight: wq, bias: nil),
+                              kv: try Tensor(shape: [2 * inner, kvDim], data: wk.data + wv.data),
+                              out: out, heads: heads, inner: inner)
+    }
+
+    /// - Parameters:
+    ///   - x: `[B·T, dim]` tokens of `batch` sequences.
+    ///   - context: `[B·Tc, contextDim]` for cross-attention (nil for self-attention).
+    func callAsFunction(_ x: Tensor, batch: Int, context: Tensor?, contextLength: Int) throws -> Tensor {
+        let t = x.rowCount / batch
+        let hd = inner / heads
+        var result = [Float](repeating: 0, count: x.rowCount * inner)
+        if let qkv {
+            let proj = try linear(x, weight: qkv)   // [B·T, 3·inner]
+            proj.data.withUnsafeBufferPointer { pp in
+                result.withUnsafeMutableBufferPointer { op in
+                    let base = pp.baseAddress!, s = 3 * inner
+                    blockedAttention(query: AttentionOperand(base: base, rowStride: s, offset: 0),
+                                     key: AttentionOperand(base: base, rowStride: s, offset: inner),
+                                     value: AttentionOperand(base: base, rowStride: s, offset: 2 * inner),
+                                     batch: batch, queryLength: t, keyLength: t, heads: heads, headDim: hd,
+                                     out: op.baseAddress!, outStride: inner)
+                }
+            }
+        } else if let q, let kv, let context {
+            let query = try q(x)                                   // [B·T, inner]
+            let keyValue = try linear(context, weight: kv)         // [B·Tc, 2·inner]
+            query.data.withUnsafeBufferPointer { qp in
+                keyValue.data.withUnsafeBufferPointer { kp in
+                    result.withUnsafeMutableBufferPointer { op in
+                        blockedAttention(query: AttentionOperand(base: qp.baseAddress!, rowStride: inner),
+                                         key: AttentionOperand(base: kp.baseAddress!, rowStride: 2 * inner, offset: 0),
+                                         value: AttentionOperand(base: kp.baseAddress!, rowStride: 2 * inner, offset: inner),
+                                         batch: batch, queryLength: t, keyLength: contextLength, heads: heads, headDim: hd,
+                                         out: op.baseAddress!, outStride: inner)
+                    }
+                }
+            }
+        } else {
+            throw TensorError("cross-attention needs encoder hidden states")
+        }
+        return try out(Tensor(shape: [x.rowCount, inner], data: result))
+    }
+}
+
+/// `BasicTransformerBlock`: self-attention, cross-attention, GEGLU feed-forward, each pre-norm
+/// (LayerNorm) with a residual.
+struct BasicTransformerBlock: Sendable {
+    let norm1: LayerNormLayer, attn1: CrossAttention
+    let norm2: LayerNormLayer, attn2: CrossAttention
+    let norm3: LayerNormLayer
+    let ffIn: LinearLayer, ffOut: LinearLayer
+
+    static func load(_ r: WeightSource, _ p: String, dim: Int, contextDim: Int, heads: Int, headDim: Int) throws -> BasicTransformerBlock {
+        let ff = dim * 4
+        return BasicTransformerBlock(
+            norm1: try .load(r, p + "norm1", dim: dim),
+            attn1: try .load(r, p + "attn1.", dim: dim, contextDim: nil, heads: heads, headDim: headDim),
+            norm2: try .load(r, p + "norm2", dim: dim),
+            attn2: try .load(r, p + "attn2.", dim: dim, contextDim: contextDim, heads: heads, headDim: headDim),
+            norm3: try .load(r, p + "norm3", dim: dim),
+            ffIn: try .load(r, p + "ff.net.0.proj", in: dim, out: 2 * ff),
+            ffOut: try .load(r, p + "ff.net.2", in: ff, out: dim))
+    }
+
+    func callAsFunction(_ x: Tensor, batch: Int, context: Tensor, contextLength: Int) throws -> Tensor {
+        var h = x
+        try addInPlace(&h, attn1(norm1(h), batch: batch, context: nil, contextLength: 0))
+        try addInPlace(&h, attn2(norm2(h), batch: batch, context: context, contextLength: contextLength))
+        try addInPlace(&h, ffOut(geglu(ffIn(norm3(h)))))
+        return h
+    }
+
+    /// GEGLU: the projection's first half times GELU of its second half (exact, erf-based GELU).
+    func geglu(_ x: Tensor) throws -> Tensor {
+        let d2 = x.lastDimension, d = d2 / 2, rows = x.rowCount
+        var out = [Float](repeating: 0, count: rows * d)
+        x.data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                let p = SharedPointers(src: xp.baseAddress!, dst: op.baseAddress!)
+                Threads.parallelFor(rows) { r in
+                    let src = p.src + r * d2, dst = p.dst + r * d
+                    for i in 0..<d {
+                        let g = src[d + i]
+                        dst[i] = src[i] * (0.5 * g * (1 + vectorErf(g * 0.70710678118654752)))
+                    }
+                }
+            }
+        }
+        return try Tensor(shape: Array(x.shape.dropLast()) + [d], data: out)
+    }
+}
+
+/// `Transformer2DModel` (continuous input): GroupNorm (eps 1e-6), `proj_in` (1×1 conv or
+/// linear — the same map per pixel), transformer blocks on the `H·W` tokens, `proj_out`, and
+/// the input added back.
+struct Transformer2D: Sendable {
+    let norm: GroupNormLayer
+    let projIn: LinearLayer
+    let blocks: [BasicTransformerBlock]
+    let projOut: LinearLayer
+
+    static func load(_ r: WeightSource, _ p: String, channels c: Int, heads: Int, layers: Int, contextDim: Int,
+                     groups: Int, linearProjection: Bool) throws -> Transformer2D {
+        let headDim = c / heads
+        return Transformer2D(
+            norm: try .load(r, p + "norm", channels: c, groups: groups, eps: 1e-6),
+            projIn: try .load(r, p + "proj_in", in: c, out: c, fromConv: !linearProjection),
+            blocks: try (0..<layers).map {
+                try BasicTransformerBlock.load(r, p + "transformer_blocks.\($0).", dim: c, contextDim: contextDim,
+                                               heads: heads, headDim: headDim)
+            },
+            projOut: try .load(r, p + "proj_out", in: c, out: c, fromConv: !linearProjection))
+    }
+
+    /// - Parameter context: `[B·Tc, contextDim]`.
+    func callAsFunction(_ x: Tensor, context: Tensor, contextLength: Int) throws -> Tensor {
+        let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        var tokens = try projIn(nchwToTokens(norm(x)))
+        for block in blocks { tokens = try block(tokens, batch: b, context: context, contextLength: contextLength) }
+        return try tokensToNCHW(projOut(tokens), batch: b, height: h, width: w, adding: x)
+    }
+}

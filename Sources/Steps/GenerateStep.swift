@@ -1,0 +1,117 @@
+import Foundation
+import Imaging
+import Models
+import Tensor
+import Workflow
+
+/// Loaded Stable Diffusion pipelines shared by the steps of a run (keyed by folder and digest).
+final class PipelineCache: @unchecked Sendable {
+    static let shared = PipelineCache()
+    private let lock = NSLock()
+    private var pipelines: [String: StableDiffusionPipeline] = [:]
+
+    func pipeline(_ model: ResolvedModel?) throws -> StableDiffusionPipeline {
+        guard let model else { throw StepError("generate needs model: naming a stable-diffusion model (a diffusers folder)") }
+        let key = model.folder.path + "#" + model.digest
+        if let p = lock.withLock({ pipelines[key] }) { return p }
+        let loaded = try StableDiffusionPipeline(folder: model.folder)
+        lock.withLock { pipelines[key] = loaded }
+        return loaded
+    }
+}
+
+/// `generate`: baseline Stable Diffusion text-to-image, one image (or `images_per_item`) per item.
+///
+/// The prompt is the `text` input (a list — e.g. `texts` or `context_texts` of an entry — is joined
+/// with spaces; use `template` upstream for anything fancier). The per-item seed drives the
+/// torch-compatible noise, so an item's image equals diffusers' `StableDiffusionPipeline` with
+/// `generator=torch.Generator("cpu").manual_seed(seed)` and the same settings. Images go to the
+/// media store as PNG; latents are not kept. Denoising progress is reported per UNet call and
+/// cancellation is checked between calls.
+public enum GenerateStep {
+    public static let kind = StepKind(
+        name: "generate", version: 1,
+        summary: "Stable Diffusion text-to-image (native UNet + VAE + CLIP text encoder), seeded like diffusers.",
+        scope: .panel,
+        params: [
+            ParamSpec("steps", .int(min: 1, max: 1000), default: .number(50), doc: "denoising steps"),
+            ParamSpec("guidance", .double(min: 0, max: 50), default: .number(7.5), doc: "classifier-free guidance scale (≤ 1 disables it)"),
+            ParamSpec("scheduler", .choice(SchedulerKind.allCases.map(\.rawValue)), default: .string("pndm"),
+                      doc: "ddim, pndm (PLMS, SD v1.5's default), euler or dpm++2m, configured from the model's scheduler_config.json"),
+            ParamSpec("seed", .int(min: 0, max: nil), default: .number(0), doc: "base seed; each item's seed derives from it and the item id"),
+            ParamSpec("width", .int(min: 0, max: 4096), default: .number(0), doc: "image width in pixels (0: the model's default)"),
+            ParamSpec("height", .int(min: 0, max: 4096), default: .number(0), doc: "image height in pixels (0: the model's default)"),
+            ParamSpec("negative_prompt", .string, default: .string(""), doc: "what to steer away from (\"\" is plain unconditional guidance)"),
+            ParamSpec("images_per_item", .int(min: 1, max: 16), default: .number(1), doc: "images per item; outputs `images` when above 1"),
+            ParamSpec("truncate_prompt", .bool, default: .bool(false), doc: "cut prompts longer than the text encoder's 77 tokens instead of failing the item"),
+        ],
+        inputs: [InputSpec("text", doc: "the prompt (a text, or a list of texts joined with spaces)")],
+        outputs: ["image", "images"],
+        stochastic: true, modelKinds: ["stable-diffusion"], defaultBatchSize: 1, scopeSelectable: true,
+        makeRunner: { config in try Runner(config: config) })
+
+    struct Runner: StepRunner {
+        let pipeline: StableDiffusionPipeline
+        let options: GenerationOptions
+        let negativePrompt: String
+
+        init(config: StepConfiguration) throws {
+            pipeline = try PipelineCache.shared.pipeline(config.model)
+            guard let scheduler = SchedulerKind(rawValue: config.string("scheduler") ?? "pndm") else {
+                throw StepError("unknown scheduler \(config.string("scheduler") ?? "")")
+            }
+            let width = config.int("width") ?? 0, height = config.int("height") ?? 0
+            options = GenerationOptions(steps: config.int("steps") ?? 50, guidance: Float(config.double("guidance") ?? 7.5),
+                                        scheduler: scheduler, seed: 0, width: width > 0 ? width : nil,
+                                        height: height > 0 ? height : nil, imagesPerPrompt: config.int("images_per_item") ?? 1,
+                                        truncatePrompt: config.bool("truncate_prompt") ?? false)
+            negativePrompt = config.string("negative_prompt") ?? ""
+        }
+
+        /// UNet calls per item: PNDM's PLMS repeats one timestep.
+        var callsPerItem: Int { options.scheduler == .pndm ? options.steps + 1 : options.steps }
+
+        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+            var outcomes: [ItemOutcome] = []
+            let total = items.count * callsPerItem
+            for (index, item) in items.enumerated() {
+                if context.isCancelled() { throw CancellationError() }
+                guard let value = item.inputs["text"], let prompt = flatten(value) else {
+                    outcomes.append(.failure("input text is missing or not text (\(item.inputs["text"]?.summary ?? "none"))"))
+                    continue
+                }
+                var o = options
+                o.seed = item.seed
+                let done = index * callsPerItem
+                do {
+                    let images = try pipeline.generate(prompt: prompt, negativePrompt: negativePrompt, options: o,
+                                                       progress: { step, _ in context.progress(done + step, total) },
+                                                       isCancelled: context.isCancelled)
+                    var refs: [Value] = []
+                    for image in try StableDiffusionPipeline.images(images) {
+                        let hash = try context.media.put(try PNGCodec.encode(image), ext: "png")
+                        refs.append(.image(ImageRef(hash: hash, ext: "png")))
+                    }
+                    var out: Outputs = ["image": refs[0]]
+                    if refs.count > 1 { out["images"] = .list(refs) }
+                    outcomes.append(.success(out))
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    outcomes.append(.failure("\(error)"))
+                }
+            }
+            return outcomes
+        }
+
+        func flatten(_ v: Value) -> String? {
+            switch v {
+            case .text(let s): return s
+            case .list(let l):
+                let parts = l.compactMap(flatten)
+                return parts.count == l.count ? parts.joined(separator: " ") : nil
+            default: return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import COpenBLAS
+
+/// 2-D convolution over `[B, C, H, W]` float32 tensors, lowered to sgemm.
+///
+/// A 1×1, stride-1 convolution is a plain `[O, C] × [C, H·W]` product per image. Any other
+/// kernel goes through im2col: each image's patches are unfolded into one reusable
+/// `[C·kh·kw, Ho·Wo]` buffer (rows filled in parallel), then one `[O, C·kh·kw] × [C·kh·kw, Ho·Wo]`
+/// sgemm on OpenBLAS's threads writes the output channels directly in NCHW order.
+
+/// Zero padding on each side of the spatial dimensions.
+public struct Padding2D: Sendable, Equatable {
+    public var top: Int, left: Int, bottom: Int, right: Int
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        self.top = top; self.left = left; self.bottom = bottom; self.right = right
+    }
+    /// The same padding on every side (PyTorch's `padding=p`).
+    public static func uniform(_ p: Int) -> Padding2D { Padding2D(top: p, left: p, bottom: p, right: p) }
+}
+
+/// `torch.nn.functional.conv2d(x, weight, bias, stride, padding)` for `[B, C, H, W]` input and
+/// `[O, C, kh, kw]` weight (groups = 1, dilation = 1).
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
+                   padding: Padding2D = .uniform(0)) throws -> Tensor {
+    guard x.rank == 4 else { throw TensorError("conv2d: input must be [B, C, H, W], got \(x.shape)") }
+    guard weight.rank == 4 else { throw TensorError("conv2d: weight must be [O, C, kh, kw], got \(weight.shape)") }
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, wc, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+    guard wc == c else { throw TensorError("conv2d: weight \(weight.shape) expects \(wc) input channels, input has \(c)") }
+    guard stride >= 1, padding.top >= 0, padding.left >= 0, padding.bottom >= 0, padding.right >= 0 else {
+        throw TensorError("conv2d: stride must be ≥ 1 and padding ≥ 0")
+    }
+    if let bias, bias.count != o { throw TensorError("conv2d: bias \(bias.shape) does not match \(o) output channels") }
+    let hp = h + padding.top + padding.bottom, wp = w + padding.left + padding.right
+    guard hp >= kh, wp >= kw else { throw TensorError("conv2d: kernel \(kh)×\(kw) larger than padded input \(hp)×\(wp)") }
+    let ho = (hp - kh) / stride + 1, wo = (wp - kw) / stride + 1
+    let n = ho * wo, k = c * kh * kw
+    var out = [Float](repeating: 0, count: b * o * n)
+    let direct = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
+    var cols = [Float](repeating: 0, count: direct ? 0 : k * n)
+    x.data.withUnsafeBufferPointer { xp in
+        weight.data.withUnsafeBufferPointer { wp in
+            out.withUnsafeMutableBufferPointer { op in
+                cols.withUnsafeMutableBufferPointer { cp in
+                    for bi in 0..<b {
+                        let src = xp.baseAddress! + bi * c * h * w
+                        let dst = op.baseAddress! + bi * o * n
+                        if let bias {
+                            bias.data.withUnsafeBufferPointer { bp in
+                                for oc in 0..<o { (dst + oc * n).update(repeating: bp[oc], count: n) }
+                            }
+                        }
+                        let beta: Float = bias == nil ? 0 : 1
+                        let matrix: UnsafePointer<Float>
+                        if direct {
+                            matrix = src
+                        } else {
+                            im2col(src, channels: c, height: h, width: w, kh: kh, kw: kw, stride: stride,
+                                   padding: padding, outHeight: ho, outWidth: wo, into: cp.baseAddress!)
+                            matrix = UnsafePointer(cp.baseAddress!)
+                        }
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
+                                    wp.baseAddress!, Int32(k), matrix, Int32(n), beta, dst, Int32(n))
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(uncheckedShape: [b, o, ho, wo], data: out)
+}
+
+/// Unfolds one `[C, H, W]` image into `[C·kh·kw, Ho·Wo]` (row `(c·kh + ky)·kw + kx`), zeros
+/// where the kernel overhangs the padding. Rows are independent and filled in parallel.
+func im2col(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, kh: Int, kw: Int, stride: Int,
+            padding: Padding2D, outHeight ho: Int, outWidth wo: Int, into cols: UnsafeMutablePointer<Float>) {
+    let shared = SharedPointers(src: src, dst: cols)
+    let rows = c * kh * kw
+    Threads.parallelFor(rows) { r in
+        let ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw
+        let plane = shared.src + ci * h * w
+        let row = shared.dst + r * ho * wo
+        for oy in 0..<ho {
+            let iy = oy * stride - padding.top + ky
+            let line = row + oy * wo
+            guard iy >= 0 && iy < h else { line.update(repeating: 0, count: wo); continue }
+            let input = plane + iy * w
+            if stride == 1 {
+                // Valid ox: 0 ≤ ox − left + kx < w.
+                let lo = min(wo, max(0, padding.left - kx)), hi = min(wo, w + padding.left - kx)
+                if lo > 0 { line.update(repeating: 0, count: lo) }
+                if hi > lo { (line + lo).update(from: input + (lo - padding.left + kx), count: hi - lo) }
+                if hi < wo { (line + max(hi, 0)).update(repeating: 0, count: wo - max(hi, 0)) }
+            } else {
+                for ox in 0..<wo {
+                    let ix = ox * stride - padding.left + kx
+                    line[ox] = ix >= 0 && ix < w ? input[ix] : 0
+                }
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour resize of `[B, C, H, W]` to `outHeight × outWidth`
+/// (`F.interpolate(mode="nearest")`: source index `floor(dst · in / out)`).
+public func upsampleNearest(_ x: Tensor, outHeight: Int, outWidth: Int) throws -> Tensor {
+    guard x.rank == 4 else { throw TensorError("upsampleNearest: input must be [B, C, H, W], got \(x.shape)") }
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    var out = [Float](repeating: 0, count: b * c * outHeight * outWidth)
+    let xs = (0..<outWidth).map { min(Int(Float(w) / Float(outWidth) * Float($0)), w - 1) }
+    let ys = (0..<outHeight).map { min(Int(Float(h) / Float(outHeight) * Float($0)), h - 1) }
+    x.data.withUnsafeBufferPointer { s in
+        out.withUnsafeMutableBufferPointer { o in
+            for plane in 0..<(b * c) {
+                let src = s.baseAddress! + plane * h * w
+                let dst = o.baseAddress! + plane * outHeight * outWidth
+                for oy in 0..<outHeight {
+                    let line = src + ys[oy] * w, target = dst + oy * outWidth
+                    for ox in 0..<outWidth { target[ox] = line[xs[ox]] }
+                }
+            }
+        }
+    }
+    return Tensor(uncheckedShape: [b, c, outHeight, outWidth], data: out)
+}
+
+/// Pointers shared by the parallel workers, which write disjoint rows.
+struct SharedPointers: @unchecked Sendable {
+    let src: UnsafePointer<Float>
+    let dst: UnsafeMutablePointer<Float>
+}

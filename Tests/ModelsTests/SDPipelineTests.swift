@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import Models
+import Tensor
+
+/// Whole-pipeline parity with diffusers' `StableDiffusionPipeline` on the tiny fp16 folder
+/// `Examples/models/tiny-sd` (64×64 images, 4 steps, guidance 7.5, seed 3; and the
+/// prompt_embeds entry point with 2 images). Tolerance: 1e-3 absolute on the [0, 1] float
+/// images (`output_type="np"`), i.e. a quarter of one 8-bit level.
+@Suite("Stable Diffusion pipeline parity with diffusers")
+struct SDPipelineTests {
+    static let tolerance: Float = 1e-3
+
+    static func runs() throws -> [[String: Any]] { try #require(SDFixtures.json("pipeline.json")["runs"] as? [[String: Any]]) }
+
+    @Test("text prompt with a negative prompt, every scheduler")
+    func textPrompt() throws {
+        let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
+        let e = try SDFixtures.tensors("pipeline.safetensors")
+        let runs = try Self.runs().filter { $0["prompt"] != nil }
+        #expect(runs.count == SchedulerKind.allCases.count)
+        for run in runs {
+            let name = try #require(run["name"] as? String)
+            let kindName = try #require(run["scheduler"] as? String)
+            let kind = try #require(SchedulerKind(rawValue: kindName))
+            let options = GenerationOptions(steps: try #require(run["steps"] as? Int), guidance: 7.5, scheduler: kind, seed: 3,
+                                            width: 64, height: 64)
+            var reported: [Int] = []
+            let image = try pipe.generate(prompt: try #require(run["prompt"] as? String),
+                                          negativePrompt: try #require(run["negative_prompt"] as? String),
+                                          options: options, progress: { done, _ in reported.append(done) })
+            let ref = try e.tensor(named: name)
+            #expect(image.shape == ref.shape)
+            let d = SDFixtures.maxAbsDifference(image, ref)
+            #expect(d <= Self.tolerance, "\(name): max |Δ| = \(d)")
+            #expect(reported == Array(1...pipe.unetCalls(kind, steps: 4)), "\(name): progress \(reported)")
+        }
+    }
+
+    @Test("prompt_embeds entry point, empty-prompt guidance, two images from one draw")
+    func promptEmbeds() throws {
+        let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
+        let e = try SDFixtures.tensors("pipeline.safetensors")
+        let embeds = try e.tensor(named: "prompt_embeds")
+        let options = GenerationOptions(steps: 3, guidance: 4, scheduler: .pndm, seed: 17, imagesPerPrompt: 2)
+        let image = try pipe.generate(promptEmbeds: embeds, options: options)
+        let ref = try e.tensor(named: "image_embeds")
+        #expect(image.shape == [2, 64, 64, 3])
+        let d = SDFixtures.maxAbsDifference(image, ref)
+        #expect(d <= Self.tolerance, "max |Δ| = \(d)")
+        let pngs = try StableDiffusionPipeline.images(image)
+        #expect(pngs.count == 2 && pngs[0].width == 64 && pngs[0] != pngs[1])
+    }
+
+    @Test("cancellation stops between denoising steps")
+    func cancellation() throws {
+        let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
+        var steps = 0
+        #expect(throws: CancellationError.self) {
+            _ = try pipe.generate(prompt: "a ball", options: GenerationOptions(steps: 5, scheduler: .ddim),
+                                  progress: { done, _ in steps = done }, isCancelled: { steps >= 2 })
+        }
+        #expect(steps == 2)
+    }
+
+    @Test("bad requests and folders give clear errors")
+    func errors() throws {
+        let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
+        let long = Array(repeating: "the red ball rolls to the right", count: 20).joined(separator: " ")
+        let tooLong = #expect(throws: GenerationError.self) { _ = try pipe.encodePrompt(long) }
+        #expect(tooLong?.message.contains("at most 75") == true)
+        #expect(try pipe.encodePrompt(long, truncate: true).shape == [1, 77, 32])
+        #expect(throws: GenerationError.self) {
+            _ = try pipe.generate(promptEmbeds: Tensor(zeros: [77, 16]), options: GenerationOptions(steps: 1))
+        }
+        #expect(throws: GenerationError.self) {
+            _ = try pipe.generate(prompt: "x", options: GenerationOptions(steps: 1, width: 30, height: 64))
+        }
+
+        // A copy of the folder with vae/ removed, then with NaN weights in the UNet.
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sd-errors-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try FileManager.default.copyItem(at: SDFixtures.tinySD, to: tmp)
+        try FileManager.default.removeItem(at: tmp.appendingPathComponent("vae"))
+        let missing = #expect(throws: DiffusersConfigError.self) { _ = try StableDiffusionPipeline(folder: tmp) }
+        #expect(missing?.description.contains("missing component folder 'vae/'") == true)
+
+        let unetWeights = tmp.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
+        let file = try SafetensorsFile(url: unetWeights)
+        var tensors: [String: Tensor] = [:]
+        for name in file.names { tensors[name] = try file.tensor(named: name) }
+        tensors["conv_in.bias"]!.data[0] = .nan
+        try SafetensorsWriter.write(tensors, to: unetWeights, as: .f16)
+        let nan = #expect(throws: SafetensorsError.self) { _ = try UNet2DConditionModel.load(from: tmp.appendingPathComponent("unet")) }
+        #expect(nan?.description.contains("conv_in.bias") == true && nan?.description.contains("NaN") == true)
+
+        // An unsupported architecture switch is named.
+        let configURL = tmp.appendingPathComponent("unet/config.json")
+        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        config["class_embed_type"] = "timestep"
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let unsupported = #expect(throws: DiffusersConfigError.self) { _ = try UNet2DConditionModel.load(from: tmp.appendingPathComponent("unet")) }
+        #expect(unsupported?.field == "class_embed_type")
+    }
+}
+
+extension StableDiffusionPipeline {
+    /// How many UNet calls (progress ticks) a run makes: PNDM's PLMS repeats one timestep.
+    func unetCalls(_ kind: SchedulerKind, steps: Int) -> Int { kind == .pndm ? steps + 1 : steps }
+}
