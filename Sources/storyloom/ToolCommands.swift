@@ -70,7 +70,7 @@ struct WorldCommand: ParsableCommand {
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: Storyloom beside the PyTorch reference, as a ratio.",
-                                                    subcommands: [CacheBenchCommand.self])
+                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self])
 }
 
 struct CacheBenchCommand: AsyncParsableCommand {
@@ -80,6 +80,30 @@ struct CacheBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let report = try await CacheBench.run(stories: stories)
+        print(json ? try report.json() : report.table())
+    }
+}
+
+struct ClipBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "clip", abstract: "ViT-B/32 and ViT-L/14 vision towers (random weights) beside PyTorch.")
+    @Option(help: "Threads for both sides (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Fewer repetitions.") var quick = false
+    @Flag(help: "Print {\"rows\":[…]}.") var json = false
+
+    func run() async throws {
+        let report = try ClipBench.run(threads: threads, quick: quick)
+        print(json ? try report.json() : report.table())
+    }
+}
+
+struct SDBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sd", abstract: "SD v1.5 UNet step and VAE decode (random weights) beside diffusers.")
+    @Option(help: "Threads for both sides (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Fewer repetitions (and only the 32×32 UNet row).") var quick = false
+    @Flag(help: "Print {\"rows\":[…]}.") var json = false
+
+    func run() async throws {
+        let report = try SDBench.run(threads: threads, quick: quick)
         print(json ? try report.json() : report.table())
     }
 }
