@@ -104,7 +104,7 @@ public enum GILLCaptionStep {
                     let embs = try model.embed([.image(image)] + (text.isEmpty ? [] : [.text(text)]))
                     let eos = model.tokenizer.eosTokenID
                     // A caption is text: [IMG] tokens are banned outright here.
-                    let options = GenerationOptions(maxNewTokens: maxTokens, sampling: sampling, seed: item.seed,
+                    let options = TextGenerationOptions(maxNewTokens: maxTokens, sampling: sampling, seed: item.seed,
                                                     stopTokens: [eos, model.tokenizer.id(of: "\n") ?? eos],
                                                     bannedTokens: Set(model.imageTokenIDs))
                     let ids = try model.llm.generate(promptEmbeddings: embs, options: options)
