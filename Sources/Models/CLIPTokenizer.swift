@@ -33,28 +33,14 @@ public struct CLIPTokenizer: Sendable {
     /// Sequence length after padding/truncation (77 for every released CLIP).
     public let contextLength: Int
 
-    private struct SymbolPair: Hashable, Sendable {
-        var first: String
-        var second: String
-    }
+    private typealias SymbolPair = BPEFiles.Pair
 
     /// Loads `vocab.json`, `merges.txt` and, when present, the special tokens of
     /// `tokenizer_config.json` from a model folder.
     public init(folder: URL, contextLength: Int = 77) throws {
         let vocabURL = folder.appendingPathComponent("vocab.json")
         let mergesURL = folder.appendingPathComponent("merges.txt")
-        var specials: [String: String] = [:]
-        let configURL = folder.appendingPathComponent("tokenizer_config.json")
-        if FileManager.default.fileExists(atPath: configURL.path) {
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: configURL))) as? [String: Any] else {
-                throw CLIPTokenizerError(file: configURL, "is not a JSON object")
-            }
-            for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
-                // Either a plain string or an AddedToken dict with "content".
-                if let s = object[key] as? String { specials[key] = s }
-                else if let d = object[key] as? [String: Any], let s = d["content"] as? String { specials[key] = s }
-            }
-        }
+        let specials = try BPEFiles.specialTokens(in: folder, error: CLIPTokenizerError.init)
         try self.init(vocabURL: vocabURL, mergesURL: mergesURL, specialTokens: specials, contextLength: contextLength)
     }
 
@@ -62,37 +48,8 @@ public struct CLIPTokenizer: Sendable {
     /// `pad_token`, `unk_token` (defaults: `<|startoftext|>`, then `<|endoftext|>` for the rest).
     public init(vocabURL: URL, mergesURL: URL, specialTokens: [String: String] = [:], contextLength: Int = 77) throws {
         guard contextLength >= 2 else { throw CLIPTokenizerError(file: vocabURL, "context length must be at least 2") }
-        let vocabData: Data
-        do { vocabData = try Data(contentsOf: vocabURL) } catch {
-            throw CLIPTokenizerError(file: vocabURL, "cannot read: \(error.localizedDescription)")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: vocabData) as? [String: Any] else {
-            throw CLIPTokenizerError(file: vocabURL, "is not a JSON object of token → id")
-        }
-        var vocabulary: [String: Int] = [:]
-        for (token, value) in object {
-            guard let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.intValue >= 0 else {
-                throw CLIPTokenizerError(file: vocabURL, "token '\(token)': id must be a non-negative integer")
-            }
-            vocabulary[token] = n.intValue
-        }
-        let mergesText: String
-        do { mergesText = try String(contentsOf: mergesURL, encoding: .utf8) } catch {
-            throw CLIPTokenizerError(file: mergesURL, "cannot read as UTF-8: \(error.localizedDescription)")
-        }
-        var ranks: [SymbolPair: Int] = [:]
-        var lineNumber = 0
-        for line in mergesText.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let trimmed = line.hasSuffix("\r") ? line.dropLast() : line[...]
-            if trimmed.isEmpty || (lineNumber == 1 && trimmed.hasPrefix("#version")) { continue }
-            let parts = trimmed.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw CLIPTokenizerError(file: mergesURL, "line \(lineNumber): expected two symbols separated by one space, got '\(trimmed)'")
-            }
-            let pair = SymbolPair(first: String(parts[0]), second: String(parts[1]))
-            if ranks[pair] == nil { ranks[pair] = ranks.count }
-        }
+        let vocabulary = try BPEFiles.vocabulary(vocabURL, error: CLIPTokenizerError.init)
+        let ranks = try BPEFiles.mergeRanks(mergesURL, error: CLIPTokenizerError.init)
         func id(_ key: String, _ fallback: String) throws -> Int {
             let token = specialTokens[key] ?? fallback
             guard let id = vocabulary[token] else {

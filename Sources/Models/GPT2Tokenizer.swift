@@ -37,10 +37,7 @@ public struct GPT2Tokenizer: Sendable {
     public let eosTokenID: Int
     public let padTokenID: Int?
 
-    private struct SymbolPair: Hashable, Sendable {
-        var first: String
-        var second: String
-    }
+    private typealias SymbolPair = BPEFiles.Pair
 
     /// The number of ids in use (`len(tokenizer)` in transformers).
     public var count: Int { (tokens.keys.max() ?? -1) + 1 }
@@ -48,17 +45,7 @@ public struct GPT2Tokenizer: Sendable {
     /// Loads `vocab.json`, `merges.txt` and, when present, `tokenizer_config.json` (special tokens,
     /// `add_bos_token`) from a model folder.
     public init(folder: URL) throws {
-        var specials: [String: String] = [:]
-        let configURL = folder.appendingPathComponent("tokenizer_config.json")
-        if FileManager.default.fileExists(atPath: configURL.path) {
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: configURL))) as? [String: Any] else {
-                throw GPT2TokenizerError(file: configURL, "is not a JSON object")
-            }
-            for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
-                if let s = object[key] as? String { specials[key] = s }
-                else if let d = object[key] as? [String: Any], let s = d["content"] as? String { specials[key] = s }
-            }
-        }
+        let specials = try BPEFiles.specialTokens(in: folder, error: GPT2TokenizerError.init)
         try self.init(vocabURL: folder.appendingPathComponent("vocab.json"),
                       mergesURL: folder.appendingPathComponent("merges.txt"), specialTokens: specials)
     }
@@ -66,39 +53,10 @@ public struct GPT2Tokenizer: Sendable {
     /// Loads from explicit files. `specialTokens` may name `bos_token`, `eos_token`, `pad_token`,
     /// `unk_token` (OPT's defaults: `</s>`, `</s>`, `<pad>`, `</s>`).
     public init(vocabURL: URL, mergesURL: URL, specialTokens: [String: String] = [:]) throws {
-        let vocabData: Data
-        do { vocabData = try Data(contentsOf: vocabURL) } catch {
-            throw GPT2TokenizerError(file: vocabURL, "cannot read: \(error.localizedDescription)")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: vocabData) as? [String: Any] else {
-            throw GPT2TokenizerError(file: vocabURL, "is not a JSON object of token → id")
-        }
-        var vocabulary: [String: Int] = [:]
+        let vocabulary = try BPEFiles.vocabulary(vocabURL, error: GPT2TokenizerError.init)
         var tokens: [Int: String] = [:]
-        for (token, value) in object {
-            guard let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.intValue >= 0 else {
-                throw GPT2TokenizerError(file: vocabURL, "token '\(token)': id must be a non-negative integer")
-            }
-            vocabulary[token] = n.intValue
-            tokens[n.intValue] = token
-        }
-        let mergesText: String
-        do { mergesText = try String(contentsOf: mergesURL, encoding: .utf8) } catch {
-            throw GPT2TokenizerError(file: mergesURL, "cannot read as UTF-8: \(error.localizedDescription)")
-        }
-        var ranks: [SymbolPair: Int] = [:]
-        var lineNumber = 0
-        for line in mergesText.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let trimmed = line.hasSuffix("\r") ? line.dropLast() : line[...]
-            if trimmed.isEmpty || (lineNumber == 1 && trimmed.hasPrefix("#version")) { continue }
-            let parts = trimmed.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw GPT2TokenizerError(file: mergesURL, "line \(lineNumber): expected two symbols separated by one space, got '\(trimmed)'")
-            }
-            let pair = SymbolPair(first: String(parts[0]), second: String(parts[1]))
-            if ranks[pair] == nil { ranks[pair] = ranks.count }
-        }
+        for (token, id) in vocabulary { tokens[id] = token }
+        let ranks = try BPEFiles.mergeRanks(mergesURL, error: GPT2TokenizerError.init)
         func id(_ key: String, _ fallback: String) throws -> Int {
             let token = specialTokens[key] ?? fallback
             guard let id = vocabulary[token] else {
