@@ -12,7 +12,7 @@ import Testing
             use: command
             scope: entry
             batch_size: 2
-            params: {run: [sh, -c, 'sleep 0.05; echo "$1"', sh, "{item}:{texts}"]}
+            params: {run: [sh, -c, 'sleep 0.05; echo "$1"', sh, "{item}:{a}"]}
             inputs: {a: texts}
           - id: after
             use: template
@@ -33,7 +33,7 @@ import Testing
     @Test func killedRunResumesToTheSameResults() throws {
         let cli = try CLI()
         try cli.writeStories(30)
-        try cli.write(slowWorkflow.replacingOccurrences(of: "{texts}", with: "{a}"), to: "wf.yaml")
+        try cli.write(slowWorkflow, to: "wf.yaml")
         let (p, _, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--no-gallery", "--quiet"])
         // Wait until a few batches are committed, then kill -9 in the middle of the step.
         let store = try ProjectStore(root: cli.root.appendingPathComponent("store"))
@@ -65,10 +65,35 @@ import Testing
         #expect(try store.integrityCheck() == "ok")
     }
 
+    @Test func ctrlCStopsAfterTheBatchesInFlightAndTheNextRunContinues() throws {
+        let cli = try CLI()
+        try cli.writeStories(30)
+        try cli.write(slowWorkflow, to: "wf.yaml")
+        let (p, out, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--no-gallery", "--json"])
+        let store = try ProjectStore(root: cli.root.appendingPathComponent("store"))
+        var committed = 0
+        let deadline = Date().addingTimeInterval(60)
+        while committed < 4 && Date() < deadline {
+            usleep(20_000)
+            committed = (try? store.db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM results") ?? 0 }) ?? 0
+        }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any]
+        #expect(summary?["status"] as? String == "interrupted")
+        let kept = try outputs(store).count
+        #expect(kept >= 4 && kept < 60)
+        let resumed = try cli.run(["run", "wf.yaml", "--store", "store", "--no-gallery", "--quiet"])
+        #expect(resumed.status == 0)
+        #expect(try outputs(store).count == 60)
+        #expect(try store.integrityCheck() == "ok")
+    }
+
     @Test func aSecondRunOnTheSameStoreRefusesOrWaits() throws {
         let cli = try CLI()
         try cli.writeStories(16)
-        try cli.write(slowWorkflow.replacingOccurrences(of: "{texts}", with: "{a}"), to: "wf.yaml")
+        try cli.write(slowWorkflow, to: "wf.yaml")
         let (first, _, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--no-gallery", "--quiet"])
         usleep(300_000)
         let refused = try cli.run(["run", "wf.yaml", "--store", "store", "--no-gallery"])
@@ -85,7 +110,7 @@ import Testing
     @Test func planJSONAndValidationErrors() throws {
         let cli = try CLI()
         try cli.writeStories(3)
-        try cli.write(slowWorkflow.replacingOccurrences(of: "{texts}", with: "{a}"), to: "wf.yaml")
+        try cli.write(slowWorkflow, to: "wf.yaml")
         let plan = try cli.run(["plan", "wf.yaml", "--store", "store", "--json"])
         #expect(plan.status == 0)
         let obj = try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any]
