@@ -104,8 +104,8 @@ extension Image {
     /// antialiased separable convolution with 22-bit fixed-point weights, horizontal pass (over
     /// only the rows the vertical pass needs) then vertical pass, or vertical first when the
     /// height shrinks much more than the width (Pillow 13's order, see `verticalPassFirst`), each
-    /// pass rounded and clipped to 8 bits, a pass skipped when its axis keeps its size. RGBA is premultiplied by alpha before
-    /// and un-premultiplied after, as Pillow does via "RGBa". `.nearest` follows Pillow's affine
+    /// pass rounded and clipped to 8 bits, a pass skipped when its axis keeps its size. RGBA is
+    /// premultiplied by alpha before and un-premultiplied after, as Pillow does via "RGBa". `.nearest` follows Pillow's affine
     /// scaling path. An unchanged size returns a copy. A zero width or height gives an empty image.
     public func resized(width: Int, height: Int, filter: ResampleFilter) -> Image {
         precondition(width >= 0 && height >= 0, "resize target must not be negative")
