@@ -8,7 +8,8 @@ Tests/ImagingTests/Fixtures/:
   inputs/         PNG and JPEG test inputs of every decoder variant
   decoded/        the 8-bit pixels each input must decode to (as 8-bit PNG), computed from the
                   source arrays (PNG) or by Pillow (JPEG)
-  resize/         Pillow Image.resize outputs for each source x size x filter
+  resize/         Pillow Image.resize outputs for each source x size x filter, plus odd
+                  geometries (inputs/odd_*) that exercise Pillow 13's pass order
   crop/, clip/    centre crops and CLIPImageProcessorPil outputs
   metrics/        image pairs for PSNR/SSIM
   manifest.json   what each file is, with versions and the reference values
@@ -209,6 +210,27 @@ def main():
         for size in [(16, 16), (13, 29), (80, 50), (w, 10), (20, h), (5, 3), (1, 1), (w, h)]:
             for filter_name, resample in FILTERS.items():
                 out = image.resize(size, resample=resample)  # reducing_gap=None, no box
+                path = ROOT / "resize" / f"{source_name}_{size[0]}x{size[1]}_{filter_name}.png"
+                save_png(path, np.asarray(out))
+                resize_cases.append({"input": f"inputs/{source_name}.png", "filter": filter_name,
+                                     "width": size[0], "height": size[1], "expected": rel(path)})
+    # Odd geometries with non-integer scales both ways. Pillow 13 runs the vertical pass first when
+    # the height loses more than twice as many pixels as the width (ImagingResampleInner); the
+    # 23x57 -> 16x39 case is CLIPImageProcessor's shortest-edge-16 resize, and 16x43 / 16x42 sit
+    # on either side of that threshold (14 == 2 * 7 is horizontal first, 15 > 14 vertical first).
+    odd_sources = {
+        "odd_rgb_23x57": (pattern(23, 57, 3, seed=20), [(16, 39), (16, 43), (16, 42), (30, 20), (20, 9)]),
+        "odd_rgba_23x57": (pattern(23, 57, 4, seed=21), [(16, 39), (30, 20)]),
+        "odd_rgba_57x23": (pattern(57, 23, 4, seed=22), [(39, 16), (60, 10)]),
+        "odd_grey_33x33": (pattern(33, 33, 1, seed=23)[..., 0], [(16, 16), (40, 13)]),
+        "odd_rgb_100x7": (pattern(100, 7, 3, seed=24), [(13, 5), (13, 3)]),
+    }
+    for source_name, (array, sizes) in odd_sources.items():
+        save_png(ROOT / "inputs" / f"{source_name}.png", array)
+        image = Image.fromarray(array)
+        for size in sizes:
+            for filter_name, resample in FILTERS.items():
+                out = image.resize(size, resample=resample)
                 path = ROOT / "resize" / f"{source_name}_{size[0]}x{size[1]}_{filter_name}.png"
                 save_png(path, np.asarray(out))
                 resize_cases.append({"input": f"inputs/{source_name}.png", "filter": filter_name,

@@ -102,9 +102,10 @@ extension Image {
     /// Resizes to `width` x `height`, bit-exact with Pillow 13's `Image.resize(size, resample)`
     /// (no `box`, `reducing_gap=None`) for 8-bit L/RGB/RGBA images:
     /// antialiased separable convolution with 22-bit fixed-point weights, horizontal pass (over
-    /// only the rows the vertical pass needs) then vertical pass, each rounded and clipped to 8
-    /// bits, a pass skipped when its axis keeps its size. RGBA is premultiplied by alpha before
-    /// and un-premultiplied after, as Pillow does via "RGBa". `.nearest` follows Pillow's affine
+    /// only the rows the vertical pass needs) then vertical pass, or vertical first when the
+    /// height shrinks much more than the width (Pillow 13's order, see `verticalPassFirst`), each
+    /// pass rounded and clipped to 8 bits, a pass skipped when its axis keeps its size. RGBA is
+    /// premultiplied by alpha before and un-premultiplied after, as Pillow does via "RGBa". `.nearest` follows Pillow's affine
     /// scaling path. An unchanged size returns a copy. A zero width or height gives an empty image.
     public func resized(width: Int, height: Int, filter: ResampleFilter) -> Image {
         precondition(width >= 0 && height >= 0, "resize target must not be negative")
@@ -124,6 +125,14 @@ extension Image {
         let needHorizontal = outWidth != width
         let needVertical = outHeight != height
         let vertical = ResampleCoefficients(inSize: height, in1: Float(height), outSize: outHeight, filter: filter)
+        let horizontal = ResampleCoefficients(inSize: width, in1: Float(width), outSize: outWidth, filter: filter)
+        if needHorizontal && needVertical && Self.verticalPassFirst(inWidth: width, inHeight: height,
+                                                                   outWidth: outWidth, outHeight: outHeight) {
+            // Every column goes through the vertical pass, then every kept row through the
+            // horizontal one. The 8-bit rounding in between differs from the other order.
+            let rows = verticalPass(vertical, outHeight: outHeight, rowOffset: 0)
+            return rows.horizontalPass(horizontal, outWidth: outWidth, firstRow: 0, rows: outHeight)
+        }
         var source = self
         var rowOffset = 0
         if needHorizontal {
@@ -131,7 +140,6 @@ extension Image {
             // to the last tap of the last.
             let firstRow = vertical.bounds[0]
             let lastRow = vertical.bounds[2 * outHeight - 2] + vertical.bounds[2 * outHeight - 1]
-            let horizontal = ResampleCoefficients(inSize: width, in1: Float(width), outSize: outWidth, filter: filter)
             source = horizontalPass(horizontal, outWidth: outWidth, firstRow: firstRow, rows: lastRow - firstRow)
             rowOffset = firstRow
         }
@@ -139,6 +147,15 @@ extension Image {
             return source.verticalPass(vertical, outHeight: outHeight, rowOffset: rowOffset)
         }
         return source
+    }
+
+    /// Pillow 13's pass order (`ImagingResampleInner`, python-pillow/Pillow#9549): the vertical
+    /// pass runs first when the height loses more than twice as many pixels as the width does,
+    /// counted in whole pixels (`ysize_in - ysize > (xsize_in - xsize) * 2`, so a widening always
+    /// qualifies when the height shrinks). Otherwise horizontal first, as Pillow always did before.
+    static func verticalPassFirst(inWidth: Int, inHeight: Int, outWidth: Int, outHeight: Int) -> Bool {
+        let heightLoss = inHeight - outHeight
+        return heightLoss > 0 && heightLoss > (inWidth - outWidth) * 2
     }
 
     private func horizontalPass(_ coefficients: ResampleCoefficients, outWidth: Int, firstRow: Int, rows: Int) -> Image {

@@ -40,13 +40,7 @@ struct CLIPImageProcessorTests {
         let n = ours.count / images.count
         for (i, file) in names.enumerated() {
             let d = Self.rowDifference(Array(ours.data[(i * n)..<((i + 1) * n)]), expected, row: i)
-            if Self.isKnownInexact(file, name) {
-                withKnownIssue("Imaging bicubic downscale is ±1 level off Pillow for \(file)") {
-                    #expect(d <= 1e-5, "\(file): pixel values max |Δ| = \(d)")
-                }
-            } else {
-                #expect(d <= 1e-5, "\(file): pixel values max |Δ| = \(d)")
-            }
+            #expect(d <= 1e-5, "\(file): pixel values max |Δ| = \(d)")
         }
     }
 
