@@ -15,12 +15,8 @@ struct CLIPImageProcessorTests {
         return try names.map { try Image.load(contentsOf: dir.appendingPathComponent($0)) }
     }
 
-    /// The fixture image whose 23×57 → 16×39 bicubic downscale (tiny_a) `Imaging` does not yet
-    /// reproduce bit-exactly (±1 level in some pixels vs Pillow 13, after a verified-exact alpha
-    /// composite; its 32×79 upscale for tiny_b is exact). Tracked as a known issue, so the test
-    /// flags when the resampler is fixed.
-    static let inexactResize = "noise_23x57.png"
-    static func isKnownInexact(_ file: String, _ model: String) -> Bool { file == inexactResize && model == "tiny_a" }
+    /// The RGBA fixture whose 23×57 → 16×39 downscale needs Pillow 13's vertical-first pass order.
+    static let rgbaFixture = "noise_23x57.png"
 
     static func rowDifference(_ a: [Float], _ b: Tensor, row: Int) -> Float {
         let n = b.count / b.shape[0]
@@ -53,7 +49,7 @@ struct CLIPImageProcessorTests {
         let embeds = try model.imageEmbeddings(images)
         let pooler = try model.visionPoolerOutput(images)
         let expectedEmbeds = try e.tensor("image_embeds"), expectedPooler = try e.tensor("vision_pooler")
-        for (i, file) in names.enumerated() where !Self.isKnownInexact(file, name) {
+        for (i, file) in names.enumerated() {
             #expect(Self.rowDifference(embeds[i], expectedEmbeds, row: i) <= CLIPParityTests.tolerance, "\(file)")
             #expect(Self.rowDifference(pooler[i], expectedPooler, row: i) <= CLIPParityTests.tolerance, "\(file)")
         }
@@ -62,7 +58,7 @@ struct CLIPImageProcessorTests {
     @Test("alpha is composited onto white exactly as Pillow's alpha_composite")
     func alphaComposite() throws {
         // Values from Pillow 13: alpha_composite(white, RGBA) for the first pixels of noise_23x57.png.
-        let image = try Image.load(contentsOf: CLIPParityTests.fixture("images").appendingPathComponent(Self.inexactResize))
+        let image = try Image.load(contentsOf: CLIPParityTests.fixture("images").appendingPathComponent(Self.rgbaFixture))
         #expect(Array(image.pixels.prefix(8)) == [5, 0, 21, 128, 0, 0, 0, 103])
         let rgb = CLIPImageProcessor().rgb(image)
         #expect(Array(rgb.pixels.prefix(12)) == [130, 127, 138, 152, 152, 152, 134, 134, 134, 146, 147, 150])
