@@ -36,7 +36,7 @@ import Testing
 
     @Test func unknownStepKindSuggestsNearMiss() {
         let e = errors("collection: c\nsteps:\n  - id: a\n    use: thumbnial\n")
-        #expect(e == ["/tmp/wf.yaml:4:10: error: unknown step kind \"thumbnial\" (did you mean \"thumbnail\"?); known kinds: command, embed, retrieve, score, template, thumbnail"])
+        #expect(e == ["/tmp/wf.yaml:4:10: error: unknown step kind \"thumbnial\" (did you mean \"thumbnail\"?); known kinds: command, embed, generate, retrieve, score, template, thumbnail"])
     }
 
     @Test func unknownParamAndBadTypes() {
