@@ -36,7 +36,10 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     let n = ho * wo, k = c * kh * kw
     var out = [Float](repeating: 0, count: b * o * n)
     let direct = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
-    var cols = [Float](repeating: 0, count: direct ? 0 : k * n)
+    // im2col works on bands of output rows so the patch buffer stays near 16 MB (a 512×512 VAE
+    // layer would otherwise unfold to over 1 GB) and each band's sgemm stays large.
+    let bandRows = max(1, min(ho, (1 << 22) / max(1, k * wo)))
+    var cols = [Float](repeating: 0, count: direct ? 0 : k * bandRows * wo)
     x.data.withUnsafeBufferPointer { xp in
         weight.data.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { op in
@@ -50,16 +53,20 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
                             }
                         }
                         let beta: Float = bias == nil ? 0 : 1
-                        let matrix: UnsafePointer<Float>
                         if direct {
-                            matrix = src
-                        } else {
-                            im2col(src, channels: c, height: h, width: w, kh: kh, kw: kw, stride: stride,
-                                   padding: padding, outHeight: ho, outWidth: wo, into: cp.baseAddress!)
-                            matrix = UnsafePointer(cp.baseAddress!)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
+                                        wp.baseAddress!, Int32(k), src, Int32(n), beta, dst, Int32(n))
+                            continue
                         }
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
-                                    wp.baseAddress!, Int32(k), matrix, Int32(n), beta, dst, Int32(n))
+                        var row0 = 0
+                        while row0 < ho {
+                            let rows = min(bandRows, ho - row0), cn = rows * wo
+                            im2col(src, channels: c, height: h, width: w, kh: kh, kw: kw, stride: stride,
+                                   padding: padding, outWidth: wo, firstRow: row0, rows: rows, into: cp.baseAddress!)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(cn), Int32(k), 1,
+                                        wp.baseAddress!, Int32(k), cp.baseAddress!, Int32(cn), beta, dst + row0 * wo, Int32(n))
+                            row0 += rows
+                        }
                     }
                 }
             }
@@ -68,19 +75,21 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     return Tensor(uncheckedShape: [b, o, ho, wo], data: out)
 }
 
-/// Unfolds one `[C, H, W]` image into `[C·kh·kw, Ho·Wo]` (row `(c·kh + ky)·kw + kx`), zeros
-/// where the kernel overhangs the padding. Rows are independent and filled in parallel.
+/// Unfolds output rows `firstRow ..< firstRow + rows` of one `[C, H, W]` image into
+/// `[C·kh·kw, rows·Wo]` (row `(c·kh + ky)·kw + kx`), zeros where the kernel overhangs the
+/// padding. Rows are independent and filled in parallel.
 func im2col(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, kh: Int, kw: Int, stride: Int,
-            padding: Padding2D, outHeight ho: Int, outWidth wo: Int, into cols: UnsafeMutablePointer<Float>) {
+            padding: Padding2D, outWidth wo: Int, firstRow: Int, rows bandRows: Int, into cols: UnsafeMutablePointer<Float>) {
     let shared = SharedPointers(src: src, dst: cols)
     let rows = c * kh * kw
     Threads.parallelFor(rows) { r in
         let ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw
         let plane = shared.src + ci * h * w
-        let row = shared.dst + r * ho * wo
-        for oy in 0..<ho {
+        let row = shared.dst + r * bandRows * wo
+        for band in 0..<bandRows {
+            let oy = firstRow + band
             let iy = oy * stride - padding.top + ky
-            let line = row + oy * wo
+            let line = row + band * wo
             guard iy >= 0 && iy < h else { line.update(repeating: 0, count: wo); continue }
             let input = plane + iy * w
             if stride == 1 {

@@ -45,7 +45,7 @@ public struct UNetConfig: Sendable, Equatable {
         }
         attentionHeads = try r.intOrList("attention_head_dim", 8, count: n)
         transformerLayersPerBlock = try r.intOrList("transformer_layers_per_block", 1, count: n)
-        crossAttentionDim = try r.int("cross_attention_dim", d.crossAttentionDim)
+        crossAttentionDim = try r.int("cross_attention_dim", 1280)   // diffusers' class default
         normNumGroups = try r.int("norm_num_groups", d.normNumGroups)
         normEps = Float(try r.double("norm_eps", Double(d.normEps)))
         flipSinToCos = try r.bool("flip_sin_to_cos", true)

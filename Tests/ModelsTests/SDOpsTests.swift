@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import Tensor
+
+/// The tensor ops added for Stable Diffusion, against direct (naive) evaluations.
+/// Tolerance 1e-4 absolute (float32, values of order 1).
+@Suite("SD tensor ops vs naive loops")
+struct SDOpsTests {
+    static func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
+        var g = TorchGenerator(seed: seed)
+        return try g.randn(shape: shape)
+    }
+
+    @Test("blocked attention equals the plain softmax(QKᵀ/√d)V, over many query blocks and unequal lengths")
+    func blockedAttentionMatchesNaive() throws {
+        let (b, tq, tk, heads, hd) = (2, 37, 11, 3, 4)
+        let width = heads * hd
+        let q = try Self.random([b * tq, width], seed: 1), k = try Self.random([b * tk, width], seed: 2)
+        let v = try Self.random([b * tk, width], seed: 3)
+        var out = [Float](repeating: 0, count: b * tq * width)
+        q.data.withUnsafeBufferPointer { qp in
+            k.data.withUnsafeBufferPointer { kp in
+                v.data.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        // 25 score floats per worker → blocks of 2 query rows: 19 blocks per (sequence, head).
+                        blockedAttention(query: AttentionOperand(base: qp.baseAddress!, rowStride: width),
+                                         key: AttentionOperand(base: kp.baseAddress!, rowStride: width),
+                                         value: AttentionOperand(base: vp.baseAddress!, rowStride: width),
+                                         batch: b, queryLength: tq, keyLength: tk, heads: heads, headDim: hd,
+                                         out: op.baseAddress!, outStride: width, maxScoreFloats: 25)
+                    }
+                }
+            }
+        }
+        var worst: Float = 0
+        for bi in 0..<b { for h in 0..<heads { for i in 0..<tq {
+            var scores = (0..<tk).map { j in
+                (0..<hd).reduce(Float(0)) { $0 + q.data[(bi * tq + i) * width + h * hd + $1] * k.data[(bi * tk + j) * width + h * hd + $1] }
+                    / Float(hd).squareRoot()
+            }
+            let m = scores.max()!
+            scores = scores.map { exp($0 - m) }
+            let sum = scores.reduce(0, +)
+            for d in 0..<hd {
+                let expected = (0..<tk).reduce(Float(0)) { $0 + scores[$1] / sum * v.data[(bi * tk + $1) * width + h * hd + d] }
+                worst = max(worst, abs(expected - out[(bi * tq + i) * width + h * hd + d]))
+            }
+        } } }
+        #expect(worst <= 1e-4, "max |Δ| = \(worst)")
+    }
+
+    func naiveConv(_ x: Tensor, _ w: Tensor, _ bias: Tensor, stride: Int, pad: Padding2D) -> (shape: [Int], data: [Float]) {
+        let (b, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, _, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let ho = (h + pad.top + pad.bottom - kh) / stride + 1, wo = (wd + pad.left + pad.right - kw) / stride + 1
+        var out = [Float](repeating: 0, count: b * o * ho * wo)
+        for bi in 0..<b { for oc in 0..<o { for oy in 0..<ho { for ox in 0..<wo {
+            var s = bias.data[oc]
+            for ci in 0..<c { for ky in 0..<kh { for kx in 0..<kw {
+                let iy = oy * stride - pad.top + ky, ix = ox * stride - pad.left + kx
+                if iy >= 0 && iy < h && ix >= 0 && ix < wd {
+                    s += x.data[((bi * c + ci) * h + iy) * wd + ix] * w.data[((oc * c + ci) * kh + ky) * kw + kx]
+                }
+            } } }
+            out[((bi * o + oc) * ho + oy) * wo + ox] = s
+        } } } }
+        return ([b, o, ho, wo], out)
+    }
+
+    @Test("conv2d equals a direct convolution: 3×3 same, stride 2, asymmetric pad, 1×1",
+          arguments: [(3, 1, Padding2D.uniform(1)), (3, 2, Padding2D.uniform(1)), (3, 2, Padding2D(top: 0, left: 0, bottom: 1, right: 1)),
+                      (1, 1, Padding2D.uniform(0))])
+    func convMatchesNaive(_ kernel: Int, _ stride: Int, _ pad: Padding2D) throws {
+        let x = try Self.random([2, 3, 7, 6], seed: 4)
+        let w = try Self.random([5, 3, kernel, kernel], seed: 5), bias = try Self.random([5], seed: 6)
+        let ours = try conv2d(x, weight: w, bias: bias, stride: stride, padding: pad)
+        let ref = naiveConv(x, w, bias, stride: stride, pad: pad)
+        #expect(ours.shape == ref.shape)
+        let worst = zip(ours.data, ref.data).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-4, "max |Δ| = \(worst)")
+    }
+
+    @Test("conv2d over several im2col bands (a wide input whose patches exceed the band budget)")
+    func convBands() throws {
+        // k·Wo = 576·512 floats per output row → 14-row bands → 5 bands for 70 rows.
+        let x = try Self.random([1, 64, 70, 512], seed: 10)
+        let w = try Self.random([2, 64, 3, 3], seed: 11), bias = try Self.random([2], seed: 12)
+        let ours = try conv2d(x, weight: w, bias: bias, padding: .uniform(1))
+        let ref = naiveConv(x, w, bias, stride: 1, pad: .uniform(1))
+        #expect(ours.shape == ref.shape)
+        let worst = zip(ours.data, ref.data).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-3, "max |Δ| = \(worst) (sums of 576 products)")
+    }
+
+    @Test("group norm (with fused SiLU) and nearest upsampling equal their definitions")
+    func groupNormAndUpsample() throws {
+        let x = try Self.random([2, 6, 3, 5], seed: 7)
+        let w = try Self.random([6], seed: 8), b = try Self.random([6], seed: 9)
+        let y = try groupNorm(x, groups: 3, weight: w, bias: b, eps: 1e-5, silu: true)
+        var worst: Float = 0
+        for bi in 0..<2 { for g in 0..<3 {
+            let start = (bi * 6 + g * 2) * 15
+            let values = Array(x.data[start..<(start + 30)])
+            let mean = values.reduce(0, +) / 30
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 30
+            for i in 0..<30 {
+                let ch = g * 2 + i / 15
+                let n = (values[i] - mean) / (variance + 1e-5).squareRoot() * w.data[ch] + b.data[ch]
+                worst = max(worst, abs(n / (1 + exp(-n)) - y.data[start + i]))
+            }
+        } }
+        #expect(worst <= 1e-4, "group norm max |Δ| = \(worst)")
+        let up = try upsampleNearest(x, outHeight: 6, outWidth: 10)
+        #expect(up.shape == [2, 6, 6, 10])
+        let upIndex = ((1 * 6 + 4) * 6 + 5) * 10 + 7   // [1, 4, 5, 7] comes from [1, 4, 2, 3]
+        let sourceIndex = ((1 * 6 + 4) * 3 + 2) * 5 + 3
+        #expect(up.data[upIndex] == x.data[sourceIndex])
+    }
+}
