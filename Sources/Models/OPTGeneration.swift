@@ -11,7 +11,7 @@ public enum Sampling: Sendable, Equatable, Hashable {
 }
 
 /// Options of `OPTModel.generate` and GILL's generation.
-public struct GenerationOptions: Sendable, Equatable {
+public struct TextGenerationOptions: Sendable, Equatable {
     public var maxNewTokens: Int
     public var sampling: Sampling
     /// Seed of the sampling generator (ignored by greedy decoding).
@@ -92,12 +92,12 @@ extension OPTModel {
     /// Generates up to `options.maxNewTokens` tokens after `prompt` (token ids, BOS included when
     /// wanted): prefill once, then one cached forward per token (M = 1 products through sgemv).
     /// Returns the new token ids (a stop token, if reached, is the last one).
-    public func generate(prompt ids: [Int], options: GenerationOptions) throws -> [Int] {
+    public func generate(prompt ids: [Int], options: TextGenerationOptions) throws -> [Int] {
         try generate(promptEmbeddings: embed(ids), options: options)
     }
 
     /// As `generate(prompt:options:)` from input embeddings `[T, word_embed_proj_dim]`.
-    public func generate(promptEmbeddings: Tensor, options: GenerationOptions) throws -> [Int] {
+    public func generate(promptEmbeddings: Tensor, options: TextGenerationOptions) throws -> [Int] {
         var state = makeState()
         var sampler = TokenSampler(options.sampling, seed: options.seed)
         var out = try forward(inputEmbeddings: promptEmbeddings, state: &state, lastLogitsOnly: true)

@@ -97,13 +97,13 @@ struct GILLParityTests {
         let caption = try #require(json["caption_ids"] as? [Int])
         let expected = try #require(json["greedy_ids"] as? [Int])
         let prompt = try model.embed([.pixels(try Self.pixels(e, 1)), .ids(Array(caption.dropFirst()))])
-        let gen = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 10))
+        let gen = try model.generate(prompt: prompt, options: TextGenerationOptions(maxNewTokens: 10))
         #expect(gen.tokens == expected)
         #expect(gen.image != nil)
         // [IMG1..7] never start a block on their own.
         let ids = model.imageTokenIDs
         for (i, t) in gen.tokens.enumerated() where t == ids[1] { #expect(i > 0 && gen.tokens[i - 1] == ids[0]) }
-        let stopped = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 10), stopAfterImage: true)
+        let stopped = try model.generate(prompt: prompt, options: TextGenerationOptions(maxNewTokens: 10), stopAfterImage: true)
         let first = try #require(expected.firstIndex(of: ids[0]))
         #expect(stopped.tokens == Array(expected.prefix(first + 8)))
     }

@@ -104,14 +104,14 @@ struct OPTTests {
         let meta = try Self.json(folder.appendingPathComponent("expected.json"))
         let ids = try #require(meta["prompt_ids"] as? [Int])
         let greedy = try #require(meta["greedy_ids"] as? [Int])
-        #expect(try model.generate(prompt: ids, options: GenerationOptions(maxNewTokens: greedy.count)) == greedy)
+        #expect(try model.generate(prompt: ids, options: TextGenerationOptions(maxNewTokens: greedy.count)) == greedy)
     }
 
     @Test("top-p sampling is seeded, stays in the nucleus, and stops at stop tokens")
     func sampling() throws {
         let model = try OPTModel.load(from: Self.fixture("pre"))
         let prompt = [2, 36, 368, 71]
-        let options = GenerationOptions(maxNewTokens: 8, sampling: .topP(0.5, temperature: 0.8), seed: 7)
+        let options = TextGenerationOptions(maxNewTokens: 8, sampling: .topP(0.5, temperature: 0.8), seed: 7)
         let a = try model.generate(prompt: prompt, options: options)
         let b = try model.generate(prompt: prompt, options: options)
         #expect(a == b)
@@ -125,11 +125,11 @@ struct OPTTests {
         var nucleus: Set<Int> = [], c = 0.0
         for i in order { nucleus.insert(i); c += p[i] / s; if c >= 0.5 { break } }
         #expect(nucleus.contains(a[0]))
-        let stopped = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 8, stopTokens: [a[0]],
+        let stopped = try model.generate(prompt: prompt, options: TextGenerationOptions(maxNewTokens: 8, stopTokens: [a[0]],
                                                                                    bannedTokens: []))
-        let greedyFirst = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 1))
+        let greedyFirst = try model.generate(prompt: prompt, options: TextGenerationOptions(maxNewTokens: 1))
         #expect(stopped.count <= 8)
-        let banned = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 1, bannedTokens: Set(greedyFirst)))
+        let banned = try model.generate(prompt: prompt, options: TextGenerationOptions(maxNewTokens: 1, bannedTokens: Set(greedyFirst)))
         #expect(banned != greedyFirst)
     }
 

@@ -250,7 +250,7 @@ public final class GILLModel: Sendable {
     /// the rest of the block is appended (and its outputs computed). `maxNewTokens` counts decode
     /// steps, as GILL's loop does (an [IMG] block is one step). With `stopAfterImage`, decoding
     /// ends after the first block.
-    public func generate(prompt: Tensor, options: GenerationOptions, stopAfterImage: Bool = false) throws -> GILLGeneration {
+    public func generate(prompt: Tensor, options: TextGenerationOptions, stopAfterImage: Bool = false) throws -> GILLGeneration {
         var state = llm.makeState()
         var sampler = TokenSampler(options.sampling, seed: options.seed)
         var out = try llm.forward(inputEmbeddings: prompt, state: &state, lastLogitsOnly: true)
