@@ -13,6 +13,14 @@ Writes:
   expected.safetensors / expected.json   inputs and reference outputs (Tools/gill_reference.py).
   torch/small.pth.tar + small_expected.safetensors   a torch.save file with f16/bf16 storages,
                a transposed view, a shared storage and `module.` prefixes, for the .pth.tar reader.
+
+    .venv/bin/python Tools/make_gill_fixtures.py example   # only the example below (after make_sd_fixtures.py)
+
+Examples/models/tiny-gill/   a random GILL folder for the workflows: 1024 positions (5 StoryWorld captions and
+               4 images, or a caption and 10 dialogue rounds, fit), gen_emb_dim = tiny-sd's cross_attention_dim,
+               and sd/ (a copy of Examples/models/tiny-sd) as its image decoder. Its reference generation
+               (GILLMapper prompt embeddings → diffusers StableDiffusionPipeline(prompt_embeds=…)) goes to
+               Fixtures/gill/generate.safetensors + generate.json.
 """
 import json
 import os
@@ -133,5 +141,74 @@ def main():
     print("wrote", ROOT)
 
 
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Examples", "models", "tiny-gill")
+TINY_SD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Examples", "models", "tiny-sd")
+
+
+def example():
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    shutil.rmtree(EXAMPLE, ignore_errors=True)
+    os.makedirs(EXAMPLE)
+    shutil.copytree(TINY_SD, os.path.join(EXAMPLE, "sd"))
+    cross = json.load(open(os.path.join(TINY_SD, "unet", "config.json")))["cross_attention_dim"]
+    tok = tokenizer()
+    img_ids = [tok.convert_tokens_to_ids("[IMG%d]" % i) for i in range(8)]
+    torch.manual_seed(21)
+    lm = OPTForCausalLM(OPTConfig(vocab_size=len(tok), hidden_size=32, word_embed_proj_dim=32, num_hidden_layers=2,
+                                  ffn_dim=64, num_attention_heads=4, max_position_embeddings=1024, dropout=0.0,
+                                  pad_token_id=1, bos_token_id=2, eos_token_id=2)).eval()
+    randomize(lm, 0.3)
+    clip = CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                                                          image_size=32, patch_size=8, projection_dim=16)).eval()
+    randomize(clip, 0.2)
+    args = {"opt_version": "opt", "visual_encoder": "clip", "n_visual_tokens": 2, "ret_emb_dim": 12, "gen_emb_dim": cross,
+            "text_emb_layers": [-1], "text_fc_mode": "gill_mapper", "ret_text_fc_mode": "linear", "num_tokens": 8,
+            "num_clip_tokens": 77, "share_ret_gen": True, "norm_image_embed": "none",
+            "retrieval_token_idx": img_ids, "gen_token_idx": img_ids, "image_token": "<|image|>",
+            "llm_embed_dim": 32, "clip_dim": 24, "mapper": {"dim": 16, "heads": 4, "layers": 2, "ffn": 32}}
+    gill = GILLReference(args, lm, clip).eval()
+    torch.manual_seed(22)
+    for name in ["visual_embeddings", "visual_fc", "ret_text_hidden_fcs", "gen_text_hidden_fcs", "decision"]:
+        randomize(getattr(gill, name), 0.3)
+    with torch.no_grad():
+        gill.input_embeddings.weight.copy_(torch.randn(8, 32) * 0.3)
+    lm.save_pretrained(os.path.join(EXAMPLE, "opt"))
+    for f in ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copy(os.path.join(FIX, "opt", "tokenizer", f), os.path.join(EXAMPLE, "opt"))
+    clip.save_pretrained(os.path.join(EXAMPLE, "clip"))
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(os.path.join(EXAMPLE, "clip"))
+    save_file({k: v.contiguous() for k, v in gill.gill_state_dict().items()}, os.path.join(EXAMPLE, "gill.safetensors"))
+    json.dump(args, open(os.path.join(EXAMPLE, "config.json"), "w"), indent=1)
+    for f in os.listdir(os.path.join(EXAMPLE, "opt")):
+        if f == "generation_config.json":
+            os.remove(os.path.join(EXAMPLE, "opt", f))
+
+    # Reference generation: BOS + caption, the forced [IMG] block, the mapper, then diffusers with prompt_embeds
+    # only (the pipeline encodes "" for guidance, as GILL's call does), DDIM, 2 steps, seed 3.
+    gill.install_img_rows()
+    caption = "A red ball rolls to the right."
+    ids = tok(caption)["input_ids"]
+    pipe = StableDiffusionPipeline.from_pretrained(os.path.join(EXAMPLE, "sd"), torch_dtype=torch.float32, safety_checker=None,
+                                                   requires_safety_checker=False)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    with torch.no_grad():
+        embs = torch.cat([gill.embed_ids(ids), gill.embed_ids(img_ids)], 0)
+        h = gill.heads(embs, len(ids))
+        image = pipe(prompt_embeds=h["prompt_embeds"][None], num_inference_steps=2, guidance_scale=7.5,
+                     generator=torch.Generator("cpu").manual_seed(3), output_type="np").images
+    save_file({"prompt_embeds": h["prompt_embeds"].contiguous(), "decision": h["decision"].contiguous(),
+               "image": torch.from_numpy(image).contiguous()}, os.path.join(ROOT, "generate.safetensors"))
+    import diffusers
+    json.dump({"caption": caption, "ids": ids, "scheduler": "ddim", "steps": 2, "guidance": 7.5, "seed": 3,
+               "torch": torch.__version__, "transformers": transformers.__version__, "diffusers": diffusers.__version__},
+              open(os.path.join(ROOT, "generate.json"), "w"))
+    print("wrote", EXAMPLE, "image", tuple(image.shape))
+
+
 if __name__ == "__main__":
-    main()
+    torch.set_num_threads(1)
+    if sys.argv[1:] == ["example"]:
+        example()
+    else:
+        main()
+        example()

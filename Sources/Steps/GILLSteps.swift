@@ -9,6 +9,7 @@ final class GILLModelCache: @unchecked Sendable {
     static let shared = GILLModelCache()
     private let lock = NSLock()
     private var models: [String: GILLModel] = [:]
+    private var generators: [String: GILLImageGenerator] = [:]
 
     func model(_ model: ResolvedModel?) throws -> GILLModel {
         guard let model else { throw StepError("this step needs model: naming a GILL folder (kind gill)") }
@@ -18,13 +19,21 @@ final class GILLModelCache: @unchecked Sendable {
         lock.withLock { models[key] = loaded }
         return loaded
     }
+
+    /// The GILL model with its image decoder (the folder's sd/ or config `decoder`).
+    func generator(_ model: ResolvedModel?) throws -> GILLImageGenerator {
+        let gill = try self.model(model)
+        let key = gill.folder.path + "#" + gill.digest
+        if let g = lock.withLock({ generators[key] }) { return g }
+        let loaded = try GILLImageGenerator.load(gill: gill)
+        lock.withLock { generators[key] = loaded }
+        return loaded
+    }
 }
 
 /// Shared input handling of the GILL steps: context texts (a text or a list of texts, e.g. the
-/// story's captions or dialogue rounds) and optional context images, as an interleaved GILL input.
+/// story's captions), optional context images and dialogue rounds, as an interleaved GILL input.
 enum GILLInputs {
-    static let contextModes = ["last-caption", "captions", "captions+images"]
-
     static func texts(_ v: Value?) -> [String] {
         guard let v else { return [] }
         switch v {
@@ -43,18 +52,44 @@ enum GILLInputs {
         }
     }
 
-    /// Captions (and, for `captions+images`, the image that precedes each caption) → segments.
-    static func segments(_ item: StepItem, mode: String, context: StepContext) throws -> [GILLSegment] {
-        var captions = texts(item.inputs["context"])
-        guard !captions.isEmpty else { throw StepError("input context has no text (\(item.inputs["context"]?.summary ?? "missing"))") }
-        if mode == "last-caption" { captions = [captions[captions.count - 1]] }
-        let imgs = mode == "captions+images" ? try images(item.inputs["images"], context: context) : []
-        var out: [GILLSegment] = []
-        for (i, c) in captions.enumerated() {
-            if i < imgs.count { out.append(.image(imgs[i])) }
-            out.append(.text((i == 0 ? "" : " ") + c))
+    /// The `rounds` column: a list of `[question, answer]` lists.
+    static func rounds(_ v: Value?) throws -> [(question: String, answer: String)] {
+        guard let list = v?.list else { return [] }
+        return try list.enumerated().map { i, r in
+            let qa = texts(r)
+            guard qa.count == 2 else { throw StepError("input rounds: round \(i + 1) is not a [question, answer] pair (\(r.summary))") }
+            return (qa[0], qa[1])
         }
-        return out
+    }
+
+    /// How a configured GILL step reads its context.
+    struct Reading: Sendable {
+        var mode: GILLContextMode
+        var maxRounds: Int
+
+        init(_ config: StepConfiguration) throws {
+            guard let mode = GILLContextMode(rawValue: config.string("context") ?? "captions") else {
+                throw StepError("context must be one of \(GILLContextMode.allCases.map(\.rawValue).joined(separator: ", ")), got \(config.string("context") ?? "")")
+            }
+            self.mode = mode
+            maxRounds = config.int("rounds") ?? 10
+        }
+    }
+
+    /// The item's context as GILL segments: a story's captions (and, for `captions+images`, the
+    /// images before them), or a dialogue's caption and first rounds.
+    static func segments(_ item: StepItem, reading: Reading, context: StepContext) throws -> [GILLSegment] {
+        let captions = texts(item.inputs["context"])
+        guard !captions.isEmpty else { throw StepError("input context has no text (\(item.inputs["context"]?.summary ?? "missing"))") }
+        if item.entry.kind == .dialogue {
+            if item.inputs["rounds"] == nil, !item.entry.rounds.isEmpty, reading.maxRounds > 0, reading.mode != .lastCaption {
+                throw StepError("\(item.entry.id) is a dialogue: bind inputs: {rounds: rounds} to read its first \(reading.maxRounds) rounds (or set rounds: 0)")
+            }
+            return GILLContext.dialogue(caption: captions[0], rounds: try rounds(item.inputs["rounds"]),
+                                        maxRounds: reading.maxRounds, mode: reading.mode)
+        }
+        let imgs = reading.mode == .captionsAndImages ? try images(item.inputs["images"], context: context) : []
+        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode)
     }
 
     static func sampling(_ config: StepConfiguration) -> Sampling {
@@ -63,10 +98,17 @@ enum GILLInputs {
             : .greedy
     }
 
-    static let contextParam = ParamSpec("context", .choice(contextModes), default: .string("captions"),
-                                        doc: "what GILL reads: the last caption, all captions, or captions with the images before them")
-    static let contextInputs = [InputSpec("context", doc: "a text or list of texts (e.g. captions, dialogue rounds)"),
-                                InputSpec("images", required: false, doc: "images interleaved before the captions (context: captions+images)")]
+    static let contextParams = [
+        ParamSpec("context", .choice(GILLContextMode.allCases.map(\.rawValue)), default: .string("captions"),
+                  doc: "what GILL reads of a story: the last caption, all captions, or captions with the images before them (GILL's VIST settings)"),
+        ParamSpec("rounds", .int(min: 0, max: 100), default: .number(10),
+                  doc: "dialogues: the caption and the first N question-answer rounds (GILL's VisDial setting)"),
+    ]
+    static let contextInputs = [
+        InputSpec("context", doc: "a text or list of texts: a story's captions (e.g. texts; the last describes the image to produce) or a dialogue's caption"),
+        InputSpec("images", required: false, doc: "images of the earlier panels, each read before its caption (context: captions+images)"),
+        InputSpec("rounds", required: false, doc: "a dialogue's rounds column (list of [question, answer])"),
+    ]
 }
 
 /// `caption`: an image (optionally after story context) → text through GILL's LLM with the visual prefix.
@@ -121,20 +163,19 @@ public enum GILLCaptionStep {
 /// context through the `[IMG0]` token (`ret_text_hidden_fcs`) — for the `retrieve` step to rank.
 public enum GILLEmbedStep {
     public static let kind = StepKind(
-        name: "gill-embed", version: 1,
+        name: "gill-embed", version: 2,
         summary: "GILL retrieval embeddings: images through visual_fc, contexts through the [IMG0] hidden state.",
         scope: .panel,
-        params: [GILLInputs.contextParam],
-        inputs: [InputSpec("image", required: false, doc: "an image to embed"),
-                 InputSpec("context", required: false, doc: "a text or list of texts to embed through [IMG0]"),
-                 InputSpec("images", required: false, doc: "context images (context: captions+images)")],
+        params: GILLInputs.contextParams,
+        inputs: [InputSpec("image", required: false, doc: "an image to embed")]
+            + GILLInputs.contextInputs.map { var i = $0; i.required = false; return i },
         outputs: ["image_embedding", "text_embedding"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
         makeRunner: { config in
-            Runner(model: try GILLModelCache.shared.model(config.model), mode: config.string("context") ?? "captions")
+            Runner(model: try GILLModelCache.shared.model(config.model), reading: try GILLInputs.Reading(config))
         })
 
     struct Runner: StepRunner {
-        let model: GILLModel, mode: String
+        let model: GILLModel, reading: GILLInputs.Reading
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             var out: [ItemOutcome] = []
@@ -148,7 +189,7 @@ public enum GILLEmbedStep {
                         o["image_embedding"] = .vector(CLIPText.normalized(try model.imageRetrievalEmbeddings([img])[0]))
                     }
                     if item.inputs["context"] != nil {
-                        let embs = try model.embed(try GILLInputs.segments(item, mode: mode, context: context))
+                        let embs = try model.embed(try GILLInputs.segments(item, reading: reading, context: context))
                         o["text_embedding"] = .vector(CLIPText.normalized(try model.imageOutputs(context: embs).retrievalEmbedding))
                     }
                     guard !o.isEmpty else { throw StepError("gill-embed needs an image or a context input") }
@@ -163,26 +204,26 @@ public enum GILLEmbedStep {
 /// `decide`: GILL's decision head on the `[IMG0]` state after the context: retrieve or generate.
 public enum GILLDecideStep {
     public static let kind = StepKind(
-        name: "decide", version: 1,
+        name: "decide", version: 2,
         summary: "GILL's decision head: whether to retrieve or generate the next image, with its probability.",
         scope: .entry,
-        params: [GILLInputs.contextParam],
+        params: GILLInputs.contextParams,
         inputs: GILLInputs.contextInputs,
         outputs: ["decision", "p_generate"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
         scoreOutputs: ["p_generate"],
         makeRunner: { config in
-            Runner(model: try GILLModelCache.shared.model(config.model), mode: config.string("context") ?? "captions")
+            Runner(model: try GILLModelCache.shared.model(config.model), reading: try GILLInputs.Reading(config))
         })
 
     struct Runner: StepRunner {
-        let model: GILLModel, mode: String
+        let model: GILLModel, reading: GILLInputs.Reading
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             var out: [ItemOutcome] = []
             for item in items {
                 if context.isCancelled() { throw CancellationError() }
                 do {
-                    let embs = try model.embed(try GILLInputs.segments(item, mode: mode, context: context))
+                    let embs = try model.embed(try GILLInputs.segments(item, reading: reading, context: context))
                     let d = try model.imageOutputs(context: embs).decision
                     guard d.count == 2 else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
                     let generate = d[1] > d[0]
@@ -195,34 +236,3 @@ public enum GILLDecideStep {
     }
 }
 
-/// `gill-generate`: GILL's image-generation conditioning for a context — the GILLMapper's 77×768
-/// `prompt_embeds`, output flattened as a vector (row-major) until the Stable Diffusion pipeline
-/// takes them directly.
-public enum GILLGenerateStep {
-    public static let kind = StepKind(
-        name: "gill-generate", version: 1,
-        summary: "GILL's prompt embeddings (GILLMapper output, 77×768 flattened) for a context, to condition Stable Diffusion.",
-        scope: .entry,
-        params: [GILLInputs.contextParam],
-        inputs: GILLInputs.contextInputs,
-        outputs: ["prompt_embeds"], modelKinds: ["gill"], defaultBatchSize: 4, scopeSelectable: true,
-        makeRunner: { config in
-            Runner(model: try GILLModelCache.shared.model(config.model), mode: config.string("context") ?? "captions")
-        })
-
-    struct Runner: StepRunner {
-        let model: GILLModel, mode: String
-
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
-            var out: [ItemOutcome] = []
-            for item in items {
-                if context.isCancelled() { throw CancellationError() }
-                do {
-                    let embs = try model.embed(try GILLInputs.segments(item, mode: mode, context: context))
-                    out.append(.success(["prompt_embeds": .vector(try model.imageOutputs(context: embs).promptEmbeddings.data)]))
-                } catch { out.append(.failure("\(error)")) }
-            }
-            return out
-        }
-    }
-}

@@ -29,13 +29,16 @@ public struct GILLConfig: Codable, Sendable, Equatable {
     /// Width of the CLIP vision pooler; defaults to the CLIP config's.
     public var clipDim: Int?
     public var mapper = Mapper()
+    /// The image decoder: a diffusers Stable Diffusion folder, relative to the GILL folder.
+    /// Absent: the GILL folder's `sd/` subfolder, when there is one.
+    public var decoder: String?
 
     enum CodingKeys: String, CodingKey {
         case nVisualTokens = "n_visual_tokens", retEmbDim = "ret_emb_dim", genEmbDim = "gen_emb_dim"
         case numTokens = "num_tokens", numClipTokens = "num_clip_tokens", textFcMode = "text_fc_mode"
         case retTextFcMode = "ret_text_fc_mode", normImageEmbed = "norm_image_embed", textEmbLayers = "text_emb_layers"
         case retrievalTokenIdx = "retrieval_token_idx", genTokenIdx = "gen_token_idx", imageToken = "image_token"
-        case llmEmbedDim = "llm_embed_dim", clipDim = "clip_dim", mapper
+        case llmEmbedDim = "llm_embed_dim", clipDim = "clip_dim", mapper, decoder
     }
 
     public init() {}
@@ -58,6 +61,7 @@ public struct GILLConfig: Codable, Sendable, Equatable {
         llmEmbedDim = try c.decodeIfPresent(Int.self, forKey: .llmEmbedDim)
         clipDim = try c.decodeIfPresent(Int.self, forKey: .clipDim)
         mapper = try c.decodeIfPresent(Mapper.self, forKey: .mapper) ?? d.mapper
+        self.decoder = try c.decodeIfPresent(String.self, forKey: .decoder)
     }
 
     /// Reads and validates a GILL `config.json` (or GILL's `model_args.json`).
@@ -89,6 +93,7 @@ public struct GILLConfig: Codable, Sendable, Equatable {
         where v <= 0 {
             throw fail("\(key) must be positive, got \(v)")
         }
+        if let decoder = config.decoder, decoder.isEmpty { throw fail("decoder is empty (expected a path to a diffusers folder, relative to the GILL folder)") }
         guard config.mapper.dim % config.mapper.heads == 0 else {
             throw fail("mapper.dim \(config.mapper.dim) is not divisible by mapper.heads \(config.mapper.heads)")
         }

@@ -1,0 +1,176 @@
+import Foundation
+import Imaging
+import Models
+import Stories
+import Store
+import Testing
+@testable import Steps
+@testable import Workflow
+
+/// `gill-generate` (and the context handling it shares with `gill-embed` and `decide`) on the
+/// committed tiny GILL folder (`Examples/models/tiny-gill`, image decoder in its `sd/`).
+@Suite("gill-generate step")
+struct GILLGenerateStepTests {
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+    static var tinyGILL: URL { repository.appendingPathComponent("Examples/models/tiny-gill") }
+
+    final class Counter: @unchecked Sendable {
+        let lock = NSLock()
+        var ticks: [(Int, Int)] = []
+        var cancelAfter: Int?
+        func tick(_ d: Int, _ t: Int) { lock.withLock { ticks.append((d, t)) } }
+        var cancelled: Bool { lock.withLock { cancelAfter.map { ticks.count >= $0 } ?? false } }
+    }
+
+    struct Setup {
+        let media: MediaStore
+        let root: URL
+        let panelImages: [Value]
+    }
+
+    /// A media store with three small panel images (distinct colours) to bind as context images.
+    static func setup() throws -> Setup {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-gillgen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let media = try MediaStore(root: root.appendingPathComponent("media"))
+        var images: [Value] = []
+        for i in 0..<3 {
+            var pixels = [UInt8](repeating: 0, count: 16 * 16 * 3)
+            for p in 0..<(16 * 16) { pixels[3 * p + i] = UInt8((p * 7 + 60 * i) % 256) }
+            let hash = try media.put(try PNGCodec.encode(Image(width: 16, height: 16, channels: 3, pixels: pixels)), ext: "png")
+            images.append(.image(ImageRef(hash: hash, ext: "png")))
+        }
+        return Setup(media: media, root: root, panelImages: images)
+    }
+
+    static func runner(_ kind: StepKind, params: [String: JSONValue], setup: Setup, folder: URL = tinyGILL) throws -> any StepRunner {
+        var full: [String: JSONValue] = [:]
+        for p in kind.params { if let d = p.defaultValue { full[p.name] = d } }
+        for (k, v) in params { full[k] = v }
+        let model = ResolvedModel(name: "gill", kind: "gill", folder: folder, digest: "tiny-\(folder.path)")
+        let config = StepConfiguration(stepID: "g", kind: kind.name, params: full, model: model,
+                                       collection: StoryCollection(name: "c", root: setup.root, entries: []),
+                                       workflowFolder: setup.root, media: setup.media, allowOutsideRoot: false)
+        return try kind.makeRunner(config)
+    }
+
+    static let captions: [Value] = [.text("A red ball is on a beach."), .text("It rolls to the right."), .text("Now it is night.")]
+
+    static func storyItem(_ id: String, seed: UInt64, images: [Value]) -> StepItem {
+        let entry = Entry(id: id, kind: .story, panels: captions.map { Panel(image: nil, text: $0.text ?? "") })
+        return StepItem(id: id, entry: entry, panelIndex: nil,
+                        inputs: ["context": .list(captions), "images": .list(images)], pools: [:], seed: seed)
+    }
+
+    static func outputs(_ o: ItemOutcome) throws -> Outputs {
+        switch o {
+        case .success(let out): return out
+        case .failure(let m): Issue.record("item failed: \(m)"); throw StepError(m)
+        }
+    }
+
+    static func image(_ media: MediaStore, _ v: Value?) throws -> Image {
+        let ref = try #require(v?.image)
+        #expect(ref.ext == "png")
+        return try Image.load(contentsOf: media.url(hash: ref.hash, ext: ref.ext))
+    }
+
+    @Test("a decodable PNG, the same for a seed, different for another; equal to the generator called directly; progress per UNet call")
+    func generatesSeededImages() async throws {
+        let setup = try Self.setup()
+        let counter = Counter()
+        let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(2), "scheduler": .string("ddim")], setup: setup)
+        let items = [Self.storyItem("s1", seed: 5, images: setup.panelImages), Self.storyItem("s2", seed: 5, images: setup.panelImages),
+                     Self.storyItem("s3", seed: 6, images: setup.panelImages)]
+        let context = StepContext(media: setup.media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) })
+        let out = try await runner.run(items, context: context).map(Self.outputs)
+        let first = try Self.image(setup.media, out[0]["image"])
+        #expect(first.width == 64 && first.height == 64 && first.channels == 3)
+        #expect(try Self.image(setup.media, out[1]["image"]) == first)
+        #expect(try Self.image(setup.media, out[2]["image"]) != first)
+        #expect(out[0]["p_generate"]?.number.map { $0 > 0 && $0 < 1 } == true)
+        #expect(!out[0].values.contains { if case .vector = $0 { return true }; return false })
+        // Equal to GILLImageGenerator on the default context (all captions) with the item's seed.
+        let generator = try GILLImageGenerator.load(gill: GILLModel.load(from: Self.tinyGILL))
+        let embeddings = try generator.gill.embed([.text("A red ball is on a beach. It rolls to the right. Now it is night.")])
+        #expect(out[0]["context_tokens"]?.number == Double(embeddings.rowCount))
+        let direct = try generator.generate(context: embeddings, options: GenerationOptions(steps: 2, scheduler: .ddim, seed: 5))
+        #expect(try StableDiffusionPipeline.images(direct.pixels)[0] == first)
+        #expect(counter.ticks.count == 6 && counter.ticks.last! == (6, 6))
+    }
+
+    @Test("the context settings feed different inputs and give different images")
+    func contextSettings() async throws {
+        let setup = try Self.setup()
+        let gill = try GILLModel.load(from: Self.tinyGILL)
+        var tokens: [String: Double] = [:], images: [String: Image] = [:]
+        for mode in GILLContextMode.allCases {
+            let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "scheduler": .string("ddim"),
+                                                                         "context": .string(mode.rawValue)], setup: setup)
+            let ctx = StepContext(media: setup.media, isCancelled: { false })
+            let out = try Self.outputs(try await runner.run([Self.storyItem("s1", seed: 1, images: setup.panelImages)], context: ctx)[0])
+            tokens[mode.rawValue] = out["context_tokens"]?.number
+            images[mode.rawValue] = try Self.image(setup.media, out["image"])
+        }
+        let count = { (s: String) in Double(gill.tokenizer.encode(s, addBOS: false).count) }
+        let texts = Self.captions.compactMap(\.text)
+        #expect(tokens["last-caption"] == 1 + count(texts[2]))
+        #expect(tokens["captions"] == 1 + count(texts.joined(separator: " ")))
+        // Two earlier images (the third bound image belongs to the last caption and is not read).
+        #expect(tokens["captions+images"] == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(" " + texts[2]))
+        #expect(images["last-caption"] != images["captions"] && images["captions"] != images["captions+images"])
+    }
+
+    @Test("dialogues read the caption and the first `rounds` rounds; an unbound rounds input is an error")
+    func dialogues() async throws {
+        let setup = try Self.setup()
+        let rounds: Value = .list([.list([.text("Is it big?"), .text("No.")]), .list([.text("Where is it?"), .text("On the left.")])])
+        let entry = Entry(id: "d1", kind: .dialogue, panels: [Panel(image: nil, text: "A photo with a ball.")],
+                          rounds: [DialogueRound(question: "Is it big?", answer: "No."), DialogueRound(question: "Where is it?", answer: "On the left.")])
+        func item(_ inputs: [String: Value]) -> StepItem { StepItem(id: "d1", entry: entry, panelIndex: nil, inputs: inputs, pools: [:], seed: 2) }
+        let gill = try GILLModel.load(from: Self.tinyGILL)
+        let ctx = StepContext(media: setup.media, isCancelled: { false })
+        for n in [0, 1, 2] {
+            let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "rounds": .number(Double(n))], setup: setup)
+            let out = try Self.outputs(try await runner.run([item(["context": .list([.text("A photo with a ball.")]), "rounds": rounds])], context: ctx)[0])
+            let text = (["A photo with a ball."] + [("Is it big?", "No."), ("Where is it?", "On the left.")].prefix(n).map { "Q: \($0.0) A: \($0.1)" })
+                .joined(separator: " ")
+            #expect(out["context_tokens"]?.number == Double(1 + gill.tokenizer.encode(text, addBOS: false).count))
+        }
+        let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1)], setup: setup)
+        let missing = try await runner.run([item(["context": .text("A photo with a ball.")])], context: ctx)
+        if case .failure(let m) = missing[0] { #expect(m.contains("d1 is a dialogue") && m.contains("rounds")) } else { Issue.record("unbound rounds should fail") }
+        let bad = try await runner.run([item(["context": .text("A photo."), "rounds": .list([.list([.text("only a question")])])])], context: ctx)
+        if case .failure(let m) = bad[0] { #expect(m.contains("round 1")) } else { Issue.record("a malformed round should fail") }
+    }
+
+    @Test("cancellation between denoising steps throws; a model whose mapper does not fit the UNet fails to load with both widths")
+    func cancellationAndWidthCheck() async throws {
+        let setup = try Self.setup()
+        let counter = Counter()
+        counter.cancelAfter = 1
+        let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(3), "scheduler": .string("euler")], setup: setup)
+        await #expect(throws: CancellationError.self) {
+            _ = try await runner.run([Self.storyItem("s1", seed: 1, images: [])],
+                                     context: StepContext(media: setup.media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) }))
+        }
+        #expect(counter.ticks.count == 1)
+
+        // The parity fixture's GILL (mapper output 20 wide) pointed at the tiny SD (UNet 32 wide).
+        let folder = setup.root.appendingPathComponent("narrow-gill")
+        try FileManager.default.copyItem(at: Self.repository.appendingPathComponent("Tests/ModelsTests/Fixtures/gill/tiny"), to: folder)
+        let configURL = folder.appendingPathComponent("config.json")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        json["decoder"] = Self.repository.appendingPathComponent("Examples/models/tiny-sd").path
+        try JSONSerialization.data(withJSONObject: json).write(to: configURL)
+        do {
+            _ = try Self.runner(GILLGenerateStep.kind, params: [:], setup: setup, folder: folder)
+            Issue.record("a 20-wide GILL must not load with a 32-wide UNet")
+        } catch {
+            let m = "\(error)"
+            #expect(m.contains("gen_emb_dim 20") && m.contains("cross_attention_dim 32") && m.contains(configURL.path), "\(m)")
+        }
+    }
+}

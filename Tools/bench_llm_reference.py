@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""PyTorch side of `storyloom bench llm`: times a transformers OPTForCausalLM on the same weights
+Storyloom loaded and prints JSON on stdout.
+
+    bench_llm_reference.py --model DIR --threads N --reps R --prompt 5,17,... --decode T
+
+DIR is an OPTForCausalLM folder (config.json + model.safetensors, F16) written by the Swift
+benchmark; the model runs in float32 like Storyloom. Times the prefill of the prompt (use_cache,
+logits of the last position only, as Storyloom's) and greedy per-token decoding with the KV cache
+(seconds per token, best of R). Also returns the prefill's last-position logits and the decoded ids
+so the benchmark can confirm both sides compute the same function.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--prompt", required=True)
+    ap.add_argument("--decode", type=int, default=32)
+    args = ap.parse_args()
+
+    import torch
+    import transformers
+    from transformers import OPTForCausalLM
+
+    torch.set_num_threads(args.threads)
+    model = OPTForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    ids = torch.tensor([[int(i) for i in args.prompt.split(",")]])
+    out = {"torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads(),
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    prefill, decode = [], []
+    with torch.inference_mode():
+        model(input_ids=ids, use_cache=True, logits_to_keep=1)  # warm-up
+        for _ in range(args.reps):
+            start = time.perf_counter()
+            res = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            prefill.append(time.perf_counter() - start)
+            out["prefill_last_logits"] = res.logits[0, -1].tolist()
+            past, logits, decoded = res.past_key_values, res.logits[0, -1], []
+            mask = torch.ones(1, ids.shape[1], dtype=torch.long)
+            start = time.perf_counter()
+            for _ in range(args.decode):
+                nxt = int(torch.argmax(logits))
+                decoded.append(nxt)
+                mask = torch.cat([mask, torch.ones(1, 1, dtype=torch.long)], 1)
+                res = model(input_ids=torch.tensor([[nxt]]), attention_mask=mask, past_key_values=past, use_cache=True)
+                past, logits = res.past_key_values, res.logits[0, -1]
+            decode.append((time.perf_counter() - start) / args.decode)
+            out["decoded_ids"] = decoded
+    out["prefill_seconds"], out["decode_seconds_per_token"] = min(prefill), min(decode)
+    out["prefill_all"], out["decode_all"] = prefill, decode
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
