@@ -48,17 +48,17 @@ def storyloom_binary():
     sys.exit("error: no storyloom binary (run `swift build` first, or set STORYLOOM=/path/to/storyloom)")
 
 
-def make_world(folder, seed, stories, dialogues, role):
+def make_world(folder, seed, stories, dialogues, role, images=True):
     """Generates a world with the Swift CLI unless `folder` already holds the same one (a stamp file
-    records seed and counts, so a changed request regenerates)."""
+    records seed and counts, so a changed request regenerates). `images=False`: text and scene graphs only."""
     check_seed(seed, role)
     stamp = os.path.join(folder, "world-request.json")
-    request = {"seed": seed, "stories": stories, "dialogues": dialogues}
+    request = {"seed": seed, "stories": stories, "dialogues": dialogues, "images": images}
     if os.path.exists(stamp) and json.load(open(stamp)) == request and os.path.exists(os.path.join(folder, "collection.jsonl")):
         return folder
     os.makedirs(folder, exist_ok=True)
     cmd = [storyloom_binary(), "world", "--output", folder, "--seed", str(seed), "--stories", str(stories),
-           "--dialogues", str(dialogues), "--display-size", "0"]
+           "--dialogues", str(dialogues), "--display-size", "0"] + ([] if images else ["--no-images"])
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     json.dump(request, open(stamp, "w"))
