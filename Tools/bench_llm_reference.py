@@ -12,6 +12,7 @@ so the benchmark can confirm both sides compute the same function.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -31,10 +32,12 @@ def main():
     from transformers import OPTForCausalLM
 
     torch.set_num_threads(args.threads)
-    model = OPTForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    model, info = OPTForCausalLM.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True)
+    model.eval()
     ids = torch.tensor([[int(i) for i in args.prompt.split(",")]])
     out = {"torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads(),
-           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+           "missing_keys": sorted(info.get("missing_keys", [])), "unexpected_keys": sorted(info.get("unexpected_keys", []))}
     prefill, decode = [], []
     with torch.inference_mode():
         model(input_ids=ids, use_cache=True, logits_to_keep=1)  # warm-up
@@ -42,7 +45,8 @@ def main():
             start = time.perf_counter()
             res = model(input_ids=ids, use_cache=True, logits_to_keep=1)
             prefill.append(time.perf_counter() - start)
-            out["prefill_last_logits"] = res.logits[0, -1].tolist()
+            # Non-finite logits become null: JSON has no NaN, and the benchmark reports them as a mismatch.
+            out["prefill_last_logits"] = [v if math.isfinite(v) else None for v in res.logits[0, -1].tolist()]
             past, logits, decoded = res.past_key_values, res.logits[0, -1], []
             mask = torch.ones(1, ids.shape[1], dtype=torch.long)
             start = time.perf_counter()
@@ -56,7 +60,7 @@ def main():
             out["decoded_ids"] = decoded
     out["prefill_seconds"], out["decode_seconds_per_token"] = min(prefill), min(decode)
     out["prefill_all"], out["decode_all"] = prefill, decode
-    json.dump(out, sys.stdout)
+    json.dump(out, sys.stdout, allow_nan=False)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ public enum LLMBench {
         let reps = quick ? 2 : 3
         let decodeTokens = quick ? 16 : 32
         var report = BenchReport()
+        if Threads.blasCoreName == "Prescott" {
+            report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
+        }
         report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) OpenBLAS kernels=\(Threads.blasCoreName) prefill=\(promptLength) tokens, decode=\(decodeTokens) tokens, reps=\(reps) (best of)")
         let python = ClipBench.referencePython().flatMap { python in
             FileManager.default.fileExists(atPath: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
@@ -57,9 +60,16 @@ public enum LLMBench {
             }
             let refPrefill = reference?["prefill_seconds"] as? Double
             let refDecode = reference?["decode_seconds_per_token"] as? Double
-            if let theirs = reference?["prefill_last_logits"] as? [Double] {
-                let diff = zip(ours.lastLogits, theirs).map { abs(Double($0) - $1) }.max() ?? .infinity
-                report.notes.append("\(spec.name): max |Δ| of the prefill's last-position logits vs PyTorch = \(String(format: "%.2e", diff))")
+            if let missing = reference?["missing_keys"] as? [String], !missing.isEmpty {
+                report.notes.append("\(spec.name): transformers did not find \(missing.count) weight(s) in the benchmark folder: \(missing.prefix(5).joined(separator: ", "))")
+            }
+            if let theirs = reference?["prefill_last_logits"] as? [Any] {
+                // JSON numbers may come back as Int (e.g. 0.0) or NSNumber; null marks a non-finite reference logit.
+                let values = theirs.map { ($0 as? NSNumber)?.doubleValue ?? ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+                let finite = zip(ours.lastLogits, values).compactMap { a, b in b.map { abs(Double(a) - $0) } }
+                let nonFinite = values.count - finite.count
+                report.notes.append("\(spec.name): max |Δ| of the prefill's last-position logits vs PyTorch = \(String(format: "%.2e", finite.max() ?? .infinity))"
+                    + (nonFinite > 0 ? " (\(nonFinite) of \(values.count) reference logits non-finite, left out)" : ""))
             }
             if let theirs = reference?["decoded_ids"] as? [Int] {
                 report.notes.append("\(spec.name): greedy decode ids \(theirs == ours.decodedIDs ? "match" : "differ from") PyTorch's (\(ours.decodedIDs.count) tokens)")

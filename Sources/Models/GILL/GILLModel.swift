@@ -45,6 +45,8 @@ public struct GILLGeneration: Sendable {
 ///       — or GILL's released pretrained_ckpt.pth.tar (+ decision_model.pth.tar), `model.` stripped
 ///     opt/                a transformers OPT folder with its tokenizer (vocab.json, merges.txt)
 ///     clip/               a transformers CLIP (vision) folder with preprocessor_config.json
+///     sd/                 optional: the image decoder, a diffusers Stable Diffusion folder (or
+///                         `"decoder": "relative/path"` in config.json); see `GILLImageGenerator`
 public final class GILLModel: Sendable {
     public let folder: URL
     public let config: GILLConfig
