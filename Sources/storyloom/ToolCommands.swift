@@ -70,7 +70,7 @@ struct WorldCommand: ParsableCommand {
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: Storyloom beside the PyTorch reference, as a ratio.",
-                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self])
+                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self, LLMBenchCommand.self])
 }
 
 struct CacheBenchCommand: AsyncParsableCommand {
@@ -104,6 +104,18 @@ struct SDBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let report = try SDBench.run(threads: threads, quick: quick)
+        print(json ? try report.json() : report.table())
+    }
+}
+
+struct LLMBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "llm", abstract: "OPT-125m and OPT-1.3b prefill and cached decode (random weights) beside transformers.")
+    @Option(help: "Threads for both sides (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Fewer repetitions.") var quick = false
+    @Flag(help: "Print {\"rows\":[…]}.") var json = false
+
+    func run() async throws {
+        let report = try LLMBench.run(threads: threads, quick: quick)
         print(json ? try report.json() : report.table())
     }
 }
