@@ -39,7 +39,7 @@ public enum ClipBench {
             report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
         }
         report.rows.append(sgemmRow(reps: reps))
-        let python = referencePython()
+        let python = PyTorchReference.python(for: "bench_clip_reference.py")
         if python == nil {
             report.notes.append("PyTorch reference not run: no Python found (set STORYLOOM_PYTHON or run from the repository root with .venv/bin/python) or Tools/bench_clip_reference.py is missing")
         }
@@ -59,8 +59,8 @@ public enum ClipBench {
 
             var reference: [String: Any]?
             if let python {
-                reference = try runReference(python: python, model: dir, threads: Threads.count, reps: reps,
-                                             check: dir.appendingPathComponent("check.safetensors"))
+                reference = try PyTorchReference.run("bench_clip_reference.py", python: python, arguments: ["--model", dir.path, "--threads", "\(Threads.count)", "--batches", "1,8", "--reps", "\(reps)", "--check",
+                                                                dir.appendingPathComponent("check.safetensors").path], scratch: dir)
                 if let theirs = reference?["check_image_embeds"] as? [[Double]], let row = theirs.first {
                     let diff = zip(ours[0], row).map { abs(Double($0) - $1) }.max() ?? .infinity
                     report.notes.append("\(spec.name): max |Δ| of image embeddings vs PyTorch on identical pixels = \(String(format: "%.2e", diff))")
@@ -205,48 +205,7 @@ public enum ClipBench {
         return out
     }
 
-    /// `$STORYLOOM_PYTHON`, else `.venv/bin/python` under the current directory, if the
-    /// reference script is also present.
-    static func referencePython() -> URL? {
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        guard FileManager.default.fileExists(atPath: cwd.appendingPathComponent("Tools/bench_clip_reference.py").path) else { return nil }
-        if let env = ProcessInfo.processInfo.environment["STORYLOOM_PYTHON"], FileManager.default.isExecutableFile(atPath: env) {
-            return URL(fileURLWithPath: env)
-        }
-        let venv = cwd.appendingPathComponent(".venv/bin/python")
-        return FileManager.default.isExecutableFile(atPath: venv.path) ? venv : nil
-    }
 
-    static func runReference(python: URL, model: URL, threads: Int, reps: Int, check: URL) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = python
-        let script = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Tools/bench_clip_reference.py")
-        process.arguments = [script.path, "--model", model.path, "--threads", "\(threads)", "--batches", "1,8",
-                             "--reps", "\(reps)", "--check", check.path]
-        var env = ProcessInfo.processInfo.environment
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-        env["TRANSFORMERS_VERBOSITY"] = "error"
-        env["HF_HUB_OFFLINE"] = "1"
-        process.environment = env
-        // stderr goes to a file so a chatty reference cannot block on a full pipe while we read stdout.
-        let errURL = model.appendingPathComponent("reference-stderr.txt")
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        defer { try? errHandle.close() }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = errHandle
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderrData = (try? Data(contentsOf: errURL)) ?? Data()
-        guard process.terminationStatus == 0,
-              let json = try? JSONSerialization.jsonObject(with: outData) as? [String: Any] else {
-            let tail = String(decoding: stderrData.suffix(2000), as: UTF8.self)
-            throw CLIPUsageError("PyTorch reference failed (exit \(process.terminationStatus)): \(tail)")
-        }
-        return json
-    }
 }
 
 private extension Double {

@@ -39,10 +39,7 @@ public enum LLMBench {
             report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
         }
         report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) OpenBLAS kernels=\(Threads.blasCoreName) prefill=\(promptLength) tokens, decode=\(decodeTokens) tokens, reps=\(reps) (best of)")
-        let python = ClipBench.referencePython().flatMap { python in
-            FileManager.default.fileExists(atPath: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-                .appendingPathComponent("Tools/bench_llm_reference.py").path) ? python : nil
-        }
+        let python = PyTorchReference.python(for: "bench_llm_reference.py")
         if python == nil {
             report.notes.append("PyTorch reference not run: no Python found (set STORYLOOM_PYTHON or run from the repository root with .venv/bin/python) or Tools/bench_llm_reference.py is missing")
         }
@@ -55,8 +52,9 @@ public enum LLMBench {
             let ours = try measure(folder: dir, prompt: prompt, decodeTokens: decodeTokens, reps: reps)
             var reference: [String: Any]?
             if let python {
-                reference = try runReference(python: python, model: dir, threads: Threads.count, reps: reps,
-                                             prompt: prompt, decodeTokens: decodeTokens)
+                reference = try PyTorchReference.run("bench_llm_reference.py", python: python, arguments: [
+                    "--model", dir.path, "--threads", "\(Threads.count)", "--reps", "\(reps)",
+                    "--prompt", prompt.map(String.init).joined(separator: ","), "--decode", "\(decodeTokens)"], scratch: dir)
             }
             let refPrefill = reference?["prefill_seconds"] as? Double
             let refDecode = reference?["decode_seconds_per_token"] as? Double
@@ -190,41 +188,5 @@ public enum LLMBench {
         try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: dir.appendingPathComponent("config.json"))
     }
 
-    static func runReference(python: URL, model: URL, threads: Int, reps: Int, prompt: [Int], decodeTokens: Int) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = python
-        let script = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Tools/bench_llm_reference.py")
-        process.arguments = [script.path, "--model", model.path, "--threads", "\(threads)", "--reps", "\(reps)",
-                             "--prompt", prompt.map(String.init).joined(separator: ","), "--decode", "\(decodeTokens)"]
-        var env = ProcessInfo.processInfo.environment
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-        env["TRANSFORMERS_VERBOSITY"] = "error"
-        env["HF_HUB_OFFLINE"] = "1"
-        process.environment = env
-        // stderr goes to a file so a chatty reference cannot block on a full pipe while we read stdout.
-        let errURL = model.appendingPathComponent("reference-stderr.txt")
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        defer { try? errHandle.close() }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = errHandle
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderrData = (try? Data(contentsOf: errURL)) ?? Data()
-        guard process.terminationStatus == 0,
-              let json = try? JSONSerialization.jsonObject(with: outData) as? [String: Any] else {
-            let tail = String(decoding: stderrData.suffix(2000), as: UTF8.self)
-            throw LLMBenchError("PyTorch reference failed (exit \(process.terminationStatus)): \(tail)")
-        }
-        return json
-    }
 }
 
-/// The LLM benchmark could not run its reference.
-public struct LLMBenchError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}

@@ -53,9 +53,11 @@ public enum SDBench {
         let ourPeak = peakResidentMB()
 
         var reference: [String: Any]?
-        if let python = referencePython() {
+        if let python = PyTorchReference.python(for: "bench_sd_reference.py") {
             do {
-                reference = try runReference(python: python, folder: dir, threads: Threads.count, reps: reps)
+                reference = try PyTorchReference.run("bench_sd_reference.py", python: python,
+                                                     arguments: ["--folder", dir.path, "--threads", String(Threads.count), "--reps", String(reps)],
+                                                     scratch: dir)
             } catch {
                 report.notes.append("PyTorch reference failed: \(error)")
             }
@@ -109,32 +111,5 @@ public enum SDBench {
         return 0
     }
 
-    /// `STORYLOOM_PYTHON`, else `.venv/bin/python` in the working directory, when the reference script exists.
-    static func referencePython() -> URL? {
-        let fm = FileManager.default
-        let cwd = URL(fileURLWithPath: fm.currentDirectoryPath)
-        guard fm.fileExists(atPath: cwd.appendingPathComponent("Tools/bench_sd_reference.py").path) else { return nil }
-        if let p = ProcessInfo.processInfo.environment["STORYLOOM_PYTHON"], fm.isExecutableFile(atPath: p) { return URL(fileURLWithPath: p) }
-        let venv = cwd.appendingPathComponent(".venv/bin/python")
-        return fm.isExecutableFile(atPath: venv.path) ? venv : nil
-    }
 
-    static func runReference(python: URL, folder: URL, threads: Int, reps: Int) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = python
-        process.arguments = ["Tools/bench_sd_reference.py", "--folder", folder.path, "--threads", String(threads), "--reps", String(reps)]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            let tail = String(decoding: errors.suffix(600), as: UTF8.self)
-            throw TensorError("bench_sd_reference.py exited with status \(process.terminationStatus): \(tail)")
-        }
-        return object
-    }
 }
