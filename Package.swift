@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "Plot", package: "Plot"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Steps", dependencies: ["Workflow", "Models", "Tensor", "Imaging", "Stories", "Store"]),
+        .target(name: "Steps", dependencies: ["Workflow", "Models", "Tensor", "Imaging", "Stories", "Store", "StoryWorld"]),
         .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),
         .executableTarget(name: "storyloom", dependencies: [
             "Workflow", "Steps", "StoryWorld", "Stories", "Store", "Gallery", "Bench", "Tensor",
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "StoryWorldTests", dependencies: ["StoryWorld", "Stories", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Steps", "Stories", "Store"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging"]),
+        .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging", "StoryWorld", "Stories"]),
         // Test support: libxml2's HTML parser with XPath, for asserting on the DOM a browser would build.
         .target(name: "HTMLInspection", dependencies: ["CLibXML2"]),
         .testTarget(name: "GalleryTests", dependencies: ["Gallery", "HTMLInspection"]),

@@ -60,6 +60,6 @@ public enum StandardSteps {
         StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
                       GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind,
                       ScoreStep.kind(extraMetrics: CLIPScorer.metrics, makeModelScorer: CLIPScorer.make),
-                      GenerateStep.kind])
+                      GenerateStep.kind, AttributeStep.kind])
     }
 }

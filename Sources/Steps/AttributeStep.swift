@@ -1,0 +1,73 @@
+import Foundation
+import Imaging
+import StoryWorld
+import Workflow
+
+/// `attributes`: reads an image (typically a generated one) against the StoryWorld scene graph in the
+/// panel's metadata and scores, per attribute, whether the pixels show it — a quality measure that does
+/// not lean on CLIP (which also conditions the generator and so flatters it).
+///
+/// Its own step kind rather than a `score` metric: one reading yields several numbers (background,
+/// colour, size, position, kind, presence), and its ground truth is the panel's metadata, not a second
+/// image or text column as `score` compares.
+///
+/// Outputs are numbers in [0, 1]: `background` 0/1; `colour`, `size`, `position`, `kind` and `present`
+/// the fraction of the scene's objects read correctly (0/1 for one-object scenes); `all_present` 1 when
+/// every object was found at its slot (for two-object scenes: both present); `objects` the object
+/// count (not a score), to split results by scene size. Run summaries report each score's mean — an
+/// accuracy — with its 95% interval. See ``AttributeChecker`` for the method.
+public enum AttributeStep {
+    public static let scores = ["background", "colour", "size", "position", "kind", "present", "all_present"]
+
+    public static let kind = StepKind(
+        name: "attributes", version: 1,
+        summary: "StoryWorld attribute checker: background, object colour, size, position, kind and presence of an image vs the panel's scene graph.",
+        scope: .panel,
+        params: [ParamSpec("panel", .int(min: nil, max: nil), default: .number(-1),
+                           doc: "entry scope: which panel's scene graph to read against (0-based; negative counts from the end, -1 = last)")],
+        inputs: [InputSpec("image", doc: "the image to check (e.g. a generated image)")],
+        outputs: scores + ["objects"],
+        defaultBatchSize: 32, scopeSelectable: true, scoreOutputs: scores,
+        makeRunner: { config in Runner(panel: config.int("panel") ?? -1) })
+
+    struct Runner: StepRunner {
+        let panel: Int
+
+        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+            let checker = AttributeChecker()
+            return items.map { item in
+                do {
+                    guard let ref = item.inputs["image"]?.image else {
+                        throw StepError("input image is not an image (\(item.inputs["image"]?.summary ?? "missing"))")
+                    }
+                    let scene = try sceneGraph(item)
+                    let image = try Image.load(contentsOf: context.imageURL(ref)).converted(toChannels: 3)
+                    let r = try checker.check(image, against: scene)
+                    return .success([
+                        "background": .number(r.backgroundHit ? 1 : 0), "colour": .number(r.colourHits),
+                        "size": .number(r.sizeHits), "position": .number(r.positionHits), "kind": .number(r.kindHits),
+                        "present": .number(r.presentHits), "all_present": .number(r.allPresent ? 1 : 0),
+                        "objects": .number(Double(scene.objects.count)),
+                    ])
+                } catch {
+                    return .failure("\(error)")
+                }
+            }
+        }
+
+        /// The scene graph of the item's panel (panel scope) or of panel `panel` of its entry.
+        func sceneGraph(_ item: StepItem) throws -> Scene {
+            let panels = item.entry.panels
+            let index = item.panelIndex ?? (panel < 0 ? panels.count + panel : panel)
+            guard panels.indices.contains(index) else {
+                throw StepError("\(item.entry.id) has \(panels.count) panel(s); panel \(index) does not exist")
+            }
+            guard let meta = panels[index].metadata else {
+                throw StepError("\(item.entry.id) panel \(index + 1) has no metadata: attributes needs a StoryWorld scene graph")
+            }
+            do { return try Scene(metadata: meta) } catch {
+                throw StepError("\(item.entry.id) panel \(index + 1): \(error)")
+            }
+        }
+    }
+}
