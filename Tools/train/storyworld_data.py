@@ -240,9 +240,11 @@ class LossLog:
             f.writelines(kept)
         mine = [json.loads(line) for line in kept if json.loads(line).get("stage") == stage]
         self.last = mine[-1] if mine else {}
+        self.start = time.time()
 
     def log(self, step, **values):
-        rec = {"stage": self.stage, "step": step, **{k: round(float(v), 6) for k, v in values.items()}}
+        rec = {"stage": self.stage, "step": step, **{k: round(float(v), 6) for k, v in values.items()},
+               "seconds": round(time.time() - self.start, 1)}   # since this run (re)started
         self.last = rec
         with open(self.path, "a") as f:
             f.write(json.dumps(rec) + "\n")
