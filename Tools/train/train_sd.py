@@ -185,7 +185,7 @@ def evaluate(pipe, clip, val, val_u8, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sw.add_common_args(ap, steps=0, batch=64, lr=0)
+    sw.add_common_args(ap, steps=None, batch=64, lr=None)
     ap.add_argument("--clip", required=True, help="stage 1's CLIP folder (its text encoder and tokenizer condition the UNet)")
     ap.add_argument("--stage", choices=["all", "vae", "unet"], default="all")
     ap.add_argument("--stories", type=int, default=20000, help="training stories (first panels are the pairs)")
