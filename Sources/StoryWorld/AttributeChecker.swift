@@ -16,7 +16,9 @@ import Imaging
 ///   scene rendered without the object (clipped), against the same map of each candidate render. The
 ///   map is the object's silhouette with its strength, so a blob of the wrong colour still matches the
 ///   right shape, size and place — these three are judged on shape, not colour.
-/// - Presence: the object's difference map at its true slot is nearer to its render's than to zero.
+/// - Presence: inside the object's rendered silhouette at its true slot, the image departs from the
+///   scene-without-it by more than half the render's own departure, beyond how much it departs around
+///   the silhouette in the same box (so noise, which departs everywhere, is not an object).
 ///
 /// Images of any square size are read at their own resolution (renders are made at that size).
 public struct AttributeChecker: Sendable {
@@ -102,8 +104,16 @@ public struct AttributeChecker: Sendable {
             let size = nearestByShape(ObjectSize.allCases) { s in with { $0.size = s } }
             let position = nearestByShape(Position.allCases) { p in with { $0.position = p } }
             let kind = nearestByShape(ObjectKind.allCases) { k in with { $0.kind = k } }
-            let present = imageMap.distance(rendered(o), base: base, clip: clip, ownPixels)
-                < imageMap.distance(DifferenceMap(size: n), ownPixels)
+            // Present when the image departs from the backdrop inside the object's silhouette clearly
+            // more than around it in the same box (noise or an empty backdrop departs equally or not at all).
+            let template = rendered(o)
+            var inside: [Int] = [], around: [Int] = [], strength = 0.0
+            for p in ownPixels {
+                let d = template.difference(p, from: base, clip: clip)
+                if d > clip / 2 { inside.append(p); strength += d } else if d < 0.02 { around.append(p) }
+            }
+            func mean(_ ps: [Int]) -> Double { ps.isEmpty ? 0 : ps.reduce(0) { $0 + imageMap.values[$1] } / Double(ps.count) }
+            let present = !inside.isEmpty && mean(inside) - mean(around) > 0.5 * strength / Double(inside.count)
             results.append(ObjectResult(id: o.id, colour: colour, size: size, position: position, kind: kind, present: present))
         }
         return Result(scene: scene, background: background, objects: results)

@@ -107,13 +107,22 @@ struct AttributeCheckerTests {
         for (name, rate) in rates { #expect(rate >= 0.95, "\(name): \(rate)") }
     }
 
-    @Test("an empty backdrop: the objects are read as absent")
+    @Test("an empty backdrop and uniform noise: the objects are read as absent")
     func absentObjects() throws {
         let two = try #require(Self.scenes.first { $0.objects.count == 2 })
         let r = try AttributeChecker().check(SceneRenderer.render(Scene(background: two.background, objects: []), size: 64), against: two)
         #expect(r.backgroundHit)
         #expect(r.presentHits == 0)
         #expect(!r.allPresent)
+        // Pixel noise departs from the backdrop everywhere, not in the objects' shapes.
+        var state: UInt64 = 12345
+        let noise = Image(width: 64, height: 64, channels: 3, pixels: (0..<(64 * 64 * 3)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        })
+        var present = 0.0
+        for scene in Self.scenes.prefix(40) { present += try AttributeChecker().check(noise, against: scene).presentHits }
+        #expect(present / 40 <= 0.1, "noise read as present: \(present / 40)")
     }
 
     @Test("a non-square image is an error that says so")

@@ -143,9 +143,10 @@ def add_common_args(ap, steps, batch, lr):
     ap.add_argument("--train-seed", type=int, default=1000, help="training world seed (>= 1000)")
     ap.add_argument("--val-seed", type=int, default=900, help="validation world seed (900-999)")
     ap.add_argument("--seed", type=int, default=0, help="torch/numpy/python seed")
-    ap.add_argument("--steps", type=int, default=steps)
+    if steps is not None:   # stages with sub-stages declare their own step counts and rates
+        ap.add_argument("--steps", type=int, default=steps)
+        ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--batch", type=int, default=batch)
-    ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda, cuda:N")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--log-every", type=int, default=25)
@@ -240,9 +241,11 @@ class LossLog:
             f.writelines(kept)
         mine = [json.loads(line) for line in kept if json.loads(line).get("stage") == stage]
         self.last = mine[-1] if mine else {}
+        self.start = time.time()
 
     def log(self, step, **values):
-        rec = {"stage": self.stage, "step": step, **{k: round(float(v), 6) for k, v in values.items()}}
+        rec = {"stage": self.stage, "step": step, **{k: round(float(v), 6) for k, v in values.items()},
+               "seconds": round(time.time() - self.start, 1)}   # since this run (re)started
         self.last = rec
         with open(self.path, "a") as f:
             f.write(json.dumps(rec) + "\n")

@@ -66,7 +66,7 @@ def perplexity(model, seqs, pad, device, batch=64):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sw.add_common_args(ap, steps=6000, batch=64, lr=1e-3)
+    sw.add_common_args(ap, steps=4000, batch=64, lr=1e-3)
     ap.add_argument("--stories", type=int, default=20000)
     ap.add_argument("--dialogues", type=int, default=20000)
     ap.add_argument("--val-entries", type=int, default=500, help="held-out stories and dialogues (each)")

@@ -90,7 +90,7 @@ def stage_vae(args, device, train_u8, val_u8, model_dir):
     timer = sw.Timer(elapsed)
     log = sw.LossLog(args.out, "vae", step)
     gen = torch.Generator().manual_seed(args.seed * 31 + step)
-    batches = sw.loop_batches(len(train_u8), min(args.batch, len(train_u8)), gen)
+    batches = sw.loop_batches(len(train_u8), min(args.vae_batch, len(train_u8)), gen)
 
     def loss_fn(b):
         x = sw.vae_pixels(train_u8[b.numpy()]).to(device)
@@ -185,20 +185,21 @@ def evaluate(pipe, clip, val, val_u8, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sw.add_common_args(ap, steps=0, batch=64, lr=0)
+    sw.add_common_args(ap, steps=None, batch=64, lr=None)
     ap.add_argument("--clip", required=True, help="stage 1's CLIP folder (its text encoder and tokenizer condition the UNet)")
     ap.add_argument("--stage", choices=["all", "vae", "unet"], default="all")
     ap.add_argument("--stories", type=int, default=20000, help="training stories (first panels are the pairs)")
     ap.add_argument("--val-pairs", type=int, default=500)
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--vae-channels", default="32,64,64", help="AutoencoderKL block_out_channels (n blocks: 2^(n-1) downsampling)")
-    ap.add_argument("--vae-steps", type=int, default=4000)
+    ap.add_argument("--vae-steps", type=int, default=3000)
+    ap.add_argument("--vae-batch", type=int, default=32)
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--kl-weight", type=float, default=1e-4)
     ap.add_argument("--unet-channels", default="64,128,128")
     ap.add_argument("--unet-layers", type=int, default=1)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--unet-steps", type=int, default=8000)
+    ap.add_argument("--unet-steps", type=int, default=6000)
     ap.add_argument("--unet-lr", type=float, default=3e-4)
     ap.add_argument("--prediction", choices=["v_prediction", "epsilon"], default="v_prediction")
     ap.add_argument("--caption-dropout", type=float, default=0.1)
@@ -255,7 +256,7 @@ def main():
         ("VAE training", card.get("vae", {"status": "not run"})),
         ("UNet training", card.get("unet", {"status": "not run"})),
         ("Held-out metrics", card.get("eval", {"status": "not run"})),
-        ("Run", {"machine": sw.machine(), "seed": args.seed, "batch": args.batch, "command": "python " + " ".join(sys.argv)}),
+        ("Run", {"machine": sw.machine(), "seed": args.seed, "batch": f"VAE {args.vae_batch}, UNet {args.batch}", "command": "python " + " ".join(sys.argv)}),
     ])
     print("saved", model_dir, flush=True)
 
