@@ -4,22 +4,6 @@ import Models
 import Tensor
 import Workflow
 
-/// Loaded models shared by the steps of a run (two steps naming the same folder load it once).
-final class ModelCache: @unchecked Sendable {
-    static let shared = ModelCache()
-    private let lock = NSLock()
-    private var clip: [String: CLIPModel] = [:]
-
-    func clipModel(_ model: ResolvedModel?) throws -> CLIPModel {
-        guard let model else { throw StepError("this step needs model: naming a CLIP model") }
-        let key = model.folder.path + "#" + model.digest
-        if let m = lock.withLock({ clip[key] }) { return m }
-        let loaded = try CLIPModel.load(from: model.folder)
-        lock.withLock { clip[key] = loaded }
-        return loaded
-    }
-}
-
 /// `embed`: CLIP image and/or text embeddings per item, stored as float32 vectors.
 public enum EmbedStep {
     public static let kind = StepKind(
@@ -35,7 +19,7 @@ public enum EmbedStep {
         outputs: ["image_embedding", "text_embedding"],
         modelKinds: ["clip"], defaultBatchSize: 16, scopeSelectable: true,
         makeRunner: { config in
-            Runner(model: try ModelCache.shared.clipModel(config.model), projected: config.bool("projected") ?? true,
+            Runner(model: try SharedModels.clip.get(config.model), projected: config.bool("projected") ?? true,
                    normalize: config.bool("normalize") ?? true)
         })
 
@@ -189,7 +173,7 @@ enum CLIPScorer {
     static func make(_ config: StepConfiguration) throws -> (any StepRunner)? {
         let metric = config.string("metric") ?? ""
         guard metrics.contains(metric) else { return nil }
-        return Runner(model: try ModelCache.shared.clipModel(config.model), metric: metric,
+        return Runner(model: try SharedModels.clip.get(config.model), metric: metric,
                       clipscore: config.bool("clipscore") ?? false)
     }
 }

@@ -34,7 +34,7 @@ public enum GILLGenerateStep {
         let options: GenerationOptions
 
         init(config: StepConfiguration) throws {
-            generator = try GILLModelCache.shared.generator(config.model)
+            generator = try SharedModels.gillGenerators.get(config.model)
             reading = try GILLInputs.Reading(config)
             guard let scheduler = SchedulerKind(rawValue: config.string("scheduler") ?? "pndm") else {
                 throw StepError("unknown scheduler \(config.string("scheduler") ?? "")")

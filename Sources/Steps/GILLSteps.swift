@@ -4,33 +4,6 @@ import Models
 import Tensor
 import Workflow
 
-/// Loaded GILL models shared by the steps of a run.
-final class GILLModelCache: @unchecked Sendable {
-    static let shared = GILLModelCache()
-    private let lock = NSLock()
-    private var models: [String: GILLModel] = [:]
-    private var generators: [String: GILLImageGenerator] = [:]
-
-    func model(_ model: ResolvedModel?) throws -> GILLModel {
-        guard let model else { throw StepError("this step needs model: naming a GILL folder (kind gill)") }
-        let key = model.folder.path + "#" + model.digest
-        if let m = lock.withLock({ models[key] }) { return m }
-        let loaded = try GILLModel.load(from: model.folder)
-        lock.withLock { models[key] = loaded }
-        return loaded
-    }
-
-    /// The GILL model with its image decoder (the folder's sd/ or config `decoder`).
-    func generator(_ model: ResolvedModel?) throws -> GILLImageGenerator {
-        let gill = try self.model(model)
-        let key = gill.folder.path + "#" + gill.digest
-        if let g = lock.withLock({ generators[key] }) { return g }
-        let loaded = try GILLImageGenerator.load(gill: gill)
-        lock.withLock { generators[key] = loaded }
-        return loaded
-    }
-}
-
 /// Shared input handling of the GILL steps: context texts (a text or a list of texts, e.g. the
 /// story's captions), optional context images and dialogue rounds, as an interleaved GILL input.
 enum GILLInputs {
@@ -128,7 +101,7 @@ public enum GILLCaptionStep {
                  InputSpec("context", required: false, doc: "preceding story text (a text or list)")],
         outputs: ["caption"], stochastic: true, modelKinds: ["gill"], defaultBatchSize: 4,
         makeRunner: { config in
-            Runner(model: try GILLModelCache.shared.model(config.model), prompt: config.string("prompt") ?? "{context}",
+            Runner(model: try SharedModels.gill.get(config.model), prompt: config.string("prompt") ?? "{context}",
                    maxTokens: config.int("max_tokens") ?? 24, sampling: GILLInputs.sampling(config))
         })
 
@@ -171,7 +144,7 @@ public enum GILLEmbedStep {
             + GILLInputs.contextInputs.map { var i = $0; i.required = false; return i },
         outputs: ["image_embedding", "text_embedding"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
         makeRunner: { config in
-            Runner(model: try GILLModelCache.shared.model(config.model), reading: try GILLInputs.Reading(config))
+            Runner(model: try SharedModels.gill.get(config.model), reading: try GILLInputs.Reading(config))
         })
 
     struct Runner: StepRunner {
@@ -212,7 +185,7 @@ public enum GILLDecideStep {
         outputs: ["decision", "p_generate"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
         scoreOutputs: ["p_generate"],
         makeRunner: { config in
-            Runner(model: try GILLModelCache.shared.model(config.model), reading: try GILLInputs.Reading(config))
+            Runner(model: try SharedModels.gill.get(config.model), reading: try GILLInputs.Reading(config))
         })
 
     struct Runner: StepRunner {

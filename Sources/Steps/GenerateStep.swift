@@ -4,22 +4,6 @@ import Models
 import Tensor
 import Workflow
 
-/// Loaded Stable Diffusion pipelines shared by the steps of a run (keyed by folder and digest).
-final class PipelineCache: @unchecked Sendable {
-    static let shared = PipelineCache()
-    private let lock = NSLock()
-    private var pipelines: [String: StableDiffusionPipeline] = [:]
-
-    func pipeline(_ model: ResolvedModel?) throws -> StableDiffusionPipeline {
-        guard let model else { throw StepError("generate needs model: naming a stable-diffusion model (a diffusers folder)") }
-        let key = model.folder.path + "#" + model.digest
-        if let p = lock.withLock({ pipelines[key] }) { return p }
-        let loaded = try StableDiffusionPipeline(folder: model.folder)
-        lock.withLock { pipelines[key] = loaded }
-        return loaded
-    }
-}
-
 /// `generate`: baseline Stable Diffusion text-to-image, one image (or `images_per_item`) per item.
 ///
 /// The prompt is the `text` input (a list — e.g. `texts` or `context_texts` of an entry — is joined
@@ -56,7 +40,7 @@ public enum GenerateStep {
         let negativePrompt: String
 
         init(config: StepConfiguration) throws {
-            pipeline = try PipelineCache.shared.pipeline(config.model)
+            pipeline = try SharedModels.stableDiffusion.get(config.model)
             guard let scheduler = SchedulerKind(rawValue: config.string("scheduler") ?? "pndm") else {
                 throw StepError("unknown scheduler \(config.string("scheduler") ?? "")")
             }

@@ -84,38 +84,31 @@ struct CacheBenchCommand: AsyncParsableCommand {
     }
 }
 
-struct ClipBenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "clip", abstract: "ViT-B/32 and ViT-L/14 vision towers (random weights) beside PyTorch.")
+/// Options every model benchmark takes.
+struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Threads for both sides (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Fewer repetitions.") var quick = false
     @Flag(help: "Print {\"rows\":[…]}.") var json = false
 
-    func run() async throws {
-        let report = try ClipBench.run(threads: threads, quick: quick)
-        print(json ? try report.json() : report.table())
+    func print(_ report: BenchReport) throws {
+        Swift.print(json ? try report.json() : report.table())
     }
 }
 
-struct SDBenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sd", abstract: "SD v1.5 UNet step and VAE decode (random weights) beside diffusers.")
-    @Option(help: "Threads for both sides (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Flag(help: "Fewer repetitions (and only the 32×32 UNet row).") var quick = false
-    @Flag(help: "Print {\"rows\":[…]}.") var json = false
+struct ClipBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "clip", abstract: "ViT-B/32 and ViT-L/14 vision towers (random weights) beside PyTorch.")
+    @OptionGroup var options: ModelBenchOptions
+    func run() async throws { try options.print(try ClipBench.run(threads: options.threads, quick: options.quick)) }
+}
 
-    func run() async throws {
-        let report = try SDBench.run(threads: threads, quick: quick)
-        print(json ? try report.json() : report.table())
-    }
+struct SDBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sd", abstract: "SD v1.5 UNet step and VAE decode (random weights) beside diffusers; --quick times the 32×32 UNet row only.")
+    @OptionGroup var options: ModelBenchOptions
+    func run() async throws { try options.print(try SDBench.run(threads: options.threads, quick: options.quick)) }
 }
 
 struct LLMBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "llm", abstract: "OPT-125m and OPT-1.3b prefill and cached decode (random weights) beside transformers.")
-    @Option(help: "Threads for both sides (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Flag(help: "Fewer repetitions.") var quick = false
-    @Flag(help: "Print {\"rows\":[…]}.") var json = false
-
-    func run() async throws {
-        let report = try LLMBench.run(threads: threads, quick: quick)
-        print(json ? try report.json() : report.table())
-    }
+    @OptionGroup var options: ModelBenchOptions
+    func run() async throws { try options.print(try LLMBench.run(threads: options.threads, quick: options.quick)) }
 }
