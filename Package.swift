@@ -70,7 +70,7 @@ let package = Package(
         // Test support: libxml2's HTML parser with XPath, for asserting on the DOM a browser would build.
         .target(name: "HTMLInspection", dependencies: ["CLibXML2"]),
         .testTarget(name: "GalleryTests", dependencies: ["Gallery", "HTMLInspection"]),
-        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "Imaging", "HTMLInspection", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "Imaging", "HTMLInspection", "Gallery", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -59,9 +59,13 @@ struct IndexPage {
         let cards = try document.entries.enumerated().map { index, entry in
             try card(entry, page: pageNames[index], position: index, columns: columns)
         }
+        // The workflow's own charts (e.g. similarity against context length) lead the page.
+        let charts: [BodyNode] = document.report.charts.isEmpty ? []
+            : [.el("div", [("class", "chart-grid")], document.report.charts.map { Chart($0).figure() })]
         let body: [BodyNode] = [
             .el("h1", text: document.title),
             .el("p", [("class", "summary")], summary),
+        ] + charts + [
             toolbar,
             .el("div", [("id", "entries"), ("class", "entry-list")], cards),
             .el("p", [("id", "no-match"), ("class", "muted"), ("hidden", "")], text: "No entry matches the filter."),

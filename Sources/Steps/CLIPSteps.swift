@@ -1,6 +1,8 @@
 import Foundation
 import Imaging
 import Models
+import Store
+import Stories
 import Tensor
 import Workflow
 
@@ -62,10 +64,11 @@ public enum EmbedStep {
 
 /// `retrieve`: top-k of a pool of vectors for each query vector, scoring the whole pool with one sgemm per
 /// batch. Also reports the rank of the query's own item in the pool (for recall@k when the pool holds the
-/// ground truth, as in GILL's retrieval evaluation).
+/// ground truth, as in GILL's retrieval evaluation), and the top candidate's image when the pool is panels of
+/// the collection (`top_image`, for scoring the retrieved image against the ground truth).
 public enum RetrieveStep {
     public static let kind = StepKind(
-        name: "retrieve", version: 1,
+        name: "retrieve", version: 2,
         summary: "Rank a pool of embeddings (e.g. every panel image) against a query embedding; top-k with scores.",
         scope: .panel,
         params: [
@@ -74,13 +77,29 @@ public enum RetrieveStep {
         ],
         inputs: [InputSpec("query", doc: "a vector (e.g. embed_text.text_embedding)"),
                  InputSpec("pool", aggregate: true, doc: "the vectors to rank (e.g. embed_images.image_embedding)")],
-        outputs: ["ranked", "top_score", "target_rank", "hit_at_1", "hit_at_k"],
+        outputs: ["ranked", "top_score", "top_image", "target_rank", "hit_at_1", "hit_at_k"],
         defaultBatchSize: 64, scopeSelectable: true, scoreOutputs: ["top_score", "target_rank", "hit_at_1", "hit_at_k"],
-        makeRunner: { config in Runner(k: config.int("k") ?? 5, excludeSameEntry: config.bool("exclude_same_entry") ?? false) })
+        makeRunner: { config in
+            Runner(k: config.int("k") ?? 5, excludeSameEntry: config.bool("exclude_same_entry") ?? false,
+                   panelImages: panelImages(config.collection))
+        })
+
+    /// Panel id (`story-00001#3`) → image file, for `top_image`.
+    static func panelImages(_ collection: StoryCollection) -> [String: URL] {
+        var out: [String: URL] = [:]
+        for entry in collection.entries {
+            for (p, panel) in entry.panels.enumerated() {
+                guard let path = panel.image else { continue }
+                out["\(entry.id)#\(p + 1)"] = path.hasPrefix("/") ? URL(fileURLWithPath: path) : collection.root.appendingPathComponent(path)
+            }
+        }
+        return out
+    }
 
     struct Runner: StepRunner {
         let k: Int
         let excludeSameEntry: Bool
+        let panelImages: [String: URL]
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             guard let pool = items.first?.pools["pool"], !pool.isEmpty else {
@@ -114,6 +133,9 @@ public enum RetrieveStep {
                     order.sort { scores.data[base + $0] > scores.data[base + $1] || (scores.data[base + $0] == scores.data[base + $1] && $0 < $1) }
                     let top = order.prefix(k).map { Candidate(id: pool[$0].id, score: Double(scores.data[base + $0])) }
                     var out: Outputs = ["ranked": .ranked(top), "top_score": .number(top.first?.score ?? .nan)]
+                    if let best = top.first, let url = panelImages[best.id] {
+                        out["top_image"] = .image(ImageRef(hash: try Hashing.sha256Hex(fileAt: url), ext: url.pathExtension.lowercased(), path: url.path))
+                    }
                     // When the pool holds the query's own panel (its ground truth), its rank gives recall@k:
                     // the mean of hit_at_1 / hit_at_k over items.
                     if let rank = order.firstIndex(where: { pool[$0].id == item.id }) {

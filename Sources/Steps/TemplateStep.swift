@@ -5,40 +5,59 @@ import Workflow
 /// a story so far. List inputs are joined with `separator`.
 public enum TemplateStep {
     public static let kind = StepKind(
-        name: "template", version: 1,
+        name: "template", version: 2,
         summary: "Build a text (e.g. a prompt) from inputs with {name} placeholders.",
         scope: .entry,
         params: [
             ParamSpec("template", .string, default: nil, doc: "the text, with {input} placeholders"),
             ParamSpec("separator", .string, default: .string(" "), doc: "joins the values of a list input"),
             ParamSpec("lowercase", .bool, default: .bool(false), doc: "lower-case the result"),
+            ParamSpec("rounds", .int(min: 0, max: 1000), default: .number(1000),
+                      doc: "the rounds input: how many question-answer rounds to keep (as GILL reads a dialogue)"),
         ],
         inputs: [
             InputSpec("text", required: false, doc: "a text column or output"),
             InputSpec("texts", required: false, doc: "a list of texts (e.g. texts, context_texts)"),
             InputSpec("a", required: false, doc: "any text value"),
             InputSpec("b", required: false, doc: "any text value"),
+            InputSpec("rounds", required: false, doc: "a dialogue's rounds column; {rounds} is its first N rounds as `Q: … A: …`"),
         ],
         outputs: ["text"],
         defaultBatchSize: 256, scopeSelectable: true,
         makeRunner: { config in
             Runner(template: config.string("template") ?? "", separator: config.string("separator") ?? " ",
-                   lowercase: config.bool("lowercase") ?? false)
+                   lowercase: config.bool("lowercase") ?? false, rounds: config.int("rounds") ?? 1000)
         })
 
     struct Runner: StepRunner {
-        let template: String, separator: String, lowercase: Bool
+        let template: String, separator: String, lowercase: Bool, rounds: Int
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             items.map { item in
                 var vars: [String: String] = ["item": item.id]
                 for (name, value) in item.inputs {
+                    if name == "rounds" {
+                        guard let s = dialogue(value) else { return .failure("input rounds is not a list of [question, answer] (\(value.summary))") }
+                        vars[name] = s
+                        continue
+                    }
                     guard let s = flatten(value) else { return .failure("input \(name) is not text (\(value.summary))") }
                     vars[name] = s
                 }
                 let text = Template.fill(template, vars)
                 return .success(["text": .text(lowercase ? text.lowercased() : text)])
             }
+        }
+
+        /// The first `rounds` rounds as GILL's dialogue context writes them (GILLContext.dialogue).
+        func dialogue(_ value: Value) -> String? {
+            guard let list = value.list else { return nil }
+            var parts: [String] = []
+            for round in list.prefix(rounds) {
+                guard let qa = round.list, qa.count == 2, let q = qa[0].text, let a = qa[1].text else { return nil }
+                parts.append("Q: \(q) A: \(a)")
+            }
+            return parts.joined(separator: " ")
         }
 
         func flatten(_ value: Value) -> String? {
@@ -60,6 +79,6 @@ public enum StandardSteps {
         StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
                       GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind,
                       ScoreStep.kind(extraMetrics: CLIPScorer.metrics, makeModelScorer: CLIPScorer.make),
-                      GenerateStep.kind, AttributeStep.kind])
+                      GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind])
     }
 }

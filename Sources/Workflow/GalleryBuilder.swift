@@ -123,7 +123,9 @@ public enum GalleryBuilder {
     static func runReport(plan: Plan, summary: RunSummary?, results: [String: DecodedResult],
                           reader: ResultReader) throws -> RunReport {
         let formatter = ISO8601DateFormatter()
+        let stepsByID = Dictionary(plan.steps.map { ($0.spec.id, $0) }, uniquingKeysWith: { a, _ in a })
         var steps: [StepReport] = []
+        var allSeries: [String: [Double]] = [:]
         for step in plan.steps {
             let s = summary?.steps.first { $0.id == step.spec.id }
             let params = step.params.keys.sorted().map { ($0, Explainer.show(step.params[$0])) }
@@ -143,12 +145,23 @@ public enum GalleryBuilder {
                     samples.append((item.id, c))
                 }
             }
+            allSeries.merge(series) { a, _ in a }
             steps.append(StepReport(id: step.spec.id, kind: step.kind.name, params: params, seconds: s?.seconds ?? 0,
                                     ran: s?.ran ?? 0, cached: s?.cached ?? step.items.count, failed: s?.failed ?? 0,
                                     errors: (s?.errors ?? []).map { ($0.item, $0.error) }, samples: samples,
                                     scoreSeries: series.keys.sorted().map { ($0, series[$0]!) }))
         }
+        let charts = plan.spec.gallery.charts.map { chart in
+            ChartSpec(title: chart.title, xLabels: chart.xLabels, series: chart.series.map { name, columns in
+                (name, columns.map { ref -> Double in
+                    guard let ref, let (id, output) = ref.stepOutput(steps: stepsByID),
+                          let kind = stepsByID[id]?.kind,
+                          let values = allSeries["\(id).\(output ?? kind.outputs.first ?? "")"], !values.isEmpty else { return .nan }
+                    return values.reduce(0, +) / Double(values.count)
+                })
+            }, yLabel: chart.yLabel, kind: ChartSpec.Kind(rawValue: chart.kind) ?? .line)
+        }
         return RunReport(startedAt: summary.map { formatter.string(from: $0.startedAt) } ?? "not run yet",
-                         seconds: summary?.seconds ?? 0, status: summary?.status ?? "planned", steps: steps)
+                         seconds: summary?.seconds ?? 0, status: summary?.status ?? "planned", steps: steps, charts: charts)
     }
 }

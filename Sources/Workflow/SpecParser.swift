@@ -19,9 +19,11 @@ public struct SpecParser {
     static let worldKeys = ["seed", "stories", "dialogues", "display_size"]
     static let modelKeys = ["kind", "path"]
     static let stepKeys = ["id", "use", "params", "inputs", "model", "panels", "scope", "batch_size", "description"]
-    static let galleryKeys = ["title", "columns"]
+    static let galleryKeys = ["title", "columns", "charts"]
+    static let chartKeys = ["title", "y", "x", "series", "kind"]
 
-    /// Parses and validates a workflow file; `overrides` are `STEP.PARAM=VALUE` strings from `--set`.
+    /// Parses and validates a workflow file; `overrides` are `STEP.PARAM=VALUE` strings from `--set`
+    /// (`*.PARAM=VALUE`: every step that has PARAM).
     public func parse(file: URL, overrides: [String] = []) throws -> WorkflowSpec {
         guard let text = try? String(contentsOf: file, encoding: .utf8) else {
             throw WorkflowErrors(errors: [WorkflowError(nil, "cannot read workflow file \(file.path)")])
@@ -302,7 +304,54 @@ public struct SpecParser {
                 ctx.errors.append(ctx.error(c, "gallery columns must be a list like [gen.image, clipsim.score]"))
             }
         }
-        return GallerySpec(title: title, columns: columns)
+        var charts: [ChartRequest] = []
+        if let c = map["charts"] {
+            if let seq = c.sequence {
+                charts = seq.compactMap { parseChart($0, ctx: &ctx) }
+            } else {
+                ctx.errors.append(ctx.error(c, "gallery charts must be a list of charts (title, y, x, series)"))
+            }
+        }
+        return GallerySpec(title: title, columns: columns, charts: charts)
+    }
+
+    func parseChart(_ node: Node, ctx: inout Context) -> ChartRequest? {
+        guard let map = node.mapping else {
+            ctx.errors.append(ctx.error(node, "a chart must be a mapping with title, y, x and series"))
+            return nil
+        }
+        ctx.checkKeys(map, allowed: Self.chartKeys, what: "chart")
+        let title = map["title"].flatMap { ctx.string($0, key: "title") } ?? "chart"
+        let y = map["y"].flatMap { ctx.string($0, key: "y") } ?? "mean"
+        let kind = map["kind"].flatMap { ctx.string($0, key: "kind") } ?? "line"
+        if let k = map["kind"], kind != "line" && kind != "bar" {
+            ctx.errors.append(ctx.error(k, "chart kind must be line or bar, not \"\(kind)\""))
+        }
+        guard let xNode = map["x"], let xs = xNode.sequence else {
+            ctx.errors.append(ctx.error(map["x"] ?? node, "chart \"\(title)\" needs x: a list of labels"))
+            return nil
+        }
+        let xLabels = xs.compactMap { ctx.string($0, key: "x") }
+        guard let sNode = map["series"], let series = sNode.mapping else {
+            ctx.errors.append(ctx.error(map["series"] ?? node, "chart \"\(title)\" needs series: a mapping from a name to a list of score columns, one per x label"))
+            return nil
+        }
+        var out: [(name: String, columns: [InputRef?])] = []
+        for (nameNode, valuesNode) in series {
+            guard let name = ctx.string(nameNode, key: "series") else { continue }
+            guard let values = valuesNode.sequence else {
+                ctx.errors.append(ctx.error(valuesNode, "series \"\(name)\" must be a list of score columns like [sim.score, ~]"))
+                continue
+            }
+            if values.count != xLabels.count {
+                ctx.errors.append(ctx.error(valuesNode, "series \"\(name)\" has \(values.count) values for \(xLabels.count) x labels"))
+            }
+            out.append((name, values.map { v in
+                if v.scalar?.string == "~" || v.scalar?.string == "null" || v.scalar?.string == "" { return nil }
+                return ctx.string(v, key: "series").map { Self.inputRef($0, location: ctx.location(v)) }
+            }))
+        }
+        return ChartRequest(title: title, yLabel: y, xLabels: xLabels, series: out, kind: kind, location: ctx.location(node))
     }
 
     // MARK: Overrides and references
@@ -331,6 +380,25 @@ public struct SpecParser {
                 continue
             }
             let stepID = String(o[..<dot]), param = String(o[o.index(after: dot)..<eq]), raw = String(o[o.index(after: eq)...])
+            // `*.PARAM=VALUE` sets PARAM on every step whose kind has it (e.g. `--set '*.seed=2'`).
+            if stepID == "*" {
+                let value = Self.overrideValue(raw)
+                var matched = 0
+                for index in steps.indices {
+                    guard let spec = registry[steps[index].use]?.param(param) else { continue }
+                    if let problem = Self.check(value, against: spec) {
+                        ctx.errors.append(WorkflowError(nil, "--set \"\(o)\": step \"\(steps[index].id)\": \(problem)"))
+                    } else {
+                        steps[index].params[param] = value
+                    }
+                    matched += 1
+                }
+                if matched == 0 {
+                    let known = Set(steps.compactMap { registry[$0.use] }.flatMap { $0.params.map(\.name) })
+                    ctx.errors.append(WorkflowError(nil, "--set \"\(o)\": no step of this workflow has a param \"\(param)\"\(Suggest.hint(param, known.sorted()))"))
+                }
+                continue
+            }
             guard let index = steps.firstIndex(where: { $0.id == stepID }) else {
                 ctx.errors.append(WorkflowError(nil, "--set \"\(o)\": no step \"\(stepID)\"\(Suggest.hint(stepID, steps.map(\.id)))"))
                 continue
@@ -390,6 +458,20 @@ public struct SpecParser {
             case .step(let id, let output, _):
                 if let target = byID[id], let kind = registry[target.use], let output, !kind.outputs.contains(output) {
                     ctx.errors.append(WorkflowError(ref.location, "gallery column \"\(ref.text)\": step \"\(id)\" has no output \"\(output)\"; its outputs: \(kind.outputs.joined(separator: ", "))"))
+                }
+            }
+        }
+        for chart in gallery.charts {
+            for (name, columns) in chart.series {
+                for ref in columns.compactMap({ $0 }) {
+                    guard let (id, output) = ref.stepOutput(steps: byID), let target = byID[id], let kind = registry[target.use] else {
+                        ctx.errors.append(WorkflowError(ref.location, "chart \"\(chart.title)\", series \"\(name)\": \"\(ref.text)\" is not a step output\(Suggest.hint(ref.text, steps.map(\.id)))"))
+                        continue
+                    }
+                    let column = output ?? kind.outputs.first ?? ""
+                    if !kind.scoreOutputs.contains(column) {
+                        ctx.errors.append(WorkflowError(ref.location, "chart \"\(chart.title)\", series \"\(name)\": \"\(ref.text)\" is not a score; scores of step \"\(id)\": \(kind.scoreOutputs.isEmpty ? "none" : kind.scoreOutputs.joined(separator: ", "))"))
+                    }
                 }
             }
         }

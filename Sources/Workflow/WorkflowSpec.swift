@@ -70,6 +70,14 @@ public struct InputRef: Sendable, Equatable, CustomStringConvertible {
     public var text: String
     public var location: SourceLocation?
     public var description: String { text }
+
+    /// The step and output this names, reading a bare step id as that step's primary output (`nil`).
+    func stepOutput<S>(steps: [String: S]) -> (id: String, output: String?)? {
+        switch source {
+        case .step(let id, let output, _): return (id, output)
+        case .column(let c): return steps[c] != nil ? (c, nil) : nil
+        }
+    }
 }
 
 /// Which panels a panel step runs on.
@@ -115,6 +123,20 @@ public struct GallerySpec: Sendable {
     public var title: String?
     /// Columns to show (`step.output` references); empty means every image and score output.
     public var columns: [InputRef]
+    /// Run-level charts of score means (e.g. CLIP similarity against context length).
+    public var charts: [ChartRequest] = []
+}
+
+/// A chart in the run report: for each series, one score column per x label (`null` leaves a gap); each
+/// point is that column's mean over the items it was computed for.
+public struct ChartRequest: Sendable {
+    public var title: String
+    public var yLabel: String
+    public var xLabels: [String]
+    public var series: [(name: String, columns: [InputRef?])]
+    /// `line` or `bar`.
+    public var kind: String
+    public var location: SourceLocation?
 }
 
 /// A parsed and validated workflow file.

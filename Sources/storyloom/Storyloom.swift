@@ -19,7 +19,7 @@ struct WorkflowOptions: ParsableArguments {
     @Argument(help: "The workflow YAML file.", completion: .file(extensions: ["yaml", "yml"]))
     var workflow: String
 
-    @Option(name: .customLong("set"), help: "Override a step param: STEP.PARAM=VALUE (repeatable).")
+    @Option(name: .customLong("set"), help: "Override a step param: STEP.PARAM=VALUE, or *.PARAM=VALUE for every step that has PARAM (repeatable).")
     var overrides: [String] = []
 
     @Option(help: "The project store folder (default: the workflow's store: key, else ./Output/store).")

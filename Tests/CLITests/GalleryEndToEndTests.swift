@@ -1,4 +1,5 @@
 import Foundation
+import Gallery
 import HTMLInspection
 import Imaging
 import Testing
@@ -42,6 +43,8 @@ import Testing
                 params: {run: [sh, -c, 'case "$1" in s1) echo ok;; *) echo "refused $1" >&2; exit 2;; esac', sh, "{item}"]}
             gallery:
               title: "E2E \(hostile)"
+              charts:
+                - {title: "PSNR by setting \(hostile)", y: dB, x: [full, "none \(hostile)"], series: {psnr: [ssim.score, ~]}}
             """, to: "wf.yaml")
         let run = try cli.run(["run", "wf.yaml", "--store", "store/db", "--quiet"])
         #expect(run.status == 1)                          // two items of `picky` failed
@@ -74,5 +77,17 @@ import Testing
         let report = try HTMLInspector(path: folder.appendingPathComponent("report.html").path)
         #expect(report.text.contains("refused s2"))
         #expect(report.count("//svg") >= 1)               // the score distribution chart
+        // The workflow's chart leads the index and closes the report: one point, the mean of ssim.score.
+        let summary = try cli.run(["run", "wf.yaml", "--store", "store/db", "--json"])
+        let json = try JSONSerialization.jsonObject(with: Data(summary.stdout.utf8)) as? [String: Any]
+        let steps = json?["steps"] as? [[String: Any]] ?? []
+        let scores = steps.first { $0["id"] as? String == "ssim" }?["scores"] as? [[String: Any]] ?? []
+        let mean = try #require(scores.first { $0["name"] as? String == "ssim.score" }?["mean"] as? Double)
+        for page in [index, report] {
+            // (YAML reads the title's \" as a quote; the rest stays text.)
+            #expect(page.values("//figure/figcaption").contains { $0.hasPrefix("PSNR by setting <script>alert(1)</script>\"><img") })
+            let points = page.values("//figure//*[local-name()='title']").filter { $0.hasPrefix("full · psnr: ") }
+            #expect(points == ["full · psnr: \(GalleryFormat.score(mean))"])
+        }
     }
 }

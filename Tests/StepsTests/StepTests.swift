@@ -123,3 +123,69 @@ struct StepHarness {
         #expect(h.error(out[1])?.contains("input text is not text") == true)
     }
 }
+
+@Suite struct EvaluationStepTests {
+    @Test("template: {rounds} is the first N rounds as GILL writes them; a malformed rounds input fails its item")
+    func templateRounds() async throws {
+        let h = try StepHarness()
+        let rounds: Value = .list([.list([.text("What colour?"), .text("Red.")]), .list([.text("Big?"), .text("No.")])])
+        let out = try await h.run(TemplateStep.kind, params: ["template": .string("{text} {rounds}"), "rounds": .number(1)],
+                                  inputs: [["text": .text("A box."), "rounds": rounds], ["rounds": .list([.text("x")])]])
+        #expect(h.outputs(out[0])?["text"] == .text("A box. Q: What colour? A: Red."))
+        #expect(h.error(out[1])?.contains("not a list of [question, answer]") == true)
+        let all = try await h.run(TemplateStep.kind, params: ["template": .string("{rounds}")], inputs: [["rounds": rounds]])
+        #expect(h.outputs(all[0])?["text"] == .text("Q: What colour? A: Red. Q: Big? A: No."))
+    }
+
+    @Test("decision-oracle: the higher score wins (ties retrieve); correct says whether the decision agreed")
+    func decisionOracle() async throws {
+        let h = try StepHarness()
+        let out = try await h.run(DecisionOracleStep.kind, params: [:], inputs: [
+            ["generated": .number(0.9), "retrieved": .number(0.5), "decision": .choice("generate", probability: 0.7)],
+            ["generated": .number(0.4), "retrieved": .number(0.5), "decision": .choice("generate", probability: 0.6)],
+            ["generated": .number(0.5), "retrieved": .number(0.5)],
+            ["generated": .text("x"), "retrieved": .number(0.5)],
+        ])
+        #expect(h.outputs(out[0])?["oracle"] == .choice("generate", probability: 1))
+        #expect(h.outputs(out[0])?["correct"] == .number(1))
+        #expect(h.outputs(out[1])?["generate_wins"] == .number(0))
+        #expect(h.outputs(out[1])?["correct"] == .number(0))
+        #expect(h.outputs(out[2])?["oracle"] == .choice("retrieve", probability: 1))
+        #expect(h.outputs(out[2])?["correct"] == nil)
+        #expect(h.error(out[3])?.contains("must be numbers") == true)
+    }
+
+    @Test("retrieve: ranks the pool, gives the own panel's rank, skips the own story on request, and names the top panel's image")
+    func retrieveTopImage() async throws {
+        let h = try StepHarness()
+        // Two stories of two panels; panel images are files under the collection root.
+        var entries: [Entry] = []
+        for s in 1...2 {
+            var panels: [Panel] = []
+            for p in 1...2 {
+                let name = "s\(s)p\(p).png"
+                try StepHarness.gradient(8, 8, shift: 40 * (2 * s + p)).write(to: h.root.appendingPathComponent(name))
+                panels.append(Panel(image: name, text: "panel \(p)"))
+            }
+            entries.append(Entry(id: "s\(s)", kind: .story, panels: panels))
+        }
+        let collection = StoryCollection(name: "c", root: h.root, entries: entries)
+        func config(_ exclude: Bool) -> StepConfiguration {
+            StepConfiguration(stepID: "r", kind: "retrieve", params: ["k": .number(2), "exclude_same_entry": .bool(exclude)], model: nil,
+                              collection: collection, workflowFolder: h.root, media: h.media, allowOutsideRoot: false)
+        }
+        let pool: [(id: String, value: Value)] = [("s1#1", .vector([1, 0])), ("s1#2", .vector([0.8, 0.6])),
+                                                  ("s2#1", .vector([0, 1])), ("s2#2", .vector([0.6, 0.8]))]
+        let item = StepItem(id: "s1#2", entry: entries[0], panelIndex: 1, inputs: ["query": .vector([1, 0])], pools: ["pool": pool], seed: 0)
+        let ctx = StepContext(media: h.media, isCancelled: { false })
+        let out = try await RetrieveStep.kind.makeRunner(config(false)).run([item], context: ctx)
+        let o = try #require(h.outputs(out[0]))
+        #expect(o["ranked"] == .ranked([Candidate(id: "s1#1", score: 1), Candidate(id: "s1#2", score: Double(Float(0.8)))]))
+        #expect(o["target_rank"] == .number(2) && o["hit_at_1"] == .number(0) && o["hit_at_k"] == .number(1))
+        let url = h.root.appendingPathComponent("s1p1.png")
+        #expect(o["top_image"] == .image(ImageRef(hash: try Hashing.sha256Hex(fileAt: url), ext: "png", path: url.path)))
+        let other = try #require(h.outputs(try await RetrieveStep.kind.makeRunner(config(true)).run([item], context: ctx)[0]))
+        #expect(other["top_image"]?.image?.path == h.root.appendingPathComponent("s2p2.png").path)
+        #expect(other["target_rank"] == nil)
+    }
+}

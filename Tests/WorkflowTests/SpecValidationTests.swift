@@ -127,6 +127,13 @@ import Testing
         #expect(spec.step("upper")?.params["lowercase"] == .bool(true))
     }
 
+    @Test func wildcardOverrideSetsEveryStepThatHasTheParam() throws {
+        let spec = try parser.parse(yaml: chainWorkflow, file: file, overrides: ["*.separator=;"])
+        #expect(spec.steps.map { $0.params["separator"] } == Array(repeating: .string(";"), count: 4))
+        #expect(errors(chainWorkflow, overrides: ["*.sepraator=;"]) == [
+            "error: --set \"*.sepraator=;\": no step of this workflow has a param \"sepraator\" (did you mean \"separator\"?)"])
+    }
+
     @Test func duplicateIdsAndScopeMisuse() {
         let e = errors("""
             collection: c
@@ -145,5 +152,54 @@ import Testing
             "/tmp/wf.yaml:10:21: error: input \"image\" of step \"a\": \"image\" is neither a step id nor a collection column (image is a column of panel steps) (did you mean \"images\"?); columns for entry steps: images, texts, last_image, last_text, context_images, context_texts, caption, rounds, id",
             "/tmp/wf.yaml:9:13: error: \"panels\" applies to panel steps only; this step runs once per entry",
         ].sorted())
+    }
+}
+
+@Suite struct GalleryChartSpecTests {
+    let parser = SpecParser(registry: StandardSteps.registry)
+    let file = URL(fileURLWithPath: "/tmp/wf.yaml")
+
+    func errors(_ yaml: String) -> [String] {
+        do { _ = try parser.parse(yaml: yaml, file: file); return [] } catch let e as WorkflowErrors {
+            return e.errors.map(\.description)
+        } catch { return ["\(error)"] }
+    }
+
+    static let base = """
+        collection: c
+        steps:
+          - id: a
+            use: score
+            inputs: {a: image, b: image}
+            params: {metric: psnr}
+          - id: t
+            use: template
+            inputs: {text: last_text}
+            params: {template: x}
+
+        """
+
+    @Test func chartsParseAndNullLeavesAGap() throws {
+        let spec = try parser.parse(yaml: Self.base + """
+            gallery:
+              charts:
+                - {title: PSNR, y: dB, x: [one, two], series: {first: [a.score, ~], second: [null, a]}, kind: bar}
+            """, file: file)
+        let chart = try #require(spec.gallery.charts.first)
+        #expect(chart.title == "PSNR" && chart.yLabel == "dB" && chart.xLabels == ["one", "two"] && chart.kind == "bar")
+        #expect(chart.series.map(\.name) == ["first", "second"])
+        #expect(chart.series[0].columns.map { $0?.text } == ["a.score", nil])
+    }
+
+    @Test func chartErrorsNameTheSeriesAndWhatIsWrong() {
+        let e = errors(Self.base + """
+            gallery:
+              charts:
+                - {title: C, x: [one, two], series: {s: [t.text, a.score, b.score]}, kind: pie}
+            """)
+        #expect(e.contains("/tmp/wf.yaml:13:80: error: chart kind must be line or bar, not \"pie\""))
+        #expect(e.contains("/tmp/wf.yaml:13:45: error: series \"s\" has 3 values for 2 x labels"))
+        #expect(e.contains { $0.contains("chart \"C\", series \"s\": \"t.text\" is not a score; scores of step \"t\": none") })
+        #expect(e.contains { $0.contains("chart \"C\", series \"s\": \"b.score\" is not a step output") })
     }
 }
