@@ -133,8 +133,10 @@ public enum RetrieveStep {
                     order.sort { scores.data[base + $0] > scores.data[base + $1] || (scores.data[base + $0] == scores.data[base + $1] && $0 < $1) }
                     let top = order.prefix(k).map { Candidate(id: pool[$0].id, score: Double(scores.data[base + $0])) }
                     var out: Outputs = ["ranked": .ranked(top), "top_score": .number(top.first?.score ?? .nan)]
+                    // Step outputs live in the media store (results keep only hash and extension).
                     if let best = top.first, let url = panelImages[best.id] {
-                        out["top_image"] = .image(ImageRef(hash: try Hashing.sha256Hex(fileAt: url), ext: url.pathExtension.lowercased(), path: url.path))
+                        let ext = url.pathExtension.lowercased()
+                        out["top_image"] = .image(ImageRef(hash: try context.media.put(try Data(contentsOf: url), ext: ext), ext: ext))
                     }
                     // When the pool holds the query's own panel (its ground truth), its rank gives recall@k:
                     // the mean of hit_at_1 / hit_at_k over items.
