@@ -26,7 +26,8 @@ Each model is loaded as its files say, weights upcast to float32 (fp16 files inc
         contexts (a caption, the story's captions, the dialogue) the [IMG0] retrieval embedding,
         the decision probabilities and, for the caption, the GILLMapper prompt embeddings.
 
-Writes expected.safetensors (float32) and expected.json: inputs, token ids, model folders (relative
+Writes expected.safetensors (float32) and expected.json: inputs, token ids (with each greedy step's
+top-1 minus top-2 logit margin, so a mismatch can be told from a near tie), model folders (relative
 to the repository), SHA-256 of every model file (so the test can tell a stale fixture from a bug),
 library versions.
 """
@@ -167,7 +168,7 @@ def record_sd(folder, captions, out, meta):
     pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, safety_checker=None,
                                                    requires_safety_checker=False)
     # The first caption that fits the text encoder untruncated (Storyloom refuses longer prompts).
-    limit = pipe.tokenizer.model_max_length - 2
+    limit = pipe.text_encoder.config.max_position_embeddings - 2
     fitting = [c for c in captions if len(pipe.tokenizer(c)["input_ids"]) - 2 <= limit]
     if not fitting:
         fail(f"{folder}/tokenizer: no caption fits in {limit} tokens")
@@ -197,8 +198,14 @@ def load_gill(folder):
     return gill, gill_tokenizer(os.path.join(folder, "opt")), processor
 
 
+def margin(logits):
+    """Top-1 minus top-2 logit: how close a greedy step was to a tie (a tiny margin may flip in float32)."""
+    top = torch.topk(logits, 2).values
+    return round(float(top[0] - top[1]), 6)
+
+
 def greedy_caption(gill, embs, banned, eos):
-    ids = []
+    ids, margins = [], []
     with torch.no_grad():
         for _ in range(CAPTION_MAX_TOKENS):
             logits, _ = gill.run(embs)
@@ -206,10 +213,11 @@ def greedy_caption(gill, embs, banned, eos):
             last[banned] = -float("inf")
             tok = int(torch.argmax(last))
             ids.append(tok)
+            margins.append(margin(last))
             if tok == eos:
                 break
             embs = torch.cat([embs, gill.embed_ids([tok])], 0)
-    return ids
+    return ids, margins
 
 
 def record_gill(folder, images, data, out, meta):
@@ -223,7 +231,7 @@ def record_gill(folder, images, data, out, meta):
         out["gill.image_ret"] = gill.image_retrieval_embedding(pixels)
         # Captioning: BOS, the first PNG's visual tokens; [IMG] tokens banned; stop at </s>.
         prompt = torch.cat([gill.embed_ids([tok.bos_token_id]), gill.visual_prefix(pixels[:1])[0]], 0)
-        info["caption_ids"] = greedy_caption(gill, prompt, img_ids, tok.eos_token_id)
+        info["caption_ids"], info["caption_margins"] = greedy_caption(gill, prompt, img_ids, tok.eos_token_id)
         info["caption_text"] = tok.decode(info["caption_ids"], skip_special_tokens=True)
         # Contexts as GILLContext writes them: the caption alone, the story's captions joined by spaces,
         # the dialogue's caption and rounds. BOS, context ids, then the forced [IMG0..7] block.
@@ -249,10 +257,11 @@ def record_opt(folder, text, out, meta):
     ids = AutoTokenizer.from_pretrained(folder)(text)["input_ids"]
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0, -1]
-        greedy = model.generate(torch.tensor([ids]), max_new_tokens=OPT_NEW_TOKENS, do_sample=False, eos_token_id=None,
-                                pad_token_id=model.config.pad_token_id)[0, len(ids):].tolist()
+        gen = model.generate(torch.tensor([ids]), max_new_tokens=OPT_NEW_TOKENS, do_sample=False, eos_token_id=None,
+                             pad_token_id=model.config.pad_token_id, output_scores=True, return_dict_in_generate=True)
     out["opt.last_logits"] = logits
-    meta["opt"] = {"text": text, "ids": ids, "greedy_ids": greedy}
+    meta["opt"] = {"text": text, "ids": ids, "greedy_ids": gen.sequences[0, len(ids):].tolist(),
+                   "greedy_margins": [margin(s[0]) for s in gen.scores]}
 
 
 def main():

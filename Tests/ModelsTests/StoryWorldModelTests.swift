@@ -190,7 +190,9 @@ struct StoryWorldModelTests {
         let logits = try model.forward(ids: ids).logits
         try Self.expectClose("opt.last_logits", logits.row(logits.rowCount - 1), f)
         let greedy = try #require(meta["greedy_ids"] as? [Int])
-        #expect(try model.generate(prompt: ids, options: TextGenerationOptions(maxNewTokens: greedy.count)) == greedy)
+        let margins = meta["greedy_margins"] as? [Double] ?? []
+        #expect(try model.generate(prompt: ids, options: TextGenerationOptions(maxNewTokens: greedy.count)) == greedy,
+                "recorded top-1 − top-2 logit margins per step: \(margins)")
     }
 
     @Test("GILL: caption of a PNG, image retrieval embeddings, [IMG] outputs of caption, story and dialogue contexts")
@@ -209,7 +211,8 @@ struct StoryWorldModelTests {
         let captionIDs = try #require(meta["caption_ids"] as? [Int])
         let prompt = try model.embed([.image(images[0])])
         let options = TextGenerationOptions(maxNewTokens: 12, stopTokens: [model.tokenizer.eosTokenID], bannedTokens: Set(model.imageTokenIDs))
-        #expect(try model.llm.generate(promptEmbeddings: prompt, options: options) == captionIDs)
+        #expect(try model.llm.generate(promptEmbeddings: prompt, options: options) == captionIDs,
+                "recorded top-1 − top-2 logit margins per step: \(meta["caption_margins"] as? [Double] ?? [])")
 
         // Contexts built as the steps build them (GILLContext), then the forced [IMG] block.
         let captions = try #require(inputs["captions"] as? [String])
