@@ -61,7 +61,8 @@ let package = Package(
 
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "Imaging", .product(name: "Crypto", package: "swift-crypto")],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "StoriesTests", dependencies: ["Stories"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoryWorldTests", dependencies: ["StoryWorld", "Stories", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
