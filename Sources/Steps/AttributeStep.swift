@@ -20,18 +20,21 @@ public enum AttributeStep {
     public static let scores = ["background", "colour", "size", "position", "kind", "present", "all_present"]
 
     public static let kind = StepKind(
-        name: "attributes", version: 1,
+        name: "attributes", version: 2,
         summary: "StoryWorld attribute checker: background, object colour, size, position, kind and presence of an image vs the panel's scene graph.",
         scope: .panel,
         params: [ParamSpec("panel", .int(min: nil, max: nil), default: .number(-1),
-                           doc: "entry scope: which panel's scene graph to read against (0-based; negative counts from the end, -1 = last)")],
+                           doc: "entry scope: which panel's scene graph to read against (0-based; negative counts from the end, -1 = last)"),
+                 ParamSpec("objects", .int(min: 0, max: 8), default: .number(0),
+                           doc: "score only scenes with this many objects (0: all); the others get no scores (NaN), so means split by scene size")],
         inputs: [InputSpec("image", doc: "the image to check (e.g. a generated image)")],
         outputs: scores + ["objects"],
         defaultBatchSize: 32, scopeSelectable: true, scoreOutputs: scores,
-        makeRunner: { config in Runner(panel: config.int("panel") ?? -1) })
+        makeRunner: { config in Runner(panel: config.int("panel") ?? -1, objects: config.int("objects") ?? 0) })
 
     struct Runner: StepRunner {
         let panel: Int
+        let objects: Int
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             let checker = AttributeChecker()
@@ -41,6 +44,12 @@ public enum AttributeStep {
                         throw StepError("input image is not an image (\(item.inputs["image"]?.summary ?? "missing"))")
                     }
                     let scene = try sceneGraph(item)
+                    if objects > 0 && scene.objects.count != objects {
+                        // Not this step's population: no scores, so run summaries leave the item out (n counts the rest).
+                        var out: Outputs = ["objects": .number(Double(scene.objects.count))]
+                        for name in AttributeStep.scores { out[name] = .number(.nan) }
+                        return .success(out)
+                    }
                     let image = try Image.load(contentsOf: context.imageURL(ref)).converted(toChannels: 3)
                     let r = try checker.check(image, against: scene)
                     return .success([

@@ -135,13 +135,15 @@ struct AttributeCheckerTests {
 
     // MARK: the step
 
-    func runStep(_ entries: [(Entry, Int?)], images: [Image], scope: StepScope = .panel) async throws -> [ItemOutcome] {
+    func runStep(_ entries: [(Entry, Int?)], images: [Image], scope: StepScope = .panel,
+                 set: [String: JSONValue] = [:]) async throws -> [ItemOutcome] {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-attr-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let media = try MediaStore(root: root.appendingPathComponent("media"))
         var params: [String: JSONValue] = [:]
         for p in AttributeStep.kind.params { if let d = p.defaultValue { params[p.name] = d } }
+        params.merge(set) { _, new in new }
         let config = StepConfiguration(stepID: "attr", kind: "attributes", params: params, model: nil,
                                        collection: StoryCollection(name: "c", root: root, entries: []),
                                        workflowFolder: root, media: media, allowOutsideRoot: false)
@@ -178,6 +180,28 @@ struct AttributeCheckerTests {
         let n = Double(wrong.objects.count)
         #expect(c["colour"]?.number == (n - 1) / n)
         #expect(c["background"]?.number == 1)
+    }
+
+    @Test("objects: N scores only scenes of N objects; the others get NaN scores, which summaries leave out")
+    func objectsFilter() async throws {
+        var entries: [(Entry, Int?)] = [], images: [Image] = []
+        for seed in 50..<70 {
+            let entry = StoryWorldGenerator.storyEntry(WorldOptions(seed: UInt64(seed), stories: 1, dialogues: 0), 0)
+            entries.append((entry, 0))
+            images.append(SceneRenderer.render(try Scene(metadata: try #require(entry.panels[0].metadata)), size: 64))
+        }
+        let counts = try entries.map { try Scene(metadata: try #require($0.0.panels[0].metadata)).objects.count }
+        try #require(Set(counts).count > 1, "the sample needs scenes of different sizes")
+        let out = try await runStep(entries, images: images, set: ["objects": .number(2)])
+        for (outcome, n) in zip(out, counts) {
+            guard case .success(let o) = outcome else { Issue.record("failed: \(outcome)"); continue }
+            #expect(o["objects"]?.number == Double(n))
+            for name in AttributeStep.scores {
+                if n == 2 { #expect(o[name]?.number == 1, "\(name)") } else { #expect(o[name]?.number?.isNaN == true, "\(name)") }
+            }
+        }
+        #expect(ScoreSummary(name: "colour", values: out.compactMap { if case .success(let o) = $0 { return o["colour"]?.number }; return nil }).n
+                == counts.filter { $0 == 2 }.count)
     }
 
     @Test("a panel without a scene graph fails its item with a message naming the entry and panel")

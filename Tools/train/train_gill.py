@@ -349,6 +349,11 @@ def main():
     if os.path.exists(os.path.join(model_dir, "clip")):
         shutil.rmtree(os.path.join(model_dir, "clip"))
     shutil.copytree(args.clip, os.path.join(model_dir, "clip"))
+    # The image decoder travels with the model (Storyloom reads a GILL folder's sd/), so the folder is
+    # self-contained; identical files cost nothing extra in git.
+    if os.path.exists(os.path.join(model_dir, "sd")):
+        shutil.rmtree(os.path.join(model_dir, "sd"))
+    shutil.copytree(args.sd, os.path.join(model_dir, "sd"), ignore=shutil.ignore_patterns("MODEL_CARD.md"))
     for root, _, files in os.walk(model_dir):
         for f in files:
             if f in ("generation_config.json", "MODEL_CARD.md") and root != model_dir:
