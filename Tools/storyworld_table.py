@@ -3,7 +3,7 @@
 generation seeds 1, 2, 3 (`--set '*.seed=N'`) and prints the README's tables from the run summaries
 (`storyloom run … --json`: per score column its mean, 95% interval and n).
 
-    python3 Tools/storyworld_table.py [--storyloom .build/release/storyloom] [--seeds 1 2 3] [--out DIR]
+    python3 Tools/storyworld_table.py [--storyloom .build/release/storyloom] [--seeds 1 2 3] [--out DIR] [--jobs N] [--threads N]
 
 Summaries are kept in DIR (default Output/storyworld-table/) as vist-seedN.json and visdial-seedN.json; a
 rerun reuses the store's cached results, so only new seeds compute. Standard library only.
@@ -30,9 +30,9 @@ PAPER = {"Stable Diffusion, 5 captions": 0.598, "GILL, 5 captions": 0.612, "GILL
          "Stable Diffusion, 10 rounds": 0.622, "GILL, 10 rounds": 0.645}
 
 
-def run(storyloom, workflow, seed, out):
+def run(storyloom, workflow, seed, out, extra):
     path = os.path.join(out, f"{os.path.basename(workflow).split('.')[0].replace('storyworld-', '')}-seed{seed}.json")
-    cmd = [storyloom, "run", workflow, "--json", "--quiet", "--set", f"*.seed={seed}"]
+    cmd = [storyloom, "run", workflow, "--json", "--quiet", "--wait", "--set", f"*.seed={seed}"] + extra
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
@@ -88,11 +88,14 @@ if __name__ == "__main__":
     ap.add_argument("--storyloom", default=os.path.join(ROOT, ".build", "release", "storyloom"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--out", default=os.path.join(ROOT, "Output", "storyworld-table"))
+    ap.add_argument("--jobs", type=int, default=1, help="storyloom run --jobs (batches in flight)")
+    ap.add_argument("--threads", type=int, default=0, help="storyloom run --threads (0: its default)")
     args = ap.parse_args()
+    extra = ["--jobs", str(args.jobs)] + (["--threads", str(args.threads)] if args.threads else [])
     SEEDS = args.seeds
     os.makedirs(args.out, exist_ok=True)
-    vist = [run(args.storyloom, "Workflows/storyworld-vist.yaml", s, args.out) for s in SEEDS]
-    visdial = [run(args.storyloom, "Workflows/storyworld-visdial.yaml", s, args.out) for s in SEEDS]
+    vist = [run(args.storyloom, "Workflows/storyworld-vist.yaml", s, args.out, extra) for s in SEEDS]
+    visdial = [run(args.storyloom, "Workflows/storyworld-visdial.yaml", s, args.out, extra) for s in SEEDS]
     print(table(VIST_ROWS, vist, "Stories (VIST-style): the last panel"))
     print()
     print(extras(vist))
