@@ -5,7 +5,8 @@ import Store
 /// Resolves the `models:` entries of a workflow to folders and digests.
 public enum ModelResolver {
     /// Digest = SHA-256 over every file's relative path and content hash (content hashes are cached by
-    /// size and mtime, so an unchanged multi-GB checkpoint is not re-read on every plan).
+    /// size and mtime, so an unchanged multi-GB checkpoint is not re-read on every plan). Documentation
+    /// (`*.md`, e.g. MODEL_CARD.md, README.md) and hidden files cannot change a result and stay out.
     public static func resolve(_ spec: WorkflowSpec, store: ProjectStore) throws -> [String: ResolvedModel] {
         var out: [String: ResolvedModel] = [:]
         var errors: [WorkflowError] = []
@@ -28,7 +29,7 @@ public enum ModelResolver {
                 let e = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey])
                 while let url = e?.nextObject() as? URL {
                     if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true,
-                       !url.lastPathComponent.hasPrefix(".") { files.append(url) }
+                       !url.lastPathComponent.hasPrefix("."), url.pathExtension.lowercased() != "md" { files.append(url) }
                 }
             } else {
                 files = [folder]

@@ -188,4 +188,34 @@ import Testing
         for fp in fps { #expect(ra[fp]?.outputs == rb[fp]?.outputs) }
         #expect(try a.integrityCheck() == "ok")
     }
+
+    @Test func modelDigestFollowsWeightsAndConfigsNotDocumentation() throws {
+        let s = try Scratch()
+        try s.writeStories(1)
+        let model = s.root.appendingPathComponent("models/clip")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try "{}".write(to: model.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        try Data([1, 2, 3]).write(to: model.appendingPathComponent("model.safetensors"))
+        try "# card".write(to: model.appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
+        try s.writeWorkflow("""
+            collection: collection
+            models:
+              clip: {kind: clip, path: models/clip}
+            steps:
+              - {id: e, use: embed, model: clip, inputs: {image: image}}
+            """)
+        let store = try s.openStore()
+        func digest() throws -> String {
+            let spec = try SpecParser(registry: s.registry).parse(file: s.workflowFile)
+            return try #require(try ModelResolver.resolve(spec, store: store)["clip"]).digest
+        }
+        let first = try digest()
+        try "# card, edited".write(to: model.appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
+        #expect(try digest() == first)
+        try Data([1, 2, 3, 4]).write(to: model.appendingPathComponent("model.safetensors"))
+        let second = try digest()
+        #expect(second != first)
+        try "{\"a\": 1}".write(to: model.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        #expect(try digest() != second)
+    }
 }
