@@ -40,6 +40,7 @@ enum GalleryAssets {
     .page { max-width: 1320px; margin: 0 auto; padding: 1.2rem 1.5rem 2rem; }
     .footer { max-width: 1320px; margin: 0 auto; padding: 1rem 1.5rem 2rem; color: var(--muted); font-size: .85rem; }
     .summary { display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; color: var(--muted); }
+    .about { max-width: 60rem; line-height: 1.5; margin: .2rem 0 .8rem; }
     .toolbar { display: flex; gap: .6rem; align-items: center; flex-wrap: wrap; margin: .8rem 0 1rem; }
     .toolbar input, .toolbar select, .toolbar button { font: inherit; color: var(--fg); background: var(--card);
       border: 1px solid var(--line); border-radius: 8px; padding: .4rem .6rem; }

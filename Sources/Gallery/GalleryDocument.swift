@@ -12,10 +12,13 @@ public struct GalleryDocument: Sendable {
     public var columns: [GalleryColumn]
     public var entries: [GalleryEntry]
     public var report: RunReport
+    /// The workflow's description (plain text), shown under the title of the index page.
+    public var about: String?
 
     public init(title: String, workflowName: String, generatedAt: String, columns: [GalleryColumn],
-                entries: [GalleryEntry], report: RunReport) {
+                entries: [GalleryEntry], report: RunReport, about: String? = nil) {
         self.title = title
+        self.about = about
         self.workflowName = workflowName
         self.generatedAt = generatedAt
         self.columns = columns

@@ -62,8 +62,10 @@ struct IndexPage {
         // The workflow's own charts (e.g. similarity against context length) lead the page.
         let charts: [BodyNode] = document.report.charts.isEmpty ? []
             : [.el("div", [("class", "chart-grid")], document.report.charts.map { Chart($0).figure() })]
+        let about: [BodyNode] = document.about.map { [.el("p", [("class", "about")], text: $0)] } ?? []
         let body: [BodyNode] = [
             .el("h1", text: document.title),
+        ] + about + [
             .el("p", [("class", "summary")], summary),
         ] + charts + [
             toolbar,

@@ -91,7 +91,7 @@ public enum GalleryBuilder {
         let formatter = ISO8601DateFormatter()
         return GalleryDocument(title: plan.spec.gallery.title ?? plan.spec.name, workflowName: plan.spec.name,
                                generatedAt: formatter.string(from: Date()), columns: galleryColumns,
-                               entries: entries, report: report)
+                               entries: entries, report: report, about: plan.spec.about)
     }
 
     static func groundTruth(_ panel: Panel, root: URL) -> MediaFile? {

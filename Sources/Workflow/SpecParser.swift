@@ -57,6 +57,7 @@ public struct SpecParser {
         var steps = parseSteps(top["steps"], parent: root, models: models, ctx: &ctx)
         let gallery = parseGallery(top["gallery"], ctx: &ctx)
         let store = top["store"].flatMap { ctx.string($0, key: "store") }
+        let about = top["description"].flatMap { ctx.string($0, key: "description") }
 
         applyOverrides(overrides, to: &steps, ctx: &ctx)
         Self.resolveBareStepReferences(&steps)
@@ -65,7 +66,7 @@ public struct SpecParser {
         if !ctx.errors.isEmpty { throw WorkflowErrors(errors: ctx.errors) }
         guard let collection else { throw WorkflowErrors(errors: [WorkflowError(nil, "missing collection")]) }
         return WorkflowSpec(name: name, file: file.standardizedFileURL, collection: collection, models: models,
-                            steps: steps, gallery: gallery, store: store)
+                            steps: steps, gallery: gallery, store: store, about: about)
     }
 
     // MARK: Sections

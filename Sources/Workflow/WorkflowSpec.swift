@@ -150,6 +150,8 @@ public struct WorkflowSpec: Sendable {
     public var gallery: GallerySpec
     /// Store folder from the file (relative to it), if given.
     public var store: String?
+    /// The workflow's `description:`, shown under the gallery's title.
+    public var about: String? = nil
 
     public var folder: URL { file.deletingLastPathComponent() }
 

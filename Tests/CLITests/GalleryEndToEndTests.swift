@@ -27,6 +27,7 @@ import Testing
         try cli.write(lines.joined(separator: "\n") + "\n", to: "collection/collection.jsonl")
         try cli.write("""
             name: e2e
+            description: "About \(hostile)"
             collection: collection
             steps:
               - id: small
@@ -71,6 +72,7 @@ import Testing
         #expect(images >= 3 * 2 * 2)                      // ground truth and thumbnail of every panel
         let index = try HTMLInspector(path: folder.appendingPathComponent("index.html").path)
         #expect(index.text.contains("s3 <script>alert(1)</script>"))
+        #expect(index.values("//p[@class='about']").contains { $0.hasPrefix("About <script>alert(1)</script>\"><img") })
         let failed = try pages.filter { $0.hasPrefix("entries/") }.map { try HTMLInspector(path: folder.appendingPathComponent($0).path) }
             .filter { $0.text.contains("refused") }
         #expect(failed.count == 2)                        // the failure and its stderr are on the entry pages
