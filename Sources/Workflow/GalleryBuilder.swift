@@ -156,8 +156,8 @@ public enum GalleryBuilder {
                 (name, columns.map { ref -> Double in
                     guard let ref, let (id, output) = ref.stepOutput(steps: stepsByID),
                           let kind = stepsByID[id]?.kind,
-                          let values = allSeries["\(id).\(output ?? kind.outputs.first ?? "")"], !values.isEmpty else { return .nan }
-                    return values.reduce(0, +) / Double(values.count)
+                          let values = allSeries["\(id).\(output ?? kind.outputs.first ?? "")"] else { return .nan }
+                    return ScoreSummary(name: id, values: values).mean   // the run summary's mean (NaN when empty)
                 })
             }, yLabel: chart.yLabel, kind: ChartSpec.Kind(rawValue: chart.kind) ?? .line)
         }
