@@ -11,6 +11,7 @@
   a GPT-2-format byte-level BPE as OPT publishes it, both trained with `tokenizers`.
 """
 import json
+import math
 import os
 import platform
 import random
@@ -99,6 +100,18 @@ def describes_scene(p):
     sentences lean on pronouns and earlier panels, and a dialogue's caption ("A box outdoors.") leaves
     the rest to its rounds."""
     return p["kind"] == "story" and p["index"] == 0
+
+
+def scene_pairs(args):
+    """The caption–image pairs of the SD and GILL stages: first story panels (whose caption describes the
+    whole scene) of the training world and of the validation world, with their pixels as uint8 arrays
+    (the training array cached beside the worlds). Returns (train, val, train_u8, val_u8)."""
+    train_dir = make_world(os.path.join(args.data, f"world-{args.train_seed}-{args.stories}-0"), args.train_seed, args.stories, 0, "train")
+    val_dir = make_world(os.path.join(args.data, f"world-{args.val_seed}-{args.val_pairs}-0"), args.val_seed, args.val_pairs, 0, "validation")
+    train = [p for p in panels(train_dir) if describes_scene(p)]
+    val = [p for p in panels(val_dir) if describes_scene(p)][:args.val_pairs]
+    train_u8 = load_images([p["image"] for p in train], os.path.join(args.data, f"sd-train-{args.train_seed}-{args.stories}.npy"))
+    return train, val, train_u8, load_images([p["image"] for p in val])
 
 
 def load_images(paths, cache=None):
@@ -268,6 +281,12 @@ def loop_batches(n, batch, generator):
         perm = torch.randperm(n, generator=generator)
         for i in range(0, n - batch + 1, batch):
             yield perm[i:i + batch]
+
+
+def warmup_cosine(opt, warmup, steps):
+    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps` (held at 0 after)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
 
 
 def write_model_card(folder, title, sections):

@@ -10,7 +10,6 @@ Pairs: the panels whose caption describes the whole scene (the first panel of ea
 Resumable: rerun the same command after an interruption; --restart starts over.
 """
 import argparse
-import math
 import os
 import sys
 
@@ -100,7 +99,7 @@ def main():
     model = build_model(vocab_size, tok, args).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    sched = sw.warmup_cosine(opt, args.warmup, args.steps)
     step, elapsed = 0, 0.0
     if resume:
         step, elapsed, _ = ckpt.load({"model": model}, {"opt": opt, "sched": sched})

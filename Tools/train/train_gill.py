@@ -207,12 +207,7 @@ def main():
     args = ap.parse_args()
     device = sw.setup(args)
 
-    train_dir = sw.make_world(os.path.join(args.data, f"world-{args.train_seed}-{args.stories}-0"), args.train_seed, args.stories, 0, "train")
-    val_dir = sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-{args.val_pairs}-0"), args.val_seed, args.val_pairs, 0, "validation")
-    train = [p for p in sw.panels(train_dir) if sw.describes_scene(p)]
-    val = [p for p in sw.panels(val_dir) if sw.describes_scene(p)][:args.val_pairs]
-    train_u8 = sw.load_images([p["image"] for p in train], os.path.join(args.data, f"sd-train-{args.train_seed}-{args.stories}.npy"))
-    val_u8 = sw.load_images([p["image"] for p in val])
+    train, val, train_u8, val_u8 = sw.scene_pairs(args)
 
     tok = gill_tokenizer(args.opt)
     img_ids = tok.convert_tokens_to_ids(GILL_TOKENS[1:])
