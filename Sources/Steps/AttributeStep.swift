@@ -23,14 +23,20 @@ public enum AttributeStep {
         name: "attributes", version: 2,
         summary: "StoryWorld attribute checker: background, object colour, size, position, kind and presence of an image vs the panel's scene graph.",
         scope: .panel,
-        params: [ParamSpec("panel", .int(min: nil, max: nil), default: .number(-1),
-                           doc: "entry scope: which panel's scene graph to read against (0-based; negative counts from the end, -1 = last)"),
-                 ParamSpec("objects", .int(min: 0, max: 8), default: .number(0),
-                           doc: "score only scenes with this many objects (0: all); the others get no scores (NaN), so means split by scene size")],
+        params: Params.self,
         inputs: [InputSpec("image", doc: "the image to check (e.g. a generated image)")],
         outputs: scores + ["objects"],
         defaultBatchSize: 32, scopeSelectable: true, scoreOutputs: scores,
-        makeRunner: { config in Runner(panel: config.int("panel") ?? -1, objects: config.int("objects") ?? 0) })
+        makeRunner: { params, _ in Runner(panel: params.panel, objects: params.objects) })
+
+    public struct Params: StepParams {
+        @Param(help: "entry scope: which panel's scene graph to read against (0-based; negative counts from the end, -1 = last)")
+        public var panel = -1
+        @Param(help: "score only scenes with this many objects (0: all); the others get no scores (NaN), so means split by scene size",
+               min: 0, max: 8)
+        public var objects = 0
+        public init() {}
+    }
 
     struct Runner: StepRunner {
         let panel: Int

@@ -12,18 +12,20 @@ public enum EmbedStep {
         name: "embed", version: 1,
         summary: "CLIP image and/or text embeddings (projected, L2-normalised by default), stored as float32 vectors.",
         scope: .panel,
-        params: [
-            ParamSpec("projected", .bool, default: .bool(true), doc: "projected embeddings (true) or the tower's pooler output"),
-            ParamSpec("normalize", .bool, default: .bool(true), doc: "L2-normalise the vectors"),
-        ],
+        params: Params.self,
         inputs: [InputSpec("image", required: false, doc: "an image column"),
                  InputSpec("text", required: false, doc: "a text column (a list is joined with spaces)")],
         outputs: ["image_embedding", "text_embedding"],
         modelKinds: ["clip"], defaultBatchSize: 16, scopeSelectable: true,
-        makeRunner: { config in
-            Runner(model: try SharedModels.clip.get(config.model), projected: config.bool("projected") ?? true,
-                   normalize: config.bool("normalize") ?? true)
+        makeRunner: { params, config in
+            Runner(model: try SharedModels.clip.get(config.model), projected: params.projected, normalize: params.normalize)
         })
+
+    public struct Params: StepParams {
+        @Param(help: "projected embeddings (true) or the tower's pooler output") public var projected = true
+        @Param(help: "L2-normalise the vectors") public var normalize = true
+        public init() {}
+    }
 
     struct Runner: StepRunner {
         let model: CLIPModel
@@ -71,18 +73,20 @@ public enum RetrieveStep {
         name: "retrieve", version: 2,
         summary: "Rank a pool of embeddings (e.g. every panel image) against a query embedding; top-k with scores.",
         scope: .panel,
-        params: [
-            ParamSpec("k", .int(min: 1, max: 1000), default: .number(5), doc: "how many candidates to keep"),
-            ParamSpec("exclude_same_entry", .bool, default: .bool(false), doc: "skip pool items of the query's own story"),
-        ],
+        params: Params.self,
         inputs: [InputSpec("query", doc: "a vector (e.g. embed_text.text_embedding)"),
                  InputSpec("pool", aggregate: true, doc: "the vectors to rank (e.g. embed_images.image_embedding)")],
         outputs: ["ranked", "top_score", "top_image", "target_rank", "hit_at_1", "hit_at_k"],
         defaultBatchSize: 64, scopeSelectable: true, scoreOutputs: ["top_score", "target_rank", "hit_at_1", "hit_at_k"],
-        makeRunner: { config in
-            Runner(k: config.int("k") ?? 5, excludeSameEntry: config.bool("exclude_same_entry") ?? false,
-                   panelImages: panelImages(config.collection))
+        makeRunner: { params, config in
+            Runner(k: params.k, excludeSameEntry: params.excludeSameEntry, panelImages: panelImages(config.collection))
         })
+
+    public struct Params: StepParams {
+        @Param(help: "how many candidates to keep", min: 1, max: 1000) public var k = 5
+        @Param(help: "skip pool items of the query's own story") public var excludeSameEntry = false
+        public init() {}
+    }
 
     /// Panel id (`story-00001#3`) → image file, for `top_image`.
     static func panelImages(_ collection: StoryCollection) -> [String: URL] {
@@ -90,7 +94,7 @@ public enum RetrieveStep {
         for entry in collection.entries {
             for (p, panel) in entry.panels.enumerated() {
                 guard let path = panel.image else { continue }
-                out["\(entry.id)#\(p + 1)"] = path.hasPrefix("/") ? URL(fileURLWithPath: path) : collection.root.appendingPathComponent(path)
+                out[ItemID(entry: entry.id, panel: p).description] = path.hasPrefix("/") ? URL(fileURLWithPath: path) : collection.root.appendingPathComponent(path)
             }
         }
         return out
@@ -157,11 +161,9 @@ public enum RetrieveStep {
 /// the GILL paper's metric) and `clip-score` (image–text cosine; with `clipscore: true`, ×100 and clipped at
 /// 0 as in CLIPScore, Hessel et al. 2021).
 enum CLIPScorer {
-    static let metrics = ["clip-image-similarity", "clip-score"]
-
     struct Runner: StepRunner {
         let model: CLIPModel
-        let metric: String
+        let metric: ScoreStep.Metric
         let clipscore: Bool
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
@@ -171,7 +173,7 @@ enum CLIPScorer {
                 do {
                     guard let a = item.inputs["a"]?.image else { throw StepError("input a must be an image column") }
                     let ia = try Image.load(contentsOf: context.imageURL(a)).converted(toChannels: 3)
-                    if metric == "clip-image-similarity" {
+                    if metric == .clipImageSimilarity {
                         guard let b = item.inputs["b"]?.image else { throw StepError("clip-image-similarity compares two images; input b must be an image column") }
                         rightImages.append(try Image.load(contentsOf: context.imageURL(b)).converted(toChannels: 3))
                     } else {
@@ -183,10 +185,10 @@ enum CLIPScorer {
             }
             if !left.isEmpty {
                 let ea = try model.imageEmbeddings(left)
-                let eb = metric == "clip-image-similarity" ? try model.imageEmbeddings(rightImages) : try model.textEmbeddings(rightTexts)
+                let eb = metric == .clipImageSimilarity ? try model.imageEmbeddings(rightImages) : try model.textEmbeddings(rightTexts)
                 for (j, slot) in slots.enumerated() {
                     var s = Double(CLIPText.cosine(ea[j], eb[j]))
-                    if metric == "clip-score" && clipscore { s = max(100 * s, 0) }
+                    if metric == .clipScore && clipscore { s = max(100 * s, 0) }
                     outcomes[slot] = .success(["score": .number(s)])
                 }
             }
@@ -194,12 +196,6 @@ enum CLIPScorer {
         }
     }
 
-    static func make(_ config: StepConfiguration) throws -> (any StepRunner)? {
-        let metric = config.string("metric") ?? ""
-        guard metrics.contains(metric) else { return nil }
-        return Runner(model: try SharedModels.clip.get(config.model), metric: metric,
-                      clipscore: config.bool("clipscore") ?? false)
-    }
 }
 
 enum CLIPText {

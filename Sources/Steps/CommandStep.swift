@@ -14,17 +14,7 @@ public enum CommandStep {
         name: "command", version: 1,
         summary: "Run an external program per item; collect the image, text or number it produces.",
         scope: .panel,
-        params: [
-            ParamSpec("run", .stringList, default: nil, doc: "the program and its arguments, e.g. [convert, \"{image}\", -blur, 0x2, \"{out}\"]"),
-            ParamSpec("output", .choice(["image", "text", "number"]), default: .string("text"),
-                      doc: "image: the program writes {out}; text/number: read from its standard output"),
-            ParamSpec("output_ext", .choice(["png", "jpg"]), default: .string("png"), doc: "extension of {out}"),
-            ParamSpec("env", .stringList, default: .array([]), doc: "extra environment as KEY=VALUE templates"),
-            ParamSpec("version", .string, default: .string("1"), doc: "bump to invalidate cached results when the program changes"),
-            ParamSpec("timeout", .double(min: 0.1, max: 86400), default: .number(60), affectsResult: false,
-                      doc: "seconds before the program is stopped and the item fails"),
-            ParamSpec("seed", .int(min: 0, max: nil), default: .number(0), doc: "base seed; {seed} is derived per item"),
-        ],
+        params: Params.self,
         inputs: [
             InputSpec("image", required: false, doc: "an image column, passed as {image}"),
             InputSpec("text", required: false, doc: "a text column, passed as {text}"),
@@ -33,22 +23,43 @@ public enum CommandStep {
         ],
         outputs: ["image", "text", "number"],
         stochastic: true, defaultBatchSize: 4, scopeSelectable: true, scoreOutputs: ["number"],
-        makeRunner: { config in try Runner(config: config) })
+        makeRunner: { params, _ in try Runner(params: params) })
+
+    public enum Output: String, ParamChoice {
+        case image, text, number
+    }
+
+    public enum OutputExtension: String, ParamChoice {
+        case png, jpg
+    }
+
+    public struct Params: StepParams {
+        @Param(help: "the program and its arguments, e.g. [convert, \"{image}\", -blur, 0x2, \"{out}\"]", required: true)
+        public var run: [String] = []
+        @Param(help: "image: the program writes {out}; text/number: read from its standard output") public var output = Output.text
+        @Param(help: "extension of {out}") public var outputExt = OutputExtension.png
+        @Param(help: "extra environment as KEY=VALUE templates") public var env: [String] = []
+        @Param(help: "bump to invalidate cached results when the program changes") public var version = "1"
+        @Param(help: "seconds before the program is stopped and the item fails", min: 0.1, max: 86400, affectsResult: false)
+        public var timeout = 60.0
+        @Param(help: "base seed; {seed} is derived per item", min: 0) public var seed = 0
+        public init() {}
+    }
 
     struct Runner: StepRunner {
         let argv: [String]
-        let output: String
+        let output: Output
         let ext: String
         let env: [String]
         let timeout: Double
 
-        init(config: StepConfiguration) throws {
-            argv = config.strings("run") ?? []
+        init(params: Params) throws {
+            argv = params.run
             guard !argv.isEmpty else { throw StepError("param run must name a program") }
-            output = config.string("output") ?? "text"
-            ext = config.string("output_ext") ?? "png"
-            env = config.strings("env") ?? []
-            timeout = config.double("timeout") ?? 60
+            output = params.output
+            ext = params.outputExt.rawValue
+            env = params.env
+            timeout = params.timeout
         }
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
@@ -79,7 +90,7 @@ public enum CommandStep {
             }
             let stdout = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             switch output {
-            case "image":
+            case .image:
                 guard let data = FileManager.default.contents(atPath: out.path) else {
                     throw StepError("\(args[0]) exited 0 but wrote no image to {out}\(result.stderr.isEmpty ? "" : ": \(Subprocess.tail(result.stderr))")")
                 }
@@ -89,12 +100,12 @@ public enum CommandStep {
                 }
                 let hash = try context.media.put(data, ext: ext)
                 return ["image": .image(ImageRef(hash: hash, ext: ext))]
-            case "number":
+            case .number:
                 guard let n = Double(stdout.split(whereSeparator: \.isWhitespace).last.map(String.init) ?? "") else {
                     throw StepError("\(args[0]) printed \"\(stdout.prefix(80))\", expected a number")
                 }
                 return ["number": .number(n)]
-            default:
+            case .text:
                 return ["text": .text(stdout)]
             }
         }

@@ -10,13 +10,13 @@ public enum DecisionOracleStep {
         name: "decision-oracle", version: 1,
         summary: "Label retrieve vs generate by which image scores higher against the ground truth; with a decision, whether it agreed.",
         scope: .entry,
-        params: [],
+        params: NoParams.self,
         inputs: [InputSpec("generated", doc: "a number: the generated image's score against the ground truth (higher is better)"),
                  InputSpec("retrieved", doc: "a number: the retrieved image's score against the ground truth"),
                  InputSpec("decision", required: false, doc: "a retrieve/generate choice to judge (e.g. decided.decision)")],
         outputs: ["oracle", "generate_wins", "correct"],
         defaultBatchSize: 256, scopeSelectable: true, scoreOutputs: ["generate_wins", "correct"],
-        makeRunner: { _ in Runner() })
+        makeRunner: { _, _ in Runner() })
 
     struct Runner: StepRunner {
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {

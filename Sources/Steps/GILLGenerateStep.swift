@@ -14,34 +14,36 @@ public enum GILLGenerateStep {
         name: "gill-generate", version: 2,
         summary: "GILL image generation: [IMG] hidden states → GILLMapper prompt embeddings → Stable Diffusion, seeded like generate.",
         scope: .entry,
-        params: GILLInputs.contextParams + [
-            ParamSpec("steps", .int(min: 1, max: 1000), default: .number(50), doc: "denoising steps (GILL: 50)"),
-            ParamSpec("guidance", .double(min: 0, max: 50), default: .number(7.5), doc: "classifier-free guidance scale (GILL: 7.5; ≤ 1 disables it)"),
-            ParamSpec("scheduler", .choice(SchedulerKind.allCases.map(\.rawValue)), default: .string("pndm"),
-                      doc: "ddim, pndm (SD v1.5's default, GILL's), euler or dpm++2m, configured from the decoder's scheduler_config.json"),
-            ParamSpec("seed", .int(min: 0, max: nil), default: .number(0), doc: "base seed; each item's seed derives from it and the item id"),
-            ParamSpec("width", .int(min: 0, max: 4096), default: .number(0), doc: "image width in pixels (0: the decoder's default)"),
-            ParamSpec("height", .int(min: 0, max: 4096), default: .number(0), doc: "image height in pixels (0: the decoder's default)"),
-        ],
+        params: Params.self,
         inputs: GILLInputs.contextInputs,
         outputs: ["image", "p_generate", "context_tokens"],
         stochastic: true, modelKinds: ["gill"], defaultBatchSize: 1, scopeSelectable: true,
-        makeRunner: { config in try Runner(config: config) })
+        makeRunner: { params, config in try Runner(params: params, model: config.model) })
+
+    public struct Params: StepParams {
+        @Param(help: GILLInputs.contextHelp) public var context = GILLContextMode.captions
+        @Param(help: GILLInputs.roundsHelp, min: 0, max: 100) public var rounds = 10
+        @Param(help: "denoising steps (GILL: 50)", min: 1, max: 1000) public var steps = 50
+        @Param(help: "classifier-free guidance scale (GILL: 7.5; ≤ 1 disables it)", min: 0, max: 50) public var guidance = 7.5
+        @Param(help: "ddim, pndm (SD v1.5's default, GILL's), euler or dpm++2m, configured from the decoder's scheduler_config.json")
+        public var scheduler = SchedulerKind.pndm
+        @Param(help: "base seed; each item's seed derives from it and the item id", min: 0) public var seed = 0
+        @Param(help: "image width in pixels (0: the decoder's default)", min: 0, max: 4096) public var width = 0
+        @Param(help: "image height in pixels (0: the decoder's default)", min: 0, max: 4096) public var height = 0
+        public init() {}
+    }
 
     struct Runner: StepRunner {
         let generator: GILLImageGenerator
         let reading: GILLInputs.Reading
         let options: GenerationOptions
 
-        init(config: StepConfiguration) throws {
-            generator = try SharedModels.gillGenerators.get(config.model)
-            reading = try GILLInputs.Reading(config)
-            guard let scheduler = SchedulerKind(rawValue: config.string("scheduler") ?? "pndm") else {
-                throw StepError("unknown scheduler \(config.string("scheduler") ?? "")")
-            }
-            let width = config.int("width") ?? 0, height = config.int("height") ?? 0
-            options = GenerationOptions(steps: config.int("steps") ?? 50, guidance: Float(config.double("guidance") ?? 7.5),
-                                        scheduler: scheduler, seed: 0, width: width > 0 ? width : nil, height: height > 0 ? height : nil)
+        init(params: Params, model: ResolvedModel?) throws {
+            generator = try SharedModels.gillGenerators.get(model)
+            reading = GILLInputs.Reading(mode: params.context, maxRounds: params.rounds)
+            options = GenerationOptions(steps: params.steps, guidance: Float(params.guidance), scheduler: params.scheduler,
+                                        seed: 0, width: params.width > 0 ? params.width : nil,
+                                        height: params.height > 0 ? params.height : nil)
         }
 
         /// UNet calls per item: PNDM's PLMS repeats one timestep.

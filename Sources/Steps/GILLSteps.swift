@@ -39,14 +39,6 @@ enum GILLInputs {
     struct Reading: Sendable {
         var mode: GILLContextMode
         var maxRounds: Int
-
-        init(_ config: StepConfiguration) throws {
-            guard let mode = GILLContextMode(rawValue: config.string("context") ?? "captions") else {
-                throw StepError("context must be one of \(GILLContextMode.allCases.map(\.rawValue).joined(separator: ", ")), got \(config.string("context") ?? "")")
-            }
-            self.mode = mode
-            maxRounds = config.int("rounds") ?? 10
-        }
     }
 
     /// The item's context as GILL segments: a story's captions (and, for `captions+images`, the
@@ -65,18 +57,9 @@ enum GILLInputs {
         return GILLContext.story(captions: captions, images: imgs, mode: reading.mode)
     }
 
-    static func sampling(_ config: StepConfiguration) -> Sampling {
-        config.string("sampling") == "top-p"
-            ? .topP(Float(config.double("top_p") ?? 0.9), temperature: Float(config.double("temperature") ?? 1))
-            : .greedy
-    }
+    static let contextHelp = "what GILL reads of a story: the last caption, all captions, or captions with the images before them (GILL's VIST settings)"
+    static let roundsHelp = "dialogues: the caption and the first N question-answer rounds (GILL's VisDial setting)"
 
-    static let contextParams = [
-        ParamSpec("context", .choice(GILLContextMode.allCases.map(\.rawValue)), default: .string("captions"),
-                  doc: "what GILL reads of a story: the last caption, all captions, or captions with the images before them (GILL's VIST settings)"),
-        ParamSpec("rounds", .int(min: 0, max: 100), default: .number(10),
-                  doc: "dialogues: the caption and the first N question-answer rounds (GILL's VisDial setting)"),
-    ]
     static let contextInputs = [
         InputSpec("context", doc: "a text or list of texts: a story's captions (e.g. texts; the last describes the image to produce) or a dialogue's caption"),
         InputSpec("images", required: false, doc: "images of the earlier panels, each read before its caption (context: captions+images)"),
@@ -84,26 +67,45 @@ enum GILLInputs {
     ]
 }
 
+/// The params of the GILL steps that read a context and nothing more (`gill-embed`, `decide`).
+public struct ContextParams: StepParams {
+    @Param(help: GILLInputs.contextHelp) public var context = GILLContextMode.captions
+    @Param(help: GILLInputs.roundsHelp, min: 0, max: 100) public var rounds = 10
+    public init() {}
+
+    var reading: GILLInputs.Reading { .init(mode: context, maxRounds: rounds) }
+}
+
+extension GILLContextMode: ParamChoice {}
+
 /// `caption`: an image (optionally after story context) → text through GILL's LLM with the visual prefix.
 public enum GILLCaptionStep {
     public static let kind = StepKind(
         name: "caption", version: 1,
         summary: "Caption an image with GILL: visual prefix (CLIP pooler → visual tokens) then OPT decoding.",
         scope: .panel,
-        params: [
-            ParamSpec("prompt", .string, default: .string("{context}"), doc: "text after the image; {context} is replaced by the context text"),
-            ParamSpec("max_tokens", .int(min: 1, max: 256), default: .number(24), doc: "most tokens to generate"),
-            ParamSpec("sampling", .choice(["greedy", "top-p"]), default: .string("greedy"), doc: "decoding"),
-            ParamSpec("top_p", .double(min: 0, max: 1), default: .number(0.9), doc: "nucleus mass for top-p"),
-            ParamSpec("temperature", .double(min: 0, max: 10), default: .number(1), doc: "softmax temperature for top-p"),
-        ],
+        params: Params.self,
         inputs: [InputSpec("image", doc: "the image to caption"),
                  InputSpec("context", required: false, doc: "preceding story text (a text or list)")],
         outputs: ["caption"], stochastic: true, modelKinds: ["gill"], defaultBatchSize: 4,
-        makeRunner: { config in
-            Runner(model: try SharedModels.gill.get(config.model), prompt: config.string("prompt") ?? "{context}",
-                   maxTokens: config.int("max_tokens") ?? 24, sampling: GILLInputs.sampling(config))
+        makeRunner: { params, config in
+            Runner(model: try SharedModels.gill.get(config.model), prompt: params.prompt, maxTokens: params.maxTokens,
+                   sampling: params.sampling == .topP ? .topP(Float(params.topP), temperature: Float(params.temperature)) : .greedy)
         })
+
+    public enum Decoding: String, ParamChoice {
+        case greedy
+        case topP = "top-p"
+    }
+
+    public struct Params: StepParams {
+        @Param(help: "text after the image; {context} is replaced by the context text") public var prompt = "{context}"
+        @Param(help: "most tokens to generate", min: 1, max: 256) public var maxTokens = 24
+        @Param(help: "decoding") public var sampling = Decoding.greedy
+        @Param(help: "nucleus mass for top-p", min: 0, max: 1) public var topP = 0.9
+        @Param(help: "softmax temperature for top-p", min: 0, max: 10) public var temperature = 1.0
+        public init() {}
+    }
 
     struct Runner: StepRunner {
         let model: GILLModel, prompt: String, maxTokens: Int, sampling: Sampling
@@ -139,13 +141,11 @@ public enum GILLEmbedStep {
         name: "gill-embed", version: 2,
         summary: "GILL retrieval embeddings: images through visual_fc, contexts through the [IMG0] hidden state.",
         scope: .panel,
-        params: GILLInputs.contextParams,
+        params: ContextParams.self,
         inputs: [InputSpec("image", required: false, doc: "an image to embed")]
             + GILLInputs.contextInputs.map { var i = $0; i.required = false; return i },
         outputs: ["image_embedding", "text_embedding"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
-        makeRunner: { config in
-            Runner(model: try SharedModels.gill.get(config.model), reading: try GILLInputs.Reading(config))
-        })
+        makeRunner: { params, config in Runner(model: try SharedModels.gill.get(config.model), reading: params.reading) })
 
     struct Runner: StepRunner {
         let model: GILLModel, reading: GILLInputs.Reading
@@ -180,13 +180,11 @@ public enum GILLDecideStep {
         name: "decide", version: 2,
         summary: "GILL's decision head: whether to retrieve or generate the next image, with its probability.",
         scope: .entry,
-        params: GILLInputs.contextParams,
+        params: ContextParams.self,
         inputs: GILLInputs.contextInputs,
         outputs: ["decision", "p_generate"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
         scoreOutputs: ["p_generate"],
-        makeRunner: { config in
-            Runner(model: try SharedModels.gill.get(config.model), reading: try GILLInputs.Reading(config))
-        })
+        makeRunner: { params, config in Runner(model: try SharedModels.gill.get(config.model), reading: params.reading) })
 
     struct Runner: StepRunner {
         let model: GILLModel, reading: GILLInputs.Reading

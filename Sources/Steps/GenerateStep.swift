@@ -4,6 +4,8 @@ import Models
 import Tensor
 import Workflow
 
+extension SchedulerKind: ParamChoice {}
+
 /// `generate`: baseline Stable Diffusion text-to-image, one image (or `images_per_item`) per item.
 ///
 /// The prompt is the `text` input (a list — e.g. `texts` or `context_texts` of an entry — is joined
@@ -17,39 +19,39 @@ public enum GenerateStep {
         name: "generate", version: 1,
         summary: "Stable Diffusion text-to-image (native UNet + VAE + CLIP text encoder), seeded like diffusers.",
         scope: .panel,
-        params: [
-            ParamSpec("steps", .int(min: 1, max: 1000), default: .number(50), doc: "denoising steps"),
-            ParamSpec("guidance", .double(min: 0, max: 50), default: .number(7.5), doc: "classifier-free guidance scale (≤ 1 disables it)"),
-            ParamSpec("scheduler", .choice(SchedulerKind.allCases.map(\.rawValue)), default: .string("pndm"),
-                      doc: "ddim, pndm (PLMS, SD v1.5's default), euler or dpm++2m, configured from the model's scheduler_config.json"),
-            ParamSpec("seed", .int(min: 0, max: nil), default: .number(0), doc: "base seed; each item's seed derives from it and the item id"),
-            ParamSpec("width", .int(min: 0, max: 4096), default: .number(0), doc: "image width in pixels (0: the model's default)"),
-            ParamSpec("height", .int(min: 0, max: 4096), default: .number(0), doc: "image height in pixels (0: the model's default)"),
-            ParamSpec("negative_prompt", .string, default: .string(""), doc: "what to steer away from (\"\" is plain unconditional guidance)"),
-            ParamSpec("images_per_item", .int(min: 1, max: 16), default: .number(1), doc: "images per item; outputs `images` when above 1"),
-            ParamSpec("truncate_prompt", .bool, default: .bool(false), doc: "cut prompts longer than the text encoder's 77 tokens instead of failing the item"),
-        ],
+        params: Params.self,
         inputs: [InputSpec("text", doc: "the prompt (a text, or a list of texts joined with spaces)")],
         outputs: ["image", "images"],
         stochastic: true, modelKinds: ["stable-diffusion"], defaultBatchSize: 1, scopeSelectable: true,
-        makeRunner: { config in try Runner(config: config) })
+        makeRunner: { params, config in try Runner(params: params, model: config.model) })
+
+    public struct Params: StepParams {
+        @Param(help: "denoising steps", min: 1, max: 1000) public var steps = 50
+        @Param(help: "classifier-free guidance scale (≤ 1 disables it)", min: 0, max: 50) public var guidance = 7.5
+        @Param(help: "ddim, pndm (PLMS, SD v1.5's default), euler or dpm++2m, configured from the model's scheduler_config.json")
+        public var scheduler = SchedulerKind.pndm
+        @Param(help: "base seed; each item's seed derives from it and the item id", min: 0) public var seed = 0
+        @Param(help: "image width in pixels (0: the model's default)", min: 0, max: 4096) public var width = 0
+        @Param(help: "image height in pixels (0: the model's default)", min: 0, max: 4096) public var height = 0
+        @Param(help: "what to steer away from (\"\" is plain unconditional guidance)") public var negativePrompt = ""
+        @Param(help: "images per item; outputs `images` when above 1", min: 1, max: 16) public var imagesPerItem = 1
+        @Param(help: "cut prompts longer than the text encoder's 77 tokens instead of failing the item")
+        public var truncatePrompt = false
+        public init() {}
+    }
 
     struct Runner: StepRunner {
         let pipeline: StableDiffusionPipeline
         let options: GenerationOptions
         let negativePrompt: String
 
-        init(config: StepConfiguration) throws {
-            pipeline = try SharedModels.stableDiffusion.get(config.model)
-            guard let scheduler = SchedulerKind(rawValue: config.string("scheduler") ?? "pndm") else {
-                throw StepError("unknown scheduler \(config.string("scheduler") ?? "")")
-            }
-            let width = config.int("width") ?? 0, height = config.int("height") ?? 0
-            options = GenerationOptions(steps: config.int("steps") ?? 50, guidance: Float(config.double("guidance") ?? 7.5),
-                                        scheduler: scheduler, seed: 0, width: width > 0 ? width : nil,
-                                        height: height > 0 ? height : nil, imagesPerPrompt: config.int("images_per_item") ?? 1,
-                                        truncatePrompt: config.bool("truncate_prompt") ?? false)
-            negativePrompt = config.string("negative_prompt") ?? ""
+        init(params: Params, model: ResolvedModel?) throws {
+            pipeline = try SharedModels.stableDiffusion.get(model)
+            options = GenerationOptions(steps: params.steps, guidance: Float(params.guidance), scheduler: params.scheduler,
+                                        seed: 0, width: params.width > 0 ? params.width : nil,
+                                        height: params.height > 0 ? params.height : nil, imagesPerPrompt: params.imagesPerItem,
+                                        truncatePrompt: params.truncatePrompt)
+            negativePrompt = params.negativePrompt
         }
 
         /// UNet calls per item: PNDM's PLMS repeats one timestep.

@@ -8,13 +8,7 @@ public enum TemplateStep {
         name: "template", version: 2,
         summary: "Build a text (e.g. a prompt) from inputs with {name} placeholders.",
         scope: .entry,
-        params: [
-            ParamSpec("template", .string, default: nil, doc: "the text, with {input} placeholders"),
-            ParamSpec("separator", .string, default: .string(" "), doc: "joins the values of a list input"),
-            ParamSpec("lowercase", .bool, default: .bool(false), doc: "lower-case the result"),
-            ParamSpec("rounds", .int(min: 0, max: 1000), default: .number(1000),
-                      doc: "the rounds input: how many question-answer rounds to keep (as GILL reads a dialogue)"),
-        ],
+        params: Params.self,
         inputs: [
             InputSpec("text", required: false, doc: "a text column or output"),
             InputSpec("texts", required: false, doc: "a list of texts (e.g. texts, context_texts)"),
@@ -24,13 +18,19 @@ public enum TemplateStep {
         ],
         outputs: ["text"],
         defaultBatchSize: 256, scopeSelectable: true,
-        makeRunner: { config in
-            Runner(template: config.string("template") ?? "", separator: config.string("separator") ?? " ",
-                   lowercase: config.bool("lowercase") ?? false, rounds: config.int("rounds") ?? 1000)
-        })
+        makeRunner: { params, _ in Runner(params: params) })
+
+    public struct Params: StepParams {
+        @Param(help: "the text, with {input} placeholders", required: true) public var template = ""
+        @Param(help: "joins the values of a list input") public var separator = " "
+        @Param(help: "lower-case the result") public var lowercase = false
+        @Param(help: "the rounds input: how many question-answer rounds to keep (as GILL reads a dialogue)", min: 0, max: 1000)
+        public var rounds = 1000
+        public init() {}
+    }
 
     struct Runner: StepRunner {
-        let template: String, separator: String, lowercase: Bool, rounds: Int
+        let params: Params
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             items.map { item in
@@ -44,8 +44,8 @@ public enum TemplateStep {
                     guard let s = flatten(value) else { return .failure("input \(name) is not text (\(value.summary))") }
                     vars[name] = s
                 }
-                let text = Template.fill(template, vars)
-                return .success(["text": .text(lowercase ? text.lowercased() : text)])
+                let text = Template.fill(params.template, vars)
+                return .success(["text": .text(params.lowercase ? text.lowercased() : text)])
             }
         }
 
@@ -53,7 +53,7 @@ public enum TemplateStep {
         func dialogue(_ value: Value) -> String? {
             guard let list = value.list else { return nil }
             var parts: [String] = []
-            for round in list.prefix(rounds) {
+            for round in list.prefix(params.rounds) {
                 guard let qa = round.list, qa.count == 2, let q = qa[0].text, let a = qa[1].text else { return nil }
                 parts.append("Q: \(q) A: \(a)")
             }
@@ -66,7 +66,7 @@ public enum TemplateStep {
             case .number(let n): return String(n)
             case .list(let l):
                 let parts = l.compactMap(flatten)
-                return parts.count == l.count ? parts.joined(separator: separator) : nil
+                return parts.count == l.count ? parts.joined(separator: params.separator) : nil
             default: return nil
             }
         }
@@ -78,7 +78,7 @@ public enum StandardSteps {
     public static var registry: StepRegistry {
         StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
                       GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind,
-                      ScoreStep.kind(extraMetrics: CLIPScorer.metrics, makeModelScorer: CLIPScorer.make),
+                      ScoreStep.kind,
                       GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind])
     }
 }

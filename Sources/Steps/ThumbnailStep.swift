@@ -12,30 +12,27 @@ public enum ThumbnailStep {
         name: "thumbnail", version: 1,
         summary: "Resize images with Pillow-compatible filters (nearest, bilinear, bicubic, lanczos; antialiased).",
         scope: .panel,
-        params: [
-            ParamSpec("width", .int(min: 1, max: 8192), default: .number(128), doc: "output width in pixels"),
-            ParamSpec("height", .int(min: 1, max: 8192), default: .number(128), doc: "output height in pixels"),
-            ParamSpec("filter", .choice(ResampleFilter.allNames), default: .string("bicubic"), doc: "resampling filter"),
-            ParamSpec("mode", .choice(["stretch", "cover", "contain"]), default: .string("stretch"),
-                      doc: "stretch to the size, cover (shortest side + center crop) or contain (fit inside)"),
-        ],
+        params: Params.self,
         inputs: [InputSpec("image", doc: "the image to resize")],
         outputs: ["image"],
         defaultBatchSize: 32, scopeSelectable: true,
-        makeRunner: { config in try Runner(config: config) })
+        makeRunner: { params, _ in Runner(params: params) })
+
+    public enum Mode: String, ParamChoice {
+        case stretch, cover, contain
+    }
+
+    public struct Params: StepParams {
+        @Param(help: "output width in pixels", min: 1, max: 8192) public var width = 128
+        @Param(help: "output height in pixels", min: 1, max: 8192) public var height = 128
+        @Param(help: "resampling filter") public var filter = ResampleFilter.bicubic
+        @Param(help: "stretch to the size, cover (shortest side + center crop) or contain (fit inside)")
+        public var mode = Mode.stretch
+        public init() {}
+    }
 
     struct Runner: StepRunner {
-        let width: Int, height: Int, filter: ResampleFilter, mode: String
-
-        init(config: StepConfiguration) throws {
-            width = config.int("width") ?? 128
-            height = config.int("height") ?? 128
-            guard let f = ResampleFilter(rawValue: config.string("filter") ?? "bicubic") else {
-                throw StepError("unknown filter \(config.string("filter") ?? "")")
-            }
-            filter = f
-            mode = config.string("mode") ?? "stretch"
-        }
+        let params: Params
 
         func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
             items.map { item in
@@ -53,24 +50,23 @@ public enum ThumbnailStep {
         }
 
         func resize(_ image: Image) -> Image {
-            switch mode {
-            case "cover":
+            let (width, height, filter) = (params.width, params.height, params.filter)
+            switch params.mode {
+            case .cover:
                 let scale = max(Double(width) / Double(image.width), Double(height) / Double(image.height))
                 let w = max(width, Int((Double(image.width) * scale).rounded()))
                 let h = max(height, Int((Double(image.height) * scale).rounded()))
                 return image.resized(width: w, height: h, filter: filter).centerCropped(width: width, height: height)
-            case "contain":
+            case .contain:
                 let scale = min(Double(width) / Double(image.width), Double(height) / Double(image.height))
                 let w = max(1, Int((Double(image.width) * scale).rounded()))
                 let h = max(1, Int((Double(image.height) * scale).rounded()))
                 return image.resized(width: w, height: h, filter: filter)
-            default:
+            case .stretch:
                 return image.resized(width: width, height: height, filter: filter)
             }
         }
     }
 }
 
-extension ResampleFilter {
-    static var allNames: [String] { ["nearest", "bilinear", "bicubic", "lanczos"] }
-}
+extension ResampleFilter: ParamChoice {}

@@ -6,31 +6,26 @@ import Store
 public enum Explainer {
     /// Differences such as `param size: 32 → 64`, `input image changed`, `model clip changed`.
     public static func differences(old: Data?, new: Data, spec: StepSpec) -> [String] {
-        guard let old, let before = try? JSONDecoder().decode(JSONValue.self, from: old),
-              let after = try? JSONDecoder().decode(JSONValue.self, from: new) else {
+        guard let old, let before = FingerprintComponents.decode(old), let after = FingerprintComponents.decode(new) else {
             return ["no earlier record"]
         }
         var out: [String] = []
-        if before["version"] != after["version"] {
-            out.append("step implementation changed (version \(show(before["version"])) → \(show(after["version"])))")
+        if before.version != after.version {
+            out.append("step implementation changed (version \(before.version) → \(after.version))")
         }
-        if case .object(let p0)? = before["params"], case .object(let p1)? = after["params"] {
-            for key in Set(p0.keys).union(p1.keys).sorted() where p0[key] != p1[key] {
-                out.append("param \(key): \(show(p0[key])) → \(show(p1[key]))")
-            }
+        for key in Set(before.params.keys).union(after.params.keys).sorted() where before.params[key] != after.params[key] {
+            out.append("param \(key): \(show(before.params[key])) → \(show(after.params[key]))")
         }
-        if case .object(let i0)? = before["inputs"], case .object(let i1)? = after["inputs"] {
-            for key in Set(i0.keys).union(i1.keys).sorted() where i0[key] != i1[key] {
-                let ref = spec.inputs[key]?.text ?? key
-                if i0[key] == nil { out.append("new input \(key) (\(ref))") }
-                else if i1[key] == nil { out.append("input \(key) removed") }
-                else { out.append("input \(key) (\(ref)) changed") }
-            }
+        for key in Set(before.inputs.keys).union(after.inputs.keys).sorted() where before.inputs[key] != after.inputs[key] {
+            let ref = spec.inputs[key]?.text ?? key
+            if before.inputs[key] == nil { out.append("new input \(key) (\(ref))") }
+            else if after.inputs[key] == nil { out.append("input \(key) removed") }
+            else { out.append("input \(key) (\(ref)) changed") }
         }
-        if before["model"] != after["model"] {
-            out.append("model \(spec.model ?? "") changed (\(short(before["model"])) → \(short(after["model"])))")
+        if before.model != after.model {
+            out.append("model \(spec.model ?? "") changed (\(short(before.model)) → \(short(after.model)))")
         }
-        if before["seed"] != after["seed"] { out.append("seed changed") }
+        if before.seed != after.seed { out.append("seed changed") }
         return out
     }
 
@@ -48,9 +43,8 @@ public enum Explainer {
         }
     }
 
-    static func short(_ v: JSONValue?) -> String {
-        guard let s = v?.stringValue, !s.isEmpty else { return "none" }
-        return String(s.prefix(12))
+    static func short(_ digest: String) -> String {
+        digest.isEmpty ? "none" : String(digest.prefix(12))
     }
 
     /// The full explanation of one item for `storyloom explain`.

@@ -35,7 +35,7 @@ public enum GalleryBuilder {
         var panelLookup: [String: MediaFile] = [:]
         for entry in plan.collection.entries {
             for (p, panel) in entry.panels.enumerated() {
-                if let file = groundTruth(panel, root: plan.collection.root) { panelLookup["\(entry.id)#\(p + 1)"] = file }
+                if let file = groundTruth(panel, root: plan.collection.root) { panelLookup[ItemID(entry: entry.id, panel: p).description] = file }
             }
         }
 
@@ -52,7 +52,7 @@ public enum GalleryBuilder {
             for (step, output) in wanted {
                 let column = "\(step.spec.id).\(output)"
                 let ids: [(String, Int?)] = step.spec.scope == .panel
-                    ? entry.panels.indices.map { ("\(entry.id)#\($0 + 1)", $0) }
+                    ? entry.panels.indices.map { (ItemID(entry: entry.id, panel: $0).description, $0) }
                     : [(entry.id, nil)]
                 for (id, p) in ids {
                     guard let i = step.index[id] else { continue }

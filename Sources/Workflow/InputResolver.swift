@@ -34,31 +34,29 @@ struct InputResolver {
     var store: ProjectStore
 
     /// The value of a collection column for an item (nil when it does not exist, e.g. no image).
-    func columnValue(_ column: String, entryIndex e: Int, panel: Int?, itemID: String) -> Value? {
+    func columnValue(_ column: Column, entryIndex e: Int, panel: Int?, itemID: String) -> Value? {
         let entry = plan.collection.entries[e]
         let hashes = plan.columns.panels[e]
-        func image(_ p: Int) -> Value? {
-            guard let path = entry.panels[p].image, let hash = hashes[p].image else { return nil }
-            let url = ColumnFingerprints.url(path, root: plan.collection.root)
-            return .image(ImageRef(hash: hash, ext: url.pathExtension.lowercased(), path: url.path))
-        }
-        func list(_ values: [Value?]) -> Value? {
-            values.contains { $0 == nil } ? nil : .list(values.map { $0! })
-        }
-        let n = entry.panels.count
-        switch column {
-        case "image": return panel.flatMap(image)
-        case "text": return panel.map { .text(entry.panels[$0].text) }
-        case "id": return .text(itemID)
-        case "images": return list((0..<n).map(image))
-        case "texts": return .list(entry.panels.map { .text($0.text) })
-        case "last_image": return n > 0 ? image(n - 1) : nil
-        case "last_text": return entry.panels.last.map { .text($0.text) }
-        case "context_images": return list((0..<max(0, n - 1)).map(image))
-        case "context_texts": return .list(entry.panels.dropLast().map { .text($0.text) })
-        case "caption": return entry.panels.first.map { .text($0.text) }
-        case "rounds": return .list(entry.rounds.map { .list([.text($0.question), .text($0.answer)]) })
-        default: return nil
+        switch column.reading(panel: panel, count: entry.panels.count) {
+        case .panels(let field, let indices, let list)?:
+            var values: [Value] = []
+            for p in indices {
+                switch field {
+                case .text:
+                    values.append(.text(entry.panels[p].text))
+                case .image:
+                    guard let path = entry.panels[p].image, let hash = hashes[p].image else { return nil }
+                    let url = ColumnFingerprints.url(path, root: plan.collection.root)
+                    values.append(.image(ImageRef(hash: hash, ext: url.pathExtension.lowercased(), path: url.path)))
+                }
+            }
+            return list ? .list(values) : values.first
+        case .itemID?:
+            return .text(itemID)
+        case .rounds?:
+            return .list(entry.rounds.map { .list([.text($0.question), .text($0.answer)]) })
+        case nil:
+            return nil
         }
     }
 
@@ -66,13 +64,10 @@ struct InputResolver {
     func upstreamItems(_ ref: InputRef, item: PlannedItem) -> (step: StepPlan, ids: [String], single: Bool)? {
         guard case .step(let id, _, let lastPanel) = ref.source, let up = steps[id] else { return nil }
         let entry = plan.collection.entries[item.entryIndex]
-        switch (up.spec.scope, item.panelIndex) {
-        case (.entry, _): return (up, [entry.id], true)
-        case (.panel, let p?) where !lastPanel: return (up, ["\(entry.id)#\(p + 1)"], true)
-        case (.panel, _):
-            if lastPanel { return (up, ["\(entry.id)#\(entry.panels.count)"], true) }
-            return (up, entry.panels.indices.map { "\(entry.id)#\($0 + 1)" }.filter { up.index[$0] != nil }, false)
-        }
+        let (ids, single) = InputRef.upstreamItems(upstreamScope: up.spec.scope, lastPanel: lastPanel, entry: entry,
+                                                   panel: item.panelIndex)
+        let keys = ids.map(\.description)
+        return (up, single ? keys : keys.filter { up.index[$0] != nil }, single)
     }
 
     func items(for batch: [PlannedItem], step: StepPlan, pools: [String: [(id: String, value: Value)]]) throws -> [Result<StepItem, StepError>] {
@@ -93,10 +88,11 @@ struct InputResolver {
             for name in step.spec.inputs.keys.sorted() where !aggregate.contains(name) {
                 let ref = step.spec.inputs[name]!
                 switch ref.source {
-                case .column(let column):
-                    guard let v = columnValue(column, entryIndex: item.entryIndex, panel: item.panelIndex, itemID: item.id) else {
+                case .column(let columnName):
+                    guard let column = Column(rawValue: columnName),
+                          let v = columnValue(column, entryIndex: item.entryIndex, panel: item.panelIndex, itemID: item.id) else {
                         let where_ = item.panelIndex.map { "panel \($0 + 1) of \(entry.id)" } ?? entry.id
-                        return .failure(StepError("input \(name): \(where_) has no \(column)\(entry.warnings.isEmpty ? "" : " (\(entry.warnings.joined(separator: "; ")))")"))
+                        return .failure(StepError("input \(name): \(where_) has no \(columnName)\(entry.warnings.isEmpty ? "" : " (\(entry.warnings.joined(separator: "; ")))")"))
                     }
                     inputs[name] = v
                 case .step(let upID, let output, _):
@@ -140,10 +136,11 @@ struct InputResolver {
             guard let ref = step.spec.inputs[input.name] else { continue }
             var values: [(id: String, value: Value)] = []
             switch ref.source {
-            case .column(let column):
+            case .column(let name):
+                guard let column = Column(rawValue: name) else { continue }
                 for (e, entry) in plan.collection.entries.enumerated() {
                     for p in entry.panels.indices {
-                        let id = "\(entry.id)#\(p + 1)"
+                        let id = ItemID(entry: entry.id, panel: p).description
                         if let v = columnValue(column, entryIndex: e, panel: p, itemID: id) { values.append((id, v)) }
                     }
                 }

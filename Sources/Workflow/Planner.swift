@@ -87,12 +87,10 @@ public struct Planner {
 
         for stepSpec in order {
             guard let kind = registry[stepSpec.use] else { throw StepError("unknown step kind \(stepSpec.use)") }
-            var params: [String: JSONValue] = [:]
-            for p in kind.params { if let d = p.defaultValue { params[p.name] = d } }
-            for (k, v) in stepSpec.params { params[k] = v }
+            let params = try kind.resolveParams(stepSpec.params)
             let relevant = params.filter { k, _ in kind.param(k)?.affectsResult ?? true }
-            let paramsJSON = Self.canonicalJSON(relevant)
             let model = stepSpec.model.flatMap { models[$0] }
+            let componentsBuilder = try FingerprintComponents.Builder(kind: kind, model: model, params: relevant)
             let baseSeed = UInt64(max(0, params["seed"]?.doubleValue ?? 0))
 
             // Aggregate inputs: one fingerprint over the whole referenced column.
@@ -110,20 +108,19 @@ public struct Planner {
                     ? entry.panels.indices.filter { stepSpec.panels.contains($0, count: entry.panels.count) }
                     : [nil]
                 for p in panelIndices {
-                    let itemID = p.map { "\(entry.id)#\($0 + 1)" } ?? entry.id
+                    let itemID = ItemID(entry: entry.id, panel: p).description
                     var inputFPs: [String: String?] = [:]
-                    var inputPart = ""
+                    var inputPart: [(name: String, fingerprint: String)] = []
                     for name in stepSpec.inputs.keys.sorted() {
                         let fp: String?
                         if let agg = aggregateFPs[name] { fp = agg }
                         else { fp = Self.inputFingerprint(stepSpec.inputs[name]!, entryIndex: e, entry: entry, panel: p,
                                                           plans: plans, columns: columns) }
                         inputFPs[name] = fp
-                        inputPart += "\"\(name)\":\"\(fp ?? "missing")\","
+                        inputPart.append((name, fp ?? FingerprintComponents.missingInput))
                     }
-                    if !inputPart.isEmpty { inputPart.removeLast() }
                     let seed: UInt64 = kind.stochastic ? Self.itemSeed(base: baseSeed, itemID: itemID) : 0
-                    let components = "{\"inputs\":{\(inputPart)},\"kind\":\"\(kind.name)\",\"model\":\"\(model?.digest ?? "")\",\"params\":\(paramsJSON),\"seed\":\(seed),\"version\":\(kind.version)}"
+                    let components = componentsBuilder.json(inputs: inputPart, seed: seed)
                     let fingerprint = Hashing.sha256Hex(components)
                     let prior = stepStates[itemID]
                     let status: ItemStatus
@@ -177,23 +174,14 @@ public struct Planner {
                                  plans: [String: StepPlan], columns: ColumnFingerprints) -> String? {
         switch ref.source {
         case .column(let column):
-            return columns.fingerprint(column: column, entryIndex: entryIndex, panel: panel)
+            return Column(rawValue: column).flatMap { columns.fingerprint(column: $0, entryIndex: entryIndex, panel: panel) }
         case .step(let id, let output, let lastPanel):
             guard let up = plans[id] else { return nil }
             let suffix = output.map { ".\($0)" } ?? ""
-            switch (up.spec.scope, panel) {
-            case (.entry, _):
-                return up.index[entry.id].map { up.items[$0].fingerprint + suffix }
-            case (.panel, let p?) where !lastPanel:
-                return up.index["\(entry.id)#\(p + 1)"].map { up.items[$0].fingerprint + suffix }
-            case (.panel, _):
-                if lastPanel {
-                    return up.index["\(entry.id)#\(entry.panels.count)"].map { up.items[$0].fingerprint + suffix }
-                }
-                // An entry step reading a panel step gets the list over the entry's panels.
-                let fps = entry.panels.indices.compactMap { up.index["\(entry.id)#\($0 + 1)"].map { up.items[$0].fingerprint } }
-                return fps.isEmpty ? nil : Hashing.sha256Hex(fps.joined(separator: ",") + suffix)
-            }
+            let (ids, single) = InputRef.upstreamItems(upstreamScope: up.spec.scope, lastPanel: lastPanel, entry: entry, panel: panel)
+            let fps = ids.compactMap { up.index[$0.description].map { up.items[$0].fingerprint } }
+            if single { return fps.first.map { $0 + suffix } }
+            return fps.isEmpty ? nil : Hashing.sha256Hex(fps.joined(separator: ",") + suffix)
         }
     }
 
@@ -201,10 +189,11 @@ public struct Planner {
                                      collection: StoryCollection) -> String {
         var parts: [String] = []
         switch ref.source {
-        case .column(let column):
+        case .column(let name):
+            let column = Column(rawValue: name)
             for (e, entry) in collection.entries.enumerated() {
                 for p in entry.panels.indices {
-                    parts.append(columns.fingerprint(column: column, entryIndex: e, panel: p) ?? "-")
+                    parts.append(column.flatMap { columns.fingerprint(column: $0, entryIndex: e, panel: p) } ?? "-")
                 }
             }
         case .step(let id, let output, _):
@@ -218,12 +207,6 @@ public struct Planner {
     public static func itemSeed(base: UInt64, itemID: String) -> UInt64 {
         let hex = Hashing.sha256Hex("\(base):\(itemID)")
         return UInt64(hex.prefix(15), radix: 16) ?? 0
-    }
-
-    static func canonicalJSON(_ params: [String: JSONValue]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(params), as: UTF8.self)) ?? "{}"
     }
 
     static func topologicalOrder(_ steps: [StepSpec]) throws -> [StepSpec] {
@@ -271,25 +254,24 @@ public struct ColumnFingerprints: Sendable {
         path.hasPrefix("/") ? URL(fileURLWithPath: path) : root.appendingPathComponent(path)
     }
 
-    /// The fingerprint of a column for one item, or nil when the value does not exist (no image).
-    func fingerprint(column: String, entryIndex e: Int, panel: Int?) -> String? {
+    /// The fingerprint of a column for one item, or nil when the value does not exist (no image): a single
+    /// value's own fingerprint, a list's the hash of its values'.
+    func fingerprint(column: Column, entryIndex e: Int, panel: Int?) -> String? {
         let ps = panels[e]
-        func list(_ values: [String?]) -> String? {
-            values.contains(where: { $0 == nil }) ? nil : Hashing.sha256Hex(values.map { $0! }.joined(separator: ","))
-        }
-        switch column {
-        case "image": return panel.flatMap { ps[$0].image }
-        case "text": return panel.map { ps[$0].text }
-        case "id": return Hashing.sha256Hex(collection.entries[e].id + (panel.map { "#\($0 + 1)" } ?? ""))
-        case "images": return list(ps.map(\.image))
-        case "texts": return list(ps.map(\.text))
-        case "last_image": return ps.last?.image
-        case "last_text": return ps.last?.text
-        case "context_images": return list(ps.dropLast().map(\.image))
-        case "context_texts": return list(ps.dropLast().map(\.text))
-        case "caption": return ps.first?.text
-        case "rounds": return rounds[e]
-        default: return nil
+        switch column.reading(panel: panel, count: ps.count) {
+        case .panels(let field, let indices, let list)?:
+            var values: [String] = []
+            for p in indices {
+                guard let v = field == .image ? ps[p].image : ps[p].text else { return nil }
+                values.append(v)
+            }
+            return list ? Hashing.sha256Hex(values.joined(separator: ",")) : values.first
+        case .itemID?:
+            return Hashing.sha256Hex(ItemID(entry: collection.entries[e].id, panel: panel).description)
+        case .rounds?:
+            return rounds[e]
+        case nil:
+            return nil
         }
     }
 }

@@ -427,9 +427,9 @@ public struct SpecParser {
                 switch ref.source {
                 case .column(let column):
                     _ = kind
-                    let valid = step.scope == .panel ? CollectionColumn.panel : CollectionColumn.entry
+                    let valid = Column.columns(for: step.scope).map(\.rawValue)
                     if !valid.contains(column) {
-                        let other = step.scope == .panel ? CollectionColumn.entry : CollectionColumn.panel
+                        let other = Column.columns(for: step.scope == .panel ? .entry : .panel).map(\.rawValue)
                         let why = other.contains(column) ? " (\(column) is a column of \(step.scope == .panel ? "entry" : "panel") steps)" : ""
                         ctx.errors.append(WorkflowError(ref.location, "input \"\(name)\" of step \"\(step.id)\": \"\(column)\" is neither a step id nor a collection column\(why)\(Suggest.hint(column, valid + steps.map(\.id))); columns for \(step.scope.rawValue) steps: \(valid.joined(separator: ", "))"))
                     }

@@ -68,6 +68,7 @@ public struct StepKind: Sendable {
     public var scoreOutputs: [String]
     /// Whether `model:` may be left out (a step whose model use depends on its params).
     public var modelOptional: Bool
+    /// Derived from the kind's ``StepParams`` struct.
     public var params: [ParamSpec]
     public var inputs: [InputSpec]
     /// Output names; the first is the primary output (what `stepid` alone refers to).
@@ -77,13 +78,19 @@ public struct StepKind: Sendable {
     /// Model kinds this step can use (`clip`, `stable-diffusion`, `gill`); empty when it uses none.
     public var modelKinds: [String]
     public var defaultBatchSize: Int
+    /// Every param's value, defaults applied, as the params struct encodes it (the fingerprint's params).
+    public var resolveParams: @Sendable ([String: JSONValue]) throws -> [String: JSONValue]
     /// Builds the runner once per run (models are loaded here, not per batch).
     public var makeRunner: @Sendable (StepConfiguration) throws -> any StepRunner
 
-    public init(name: String, version: Int, summary: String, scope: StepScope, params: [ParamSpec],
-                inputs: [InputSpec], outputs: [String], stochastic: Bool = false, modelKinds: [String] = [],
-                defaultBatchSize: Int = 16, scopeSelectable: Bool = false, modelOptional: Bool = false,
-                scoreOutputs: [String] = [], makeRunner: @escaping @Sendable (StepConfiguration) throws -> any StepRunner) {
+    /// - Parameters:
+    ///   - params: the kind's params struct; the runner receives it decoded, defaults applied.
+    ///   - makeRunner: builds the runner from the decoded params and the configured step.
+    public init<P: StepParams>(name: String, version: Int, summary: String, scope: StepScope, params: P.Type,
+                               inputs: [InputSpec], outputs: [String], stochastic: Bool = false, modelKinds: [String] = [],
+                               defaultBatchSize: Int = 16, scopeSelectable: Bool = false, modelOptional: Bool = false,
+                               scoreOutputs: [String] = [],
+                               makeRunner: @escaping @Sendable (P, StepConfiguration) throws -> any StepRunner) {
         self.name = name
         self.version = version
         self.summary = summary
@@ -91,13 +98,14 @@ public struct StepKind: Sendable {
         self.scopeSelectable = scopeSelectable
         self.modelOptional = modelOptional
         self.scoreOutputs = scoreOutputs
-        self.params = params
+        self.params = P.specs
         self.inputs = inputs
         self.outputs = outputs
         self.stochastic = stochastic
         self.modelKinds = modelKinds
         self.defaultBatchSize = defaultBatchSize
-        self.makeRunner = makeRunner
+        self.resolveParams = { try P.decode($0).values }
+        self.makeRunner = { config in try makeRunner(try P.decode(config.params), config) }
     }
 
     public func param(_ name: String) -> ParamSpec? { params.first { $0.name == name } }
@@ -126,11 +134,6 @@ public struct StepConfiguration: Sendable {
     /// Whether paths in params may leave the workflow folder.
     public var allowOutsideRoot: Bool
 
-    public func string(_ name: String) -> String? { params[name]?.stringValue }
-    public func double(_ name: String) -> Double? { params[name]?.doubleValue }
-    public func int(_ name: String) -> Int? { params[name]?.doubleValue.map { Int($0) } }
-    public func bool(_ name: String) -> Bool? { if case .bool(let b)? = params[name] { return b }; return nil }
-    public func strings(_ name: String) -> [String]? { params[name]?.arrayValue?.compactMap(\.stringValue) }
 }
 
 /// One item handed to a runner: the entry, the panel (for panel steps), and resolved input values.

@@ -157,11 +157,3 @@ public struct WorkflowSpec: Sendable {
 
     public func step(_ id: String) -> StepSpec? { steps.first { $0.id == id } }
 }
-
-/// The collection columns a step input may name.
-public enum CollectionColumn {
-    /// Columns for panel steps: this panel's image and text.
-    public static let panel = ["image", "text", "id"]
-    /// Columns for entry steps: lists over the entry's panels, the last panel, dialogue rounds.
-    public static let entry = ["images", "texts", "last_image", "last_text", "context_images", "context_texts", "caption", "rounds", "id"]
-}

@@ -73,17 +73,17 @@ struct StepHarness {
         let a = Image(width: 16, height: 16, channels: 3, fill: 100)
         let b = Image(width: 16, height: 16, channels: 3, fill: 110)
         let ia = try h.imageFile(a, name: "a.png"), ib = try h.imageFile(b, name: "b.png")
-        let psnr = try await h.run(ScoreStep.kind(), params: ["metric": .string("psnr")], inputs: [["a": ia, "b": ib], ["a": ia, "b": ia]])
+        let psnr = try await h.run(ScoreStep.kind, params: ["metric": .string("psnr")], inputs: [["a": ia, "b": ib], ["a": ia, "b": ia]])
         // MSE 100 → 10·log10(255² / 100)
         #expect(abs((h.outputs(psnr[0])?["score"]?.number ?? 0) - 28.130803608679106) < 1e-9)
         #expect(h.outputs(psnr[1])?["score"]?.number == .infinity)
-        let ssim = try await h.run(ScoreStep.kind(), params: ["metric": .string("ssim")], inputs: [["a": ia, "b": ia]])
+        let ssim = try await h.run(ScoreStep.kind, params: ["metric": .string("ssim")], inputs: [["a": ia, "b": ia]])
         #expect(abs((h.outputs(ssim[0])?["score"]?.number ?? 0) - 1) < 1e-12)
     }
 
     @Test func scoreRejectsNonImages() async throws {
         let h = try StepHarness()
-        let out = try await h.run(ScoreStep.kind(), params: ["metric": .string("psnr")], inputs: [["a": .text("x"), "b": .text("y")]])
+        let out = try await h.run(ScoreStep.kind, params: ["metric": .string("psnr")], inputs: [["a": .text("x"), "b": .text("y")]])
         #expect(h.error(out[0])?.contains("inputs a and b must be image columns") == true)
     }
 
