@@ -48,25 +48,16 @@ public enum CacheBench {
             """
         let file = root.appendingPathComponent("bench.yaml")
         try yaml.write(to: file, atomically: true, encoding: .utf8)
-        let registry = StandardSteps.registry
-        let store = try ProjectStore(root: root.appendingPathComponent("store"))
-
-        func plan() throws -> (Plan, Double) {
-            let t = Date()
-            let spec = try SpecParser(registry: registry).parse(file: file)
-            let collection = try CollectionLoader.load(spec, storeRoot: store.root)
-            let p = try Planner(registry: registry, store: store).plan(spec, collection: collection, models: [:], explainStale: false)
-            return (p, Date().timeIntervalSince(t))
-        }
-        let (firstPlan, planCold) = try plan()
-        let items = firstPlan.steps.reduce(0) { $0 + $1.items.count }
-        let executor = Executor(store: store)
+        let session = try WorkflowSession(file: file, storeRoot: root.appendingPathComponent("store"),
+                                          registry: StandardSteps.registry)
         var t = Date()
-        _ = try await executor.run(firstPlan, options: RunOptions(jobs: 1))
+        let items = try session.makePlan(explainStale: false).steps.reduce(0) { $0 + $1.items.count }
+        let planCold = Date().timeIntervalSince(t)
+        t = Date()
+        _ = try await session.run(.init(gallery: false))
         let firstRun = Date().timeIntervalSince(t)
         t = Date()
-        let (secondPlan, _) = try plan()
-        let summary = try await executor.run(secondPlan, options: RunOptions(jobs: 1))
+        let summary = try await session.run(.init(gallery: false))
         let noop = Date().timeIntervalSince(t)
         let ranAgain = summary.steps.reduce(0) { $0 + $1.ran }
 

@@ -108,10 +108,7 @@ public struct Executor: Sendable {
                                  status: interrupted ? "interrupted" : failed ? "failed" : "ok",
                                  seconds: Date().timeIntervalSince(started), steps: summaries, gallery: nil, startedAt: started)
         summary.steps = try ScoreCollector(store: store).addScores(to: summary.steps, plan: plan)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try store.finishRun(id: runID, status: summary.status, summary: try encoder.encode(summary))
+        try store.finishRun(id: runID, status: summary.status, summary: try OutputCoding.encoder.encode(summary))
         return summary
     }
 

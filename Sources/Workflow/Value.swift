@@ -93,16 +93,16 @@ extension Value: Codable {
 /// A step's outputs for one item, by output name.
 public typealias Outputs = [String: Value]
 
-/// JSON coding for stored outputs. JSON has no NaN or infinity, but metrics produce them (PSNR of identical
-/// images is +inf), so they are kept as strings.
-enum OutputCoding {
-    static var encoder: JSONEncoder {
+/// JSON coding for stored outputs and run summaries: the one place for it. JSON has no NaN or infinity,
+/// but metrics produce them (PSNR of identical images is +inf), so they are kept as strings.
+public enum OutputCoding {
+    public static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }
-    static var decoder: JSONDecoder {
+    public static var decoder: JSONDecoder {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return d

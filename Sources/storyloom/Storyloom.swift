@@ -45,10 +45,12 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let code = try await reportingErrors {
-            let session = try Session(options, registry: StandardSteps.registry)
+            let session = try options.session(registry: StandardSteps.registry)
             if let threads { Threads.set(threads) }
-            return try await session.run(jobs: jobs, batchSize: batchSize, wait: wait, json: json,
-                                         gallery: !noGallery, quiet: quiet)
+            let summary = try await session.run(.init(jobs: jobs, batchSize: batchSize, wait: wait, gallery: !noGallery,
+                                                      progress: ProgressReporter(quiet: quiet || json), handleSignals: true))
+            print(json ? try summary.json() : summary.text)
+            return summary.exitStatus
         }
         if code != 0 { throw ExitCode(code) }
     }
@@ -60,7 +62,10 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Print {\"steps\":[{\"id\":…,\"new\":…,\"stale\":…,\"cached\":…}]}.") var json = false
 
     func run() async throws {
-        try await reportingErrors { try Session(options, registry: StandardSteps.registry).printPlan(json: json) }
+        try await reportingErrors {
+            let plan = try options.session(registry: StandardSteps.registry).makePlan()
+            print(json ? try plan.json() : plan.text)
+        }
     }
 }
 
@@ -71,7 +76,7 @@ struct ExplainCommand: AsyncParsableCommand {
     @Argument(help: "The item id (an entry id, or ENTRY#PANEL for panel steps).") var item: String
 
     func run() async throws {
-        try await reportingErrors { try Session(options, registry: StandardSteps.registry).explain(step: step, item: item) }
+        try await reportingErrors { print(try options.session(registry: StandardSteps.registry).explain(step: step, item: item)) }
     }
 }
 
@@ -82,7 +87,7 @@ struct GalleryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let session = try Session(options, registry: StandardSteps.registry)
+            let session = try options.session(registry: StandardSteps.registry)
             let index = try session.renderGallery(output: output.map { URL(fileURLWithPath: $0) })
             print(index.path)
         }

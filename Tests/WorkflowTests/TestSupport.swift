@@ -29,17 +29,17 @@ struct Scratch {
         try yaml.write(to: workflowFile, atomically: true, encoding: .utf8)
     }
 
+    func session(overrides: [String] = [], store: ProjectStore) throws -> WorkflowSession {
+        try WorkflowSession(file: workflowFile, overrides: overrides, storeRoot: store.root, registry: registry)
+    }
+
     func plan(overrides: [String] = [], store: ProjectStore) throws -> Plan {
-        let spec = try SpecParser(registry: registry).parse(file: workflowFile, overrides: overrides)
-        let collection = try CollectionLoader.load(spec, storeRoot: store.root)
-        let models = try ModelResolver.resolve(spec, store: store)
-        return try Planner(registry: registry, store: store).plan(spec, collection: collection, models: models)
+        try session(overrides: overrides, store: store).makePlan()
     }
 
     @discardableResult
     func run(overrides: [String] = [], store: ProjectStore, batchSize: Int? = nil, jobs: Int = 1) async throws -> RunSummary {
-        try await Executor(store: store).run(try plan(overrides: overrides, store: store),
-                                             options: RunOptions(jobs: jobs, batchSize: batchSize))
+        try await session(overrides: overrides, store: store).run(.init(jobs: jobs, batchSize: batchSize, gallery: false))
     }
 
     func openStore() throws -> ProjectStore { try ProjectStore(root: storeRoot) }
