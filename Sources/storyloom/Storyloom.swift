@@ -96,19 +96,9 @@ struct GalleryCommand: AsyncParsableCommand {
 
 struct StepsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "steps", abstract: "List the step kinds with their params, inputs and outputs.")
+    @Flag(help: "Print the README's step table (Markdown).") var markdown = false
+
     func run() throws {
-        let registry = StandardSteps.registry
-        for name in registry.names {
-            guard let k = registry[name] else { continue }
-            print("\(k.name) (v\(k.version), per \(k.scope.rawValue)\(k.scopeSelectable ? " or per \(k.scope == .panel ? "entry" : "panel")" : ""))")
-            print("  \(k.summary)")
-            for p in k.params {
-                let def = p.defaultValue.map { " = \(Explainer.show($0))" } ?? " (required)"
-                print("  param  \(p.name)\(def): \(p.doc)")
-            }
-            for i in k.inputs { print("  input  \(i.name)\(i.required ? "" : " (optional)"): \(i.doc)") }
-            print("  output \(k.outputs.joined(separator: ", "))")
-            if !k.modelKinds.isEmpty { print("  model  \(k.modelKinds.joined(separator: " | "))\(k.modelOptional ? " (optional)" : "")") }
-        }
+        print(markdown ? StandardSteps.registry.catalogMarkdown : StandardSteps.registry.catalogText)
     }
 }
