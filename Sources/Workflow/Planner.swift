@@ -79,7 +79,7 @@ public struct Planner {
 
     public func plan(_ spec: WorkflowSpec, collection: StoryCollection, models: [String: ResolvedModel],
                      explainStale: Bool = true) throws -> Plan {
-        let order = try Self.topologicalOrder(spec.steps)
+        let order = try StepGraph(spec.steps).order()
         let states = try store.stateIndex(workflow: spec.name)
         let columns = try ColumnFingerprints(collection: collection, store: store)
         var plans: [String: StepPlan] = [:]
@@ -207,21 +207,6 @@ public struct Planner {
     public static func itemSeed(base: UInt64, itemID: String) -> UInt64 {
         let hex = Hashing.sha256Hex("\(base):\(itemID)")
         return UInt64(hex.prefix(15), radix: 16) ?? 0
-    }
-
-    static func topologicalOrder(_ steps: [StepSpec]) throws -> [StepSpec] {
-        let byID = Dictionary(steps.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var done = Set<String>()
-        var out: [StepSpec] = []
-        func visit(_ s: StepSpec, depth: Int) throws {
-            if done.contains(s.id) { return }
-            guard depth <= steps.count else { throw StepError("steps form a cycle through \(s.id)") }
-            for dep in SpecParser.dependencies(of: s, known: byID) { try visit(byID[dep]!, depth: depth + 1) }
-            done.insert(s.id)
-            out.append(s)
-        }
-        for s in steps { try visit(s, depth: 0) }
-        return out
     }
 }
 
