@@ -15,7 +15,6 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
@@ -43,12 +42,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Workflow", dependencies: [
-            "Store", "Stories", "StoryWorld", "Imaging", "Gallery",
+            "Store", "Stories", "StoryWorld", "Gallery",
             .product(name: "Yams", package: "Yams"),
-            .product(name: "Collections", package: "swift-collections"),
         ]),
         .target(name: "Gallery", dependencies: [
-            "Imaging",
             .product(name: "Plot", package: "Plot"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

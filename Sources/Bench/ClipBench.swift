@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import Models
 import Tensor
@@ -38,7 +37,7 @@ public enum ClipBench {
         if Threads.blasCoreName == "Prescott" {
             report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
         }
-        report.rows.append(sgemmRow(reps: reps))
+        report.rows.append(try sgemmRow(reps: reps))
         let python = PyTorchReference.python(for: "bench_clip_reference.py")
         if python == nil {
             report.notes.append("PyTorch reference not run: no Python found (set STORYLOOM_PYTHON or run from the repository root with .venv/bin/python) or Tools/bench_clip_reference.py is missing")
@@ -133,14 +132,14 @@ public enum ClipBench {
     }
 
     /// The machine's sgemm rate on a square 1024³ product, the ceiling the model rows compare against.
-    static func sgemmRow(reps: Int) -> BenchRow {
+    static func sgemmRow(reps: Int) throws -> BenchRow {
         let (m, k, n) = (1024, 1024, 1024)
-        let a = randomValues(m * k, seed: 1, scale: 1), b = randomValues(k * n, seed: 2, scale: 1)
-        var c = [Float](repeating: 0, count: m * n)
+        let a = try Tensor(shape: [m, k], data: randomValues(m * k, seed: 1, scale: 1))
+        let b = try Tensor(shape: [k, n], data: randomValues(k * n, seed: 2, scale: 1))
         var best = Double.infinity
         for _ in 0..<(reps + 1) {
             let start = DispatchTime.now().uptimeNanoseconds
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+            _ = try matmul(a, b)
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         return BenchRow(name: "sgemm 1024³ (machine)", storyloom_s: best, reference_s: nil,

@@ -72,13 +72,3 @@ public enum TemplateStep {
         }
     }
 }
-
-/// The step kinds built into Storyloom.
-public enum StandardSteps {
-    public static var registry: StepRegistry {
-        StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
-                      GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind,
-                      ScoreStep.kind,
-                      GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind])
-    }
-}

@@ -130,9 +130,3 @@ public func upsampleNearest(_ x: Tensor, outHeight: Int, outWidth: Int) throws -
     }
     return Tensor(uncheckedShape: [b, c, outHeight, outWidth], data: out)
 }
-
-/// Pointers shared by the parallel workers, which write disjoint rows.
-struct SharedPointers: @unchecked Sendable {
-    let src: UnsafePointer<Float>
-    let dst: UnsafeMutablePointer<Float>
-}

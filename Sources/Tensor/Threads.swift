@@ -69,3 +69,15 @@ private struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+/// A source and a destination buffer shared by parallel workers that read `src` and write disjoint ranges
+/// of `dst` (the one such type; Swift cannot see that the ranges are disjoint, hence `@unchecked`).
+public struct SharedPointers: @unchecked Sendable {
+    public let src: UnsafePointer<Float>
+    public let dst: UnsafeMutablePointer<Float>
+
+    public init(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>) {
+        self.src = src
+        self.dst = dst
+    }
+}

@@ -102,9 +102,3 @@ func tokensToNCHW(_ t: Tensor, batch b: Int, height h: Int, width w: Int, adding
     }
     return try Tensor(shape: [b, c, h, w], data: out)
 }
-
-/// Pointers shared by parallel workers writing disjoint ranges.
-struct SharedPointers: @unchecked Sendable {
-    let src: UnsafePointer<Float>
-    let dst: UnsafeMutablePointer<Float>
-}

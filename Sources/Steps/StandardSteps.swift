@@ -1,0 +1,11 @@
+import Workflow
+
+/// The step kinds built into Storyloom.
+public enum StandardSteps {
+    public static var registry: StepRegistry {
+        StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
+                      GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind,
+                      ScoreStep.kind,
+                      GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind])
+    }
+}
