@@ -152,16 +152,13 @@ public enum PathSafety {
         return true
     }
 
-    /// Resolves `relativePath` against `root`, refusing paths that leave it unless `allowOutside`.
+    /// Resolves `relativePath` against `root` (as ``UserPath`` does), refusing paths that leave it unless
+    /// `allowOutside`.
     public static func resolve(_ relativePath: String, in root: URL, allowOutside: Bool = false) throws -> URL {
-        if relativePath.hasPrefix("/") {
-            guard allowOutside else { throw PathError(path: relativePath, root: root.path) }
-            return URL(fileURLWithPath: relativePath).standardizedFileURL
-        }
         guard allowOutside || staysInside(relativePath: relativePath) else {
             throw PathError(path: relativePath, root: root.path)
         }
-        return root.appendingPathComponent(relativePath).standardizedFileURL
+        return UserPath.resolve(relativePath, relativeTo: root)
     }
 }
 

@@ -5,42 +5,23 @@ import Store
 /// Resolves the `models:` entries of a workflow to folders and digests.
 public enum ModelResolver {
     /// Digest = SHA-256 over every file's relative path and content hash (content hashes are cached by
-    /// size and mtime, so an unchanged multi-GB checkpoint is not re-read on every plan). Documentation
-    /// (`*.md`, e.g. MODEL_CARD.md, README.md) and hidden files cannot change a result and stay out.
+    /// size and mtime, so an unchanged multi-GB checkpoint is not re-read on every plan); ``ModelFiles``
+    /// says which files count.
     public static func resolve(_ spec: WorkflowSpec, store: ProjectStore) throws -> [String: ResolvedModel] {
         var out: [String: ResolvedModel] = [:]
         var errors: [WorkflowError] = []
         let used = Set(spec.steps.compactMap(\.model))
         for (name, model) in spec.models.sorted(by: { $0.key < $1.key }) where used.contains(name) {
-            let folder: URL
-            do {
-                folder = try PathSafety.resolve(model.path, in: spec.folder, allowOutside: true)
-            } catch {
-                errors.append(WorkflowError(model.location, "model \"\(name)\": \(error)"))
-                continue
-            }
+            let folder = UserPath.resolve(model.path, relativeTo: spec.folder)
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir) else {
                 errors.append(WorkflowError(model.location, "model \"\(name)\" (\(model.kind)): folder \(folder.path) does not exist"))
                 continue
             }
-            var files: [URL] = []
-            if isDir.boolValue {
-                let e = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey])
-                while let url = e?.nextObject() as? URL {
-                    if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true,
-                       !url.lastPathComponent.hasPrefix("."), url.pathExtension.lowercased() != "md" { files.append(url) }
-                }
-            } else {
-                files = [folder]
-            }
-            files.sort { $0.path < $1.path }
-            let hashes = try store.fileHashes(for: files)
-            let base = folder.path
-            let listing = files.map { url -> String in
-                let rel = url.path.hasPrefix(base) ? String(url.path.dropFirst(base.count)) : url.lastPathComponent
-                return "\(rel):\(hashes[url.path] ?? "?")"
-            }.joined(separator: "\n")
+            // A single file (one checkpoint) is listed with an empty relative path.
+            let files: [(relative: String, url: URL)] = isDir.boolValue ? ModelFiles.list(folder) : [("", folder)]
+            let hashes = try store.fileHashes(for: files.map(\.url))
+            let listing = files.map { "\($0.relative):\(hashes[$0.url.path] ?? "?")" }.joined(separator: "\n")
             out[name] = ResolvedModel(name: name, kind: model.kind, folder: folder,
                                       digest: Hashing.sha256Hex("\(model.kind)\n\(listing)"))
         }
@@ -57,8 +38,8 @@ public enum CollectionLoader {
         do {
             switch c.source {
             case .native(let path):
-                let url = try PathSafety.resolve(path, in: spec.folder, allowOutside: true)
-                collection = try NativeCollection.read(at: url, allowOutsideRoot: c.allowOutsideRoot)
+                collection = try NativeCollection.read(at: UserPath.resolve(path, relativeTo: spec.folder),
+                                                       allowOutsideRoot: c.allowOutsideRoot)
             case .importer(let kind, let options):
                 collection = try CollectionImporter.load(kind: kind, options: options, base: spec.folder,
                                                          allowOutsideRoot: c.allowOutsideRoot)

@@ -21,11 +21,7 @@ struct Session {
         } catch let e as WorkflowErrors {
             throw CLIError(e.description)
         }
-        let root: URL
-        if let s = options.store { root = URL(fileURLWithPath: s) }
-        else if let s = spec.store { root = spec.folder.appendingPathComponent(s) }
-        else { root = URL(fileURLWithPath: "Output/store") }
-        store = try ProjectStore(root: root.standardizedFileURL)
+        store = try ProjectStore(root: spec.storeRoot(commandLine: options.store))
     }
 
     func makePlan(explainStale: Bool = true) throws -> Plan {

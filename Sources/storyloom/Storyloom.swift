@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Steps
+import Stories
 import Tensor
 import Workflow
 
@@ -83,7 +84,7 @@ struct GalleryCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let session = try Session(options, registry: StandardSteps.registry)
-            let index = try session.renderGallery(output: output.map { URL(fileURLWithPath: $0) })
+            let index = try session.renderGallery(output: output.map(UserPath.commandLine))
             print(index.path)
         }
     }

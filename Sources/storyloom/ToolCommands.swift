@@ -2,6 +2,7 @@ import ArgumentParser
 import Bench
 import Foundation
 import Store
+import Stories
 import StoryWorld
 
 struct CacheCommand: ParsableCommand {
@@ -14,7 +15,7 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let s = try ProjectStore(root: URL(fileURLWithPath: store.store)).stats()
+            let s = try ProjectStore(root: UserPath.commandLine(store.store)).stats()
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
@@ -38,7 +39,7 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Only report what would be removed.") var dryRun = false
 
         func run() throws {
-            let root = URL(fileURLWithPath: store.store)
+            let root = UserPath.commandLine(store.store)
             let lock = try StoreLock(storeRoot: root, wait: false)
             let r = try ProjectStore(root: root).collectGarbage(dryRun: dryRun)
             withExtendedLifetime(lock) {}
@@ -63,7 +64,7 @@ struct WorldCommand: ParsableCommand {
         options.imageSize = imageSize
         options.displaySize = displaySize > 0 ? displaySize : nil
         options.renderImages = !noImages
-        let summary = try StoryWorldGenerator.generate(options, into: URL(fileURLWithPath: output))
+        let summary = try StoryWorldGenerator.generate(options, into: UserPath.commandLine(output))
         print("wrote \(summary.stories) stories, \(summary.dialogues) dialogues and \(summary.images) images to \(summary.folder.path)")
     }
 }
