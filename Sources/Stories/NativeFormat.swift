@@ -98,7 +98,7 @@ public enum NativeCollection {
             for (i, panel) in entry.panels.enumerated() {
                 if let image = panel.image, !PathSafety.staysInside(relativePath: image) {
                     return .failure(CollectionError(file: file, line: number,
-                        "panel \(i + 1) of \"\(entry.id)\": image path \"\(image)\" leaves the collection folder (pass allowOutsideRoot to permit)"))
+                        "panel \(i + 1) of \"\(entry.id)\": image path \"\(image)\" leaves the collection folder (set allow_outside_root: true under the workflow's collection: to permit)"))
                 }
             }
         }
