@@ -422,11 +422,10 @@ public struct SpecParser {
     func validateReferences(steps: [StepSpec], gallery: GallerySpec, ctx: inout Context) {
         let byID = Dictionary(steps.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for step in steps {
-            guard let kind = registry[step.use] else { continue }
+            guard registry[step.use] != nil else { continue }   // an unknown kind is reported where it is parsed
             for (name, ref) in step.inputs.sorted(by: { $0.key < $1.key }) {
                 switch ref.source {
                 case .column(let column):
-                    _ = kind
                     let valid = step.scope == .panel ? CollectionColumn.panel : CollectionColumn.entry
                     if !valid.contains(column) {
                         let other = step.scope == .panel ? CollectionColumn.entry : CollectionColumn.panel
