@@ -48,8 +48,9 @@ struct RunCommand: AsyncParsableCommand {
         let code = try await reportingErrors {
             let session = try Session(options, registry: StandardSteps.registry)
             if let threads { Threads.set(threads) }
-            return try await session.run(jobs: jobs, batchSize: batchSize, wait: wait, json: json,
-                                         gallery: !noGallery, quiet: quiet)
+            return try await session.recoveringDamage {
+                try await session.run(jobs: jobs, batchSize: batchSize, wait: wait, json: json, gallery: !noGallery, quiet: quiet)
+            }
         }
         if code != 0 { throw ExitCode(code) }
     }
@@ -61,7 +62,10 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Print {\"steps\":[{\"id\":…,\"new\":…,\"stale\":…,\"cached\":…}]}.") var json = false
 
     func run() async throws {
-        try await reportingErrors { try Session(options, registry: StandardSteps.registry).printPlan(json: json) }
+        try await reportingErrors {
+            let session = try Session(options, registry: StandardSteps.registry)
+            try await session.recoveringDamage { try session.printPlan(json: json) }
+        }
     }
 }
 
@@ -72,7 +76,10 @@ struct ExplainCommand: AsyncParsableCommand {
     @Argument(help: "The item id (an entry id, or ENTRY#PANEL for panel steps).") var item: String
 
     func run() async throws {
-        try await reportingErrors { try Session(options, registry: StandardSteps.registry).explain(step: step, item: item) }
+        try await reportingErrors {
+            let session = try Session(options, registry: StandardSteps.registry)
+            try await session.recoveringDamage { try session.explain(step: step, item: item) }
+        }
     }
 }
 
@@ -84,7 +91,7 @@ struct GalleryCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let session = try Session(options, registry: StandardSteps.registry)
-            let index = try session.renderGallery(output: output.map(UserPath.commandLine))
+            let index = try await session.recoveringDamage { try session.renderGallery(output: output.map(UserPath.commandLine)) }
             print(index.path)
         }
     }

@@ -7,7 +7,7 @@ import StoryWorld
 
 struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Inspect or clean the project store.",
-                                                    subcommands: [Stats.self, GC.self])
+                                                    subcommands: [Stats.self, GC.self, Check.self])
 
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Counts and sizes of stored results and media.")
@@ -45,6 +45,38 @@ struct CacheCommand: ParsableCommand {
             withExtendedLifetime(lock) {}
             let verb = dryRun ? "would remove" : "removed"
             print("\(verb) \(r.results) results and \(r.mediaObjects) media objects (\(ByteCountFormatter.string(fromByteCount: r.mediaBytes, countStyle: .file)))\(dryRun ? "" : ", \(r.temporaries) temporary files")")
+        }
+    }
+}
+
+extension CacheCommand {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the store for damage: SQLite's integrity check, every media file against its hash; exits 1 when damaged.")
+        @OptionGroup var store: StoreOption
+        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Delete damaged media files and forget the results that use damaged or missing ones, so the next run recomputes them.")
+        var repair = false
+
+        func run() throws {
+            let root = UserPath.commandLine(store.store)
+            let report = try StoreCheck.run(storeRoot: root)
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                print(String(decoding: try e.encode(report), as: UTF8.self))
+            } else {
+                print(report)
+            }
+            guard report.damaged else { return }
+            if repair && report.databaseIsSound {
+                let lock = try StoreLock(storeRoot: root, wait: false)
+                let done = try ProjectStore(root: root).repairMedia(report)
+                withExtendedLifetime(lock) {}
+                if !json { print("repaired: removed \(done.filesRemoved) damaged media files, forgot \(done.resultsForgotten) results; the next run recomputes them") }
+                return
+            }
+            throw ExitCode.failure
         }
     }
 }
