@@ -5,7 +5,7 @@ the random SD v1.5 weights Storyloom wrote, and prints JSON on stdout.
     bench_sd_reference.py --folder DIR --threads N --reps R
 
 DIR holds unet/ and vae/ (config.json + diffusion_pytorch_model.safetensors, fp16, loaded as float32),
-inputs.safetensors (context, small, large, latent) and check.safetensors (Storyloom's UNet output on
+inputs.safetensors (prompt_embeddings, small, large, latent) and check.safetensors (Storyloom's UNet output on
 `small`, compared here so the report can say both sides compute the same function).
 Rows, in order: UNet step at 32×32 latents (batch 2), at 64×64 (batch 2), VAE decode of one 64×64 latent.
 """
@@ -55,11 +55,11 @@ def main():
     out = {"torch": torch.__version__, "diffusers": diffusers.__version__, "threads": torch.get_num_threads(),
            "attention": type(unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.processor).__name__}
     with torch.inference_mode():
-        ours = unet(inputs["small"], t, encoder_hidden_states=inputs["context"]).sample
+        ours = unet(inputs["small"], t, encoder_hidden_states=inputs["prompt_embeddings"]).sample
         out["check_max_abs_diff"] = float((ours - check).abs().max())
         out["seconds"] = [
-            best(lambda: unet(inputs["small"], t, encoder_hidden_states=inputs["context"])),
-            best(lambda: unet(inputs["large"], t, encoder_hidden_states=inputs["context"])),
+            best(lambda: unet(inputs["small"], t, encoder_hidden_states=inputs["prompt_embeddings"])),
+            best(lambda: unet(inputs["large"], t, encoder_hidden_states=inputs["prompt_embeddings"])),
             best(lambda: vae.decode(inputs["latent"])),
         ]
     out["peak_mb"] = peak_mb()

@@ -25,13 +25,13 @@ public enum SDBench {
 
         // Inputs shared with the reference through a file, so both sides see the same numbers.
         var generator = TorchGenerator(seed: 0)
-        let context = try generator.randn(shape: [2, 77, unet.config.crossAttentionDim])
+        let promptEmbeddings = try generator.randn(shape: [2, 77, unet.config.crossAttentionDim])
         let small = try generator.randn(shape: [2, 4, 32, 32])
         let large = try generator.randn(shape: [2, 4, 64, 64])
         let latent = try generator.randn(shape: [1, 4, 64, 64])
-        try SafetensorsWriter.write(["context": context, "small": small, "large": large, "latent": latent],
+        try SafetensorsWriter.write(["prompt_embeddings": promptEmbeddings, "small": small, "large": large, "latent": latent],
                                     to: dir.appendingPathComponent("inputs.safetensors"))
-        let check = try unet.forward(small, timesteps: [999], encoderHiddenStates: context)
+        let check = try unet.forward(small, timesteps: [999], promptEmbeddings: promptEmbeddings)
         try SafetensorsWriter.write(["unet_small": check], to: dir.appendingPathComponent("check.safetensors"))
 
         func time(_ body: () throws -> Void) rethrows -> Double {
@@ -44,10 +44,10 @@ public enum SDBench {
             return best
         }
         let ours: [(String, Double, Double)] = [
-            ("UNet step 32×32 latents, batch 2", try time { _ = try unet.forward(small, timesteps: [999], encoderHiddenStates: context) },
-             unet.flops(batch: 2, height: 32, width: 32, contextLength: 77)),
-            ("UNet step 64×64 latents, batch 2", try time { _ = try unet.forward(large, timesteps: [999], encoderHiddenStates: context) },
-             unet.flops(batch: 2, height: 64, width: 64, contextLength: 77)),
+            ("UNet step 32×32 latents, batch 2", try time { _ = try unet.forward(small, timesteps: [999], promptEmbeddings: promptEmbeddings) },
+             unet.flops(batch: 2, height: 32, width: 32, promptLength: 77)),
+            ("UNet step 64×64 latents, batch 2", try time { _ = try unet.forward(large, timesteps: [999], promptEmbeddings: promptEmbeddings) },
+             unet.flops(batch: 2, height: 64, width: 64, promptLength: 77)),
             ("VAE decode 64×64 latents", try time { _ = try vae.decode(latent) }, vae.decodeFlops(height: 64, width: 64)),
         ]
         let ourPeak = peakResidentMB()

@@ -42,7 +42,7 @@ public enum AttributeStep {
         let panel: Int
         let objects: Int
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             let checker = AttributeChecker()
             return items.map { item in
                 do {
@@ -56,7 +56,7 @@ public enum AttributeStep {
                         for name in AttributeStep.scores { out[name] = .number(.nan) }
                         return .success(out)
                     }
-                    let image = try Image.load(contentsOf: context.imageURL(ref)).converted(toChannels: 3)
+                    let image = try services.rgbImage(.image(ref), input: "image")
                     let r = try checker.check(image, against: scene)
                     return .success([
                         "background": .number(r.backgroundHit ? 1 : 0), "colour": .number(r.colourHits),

@@ -32,7 +32,7 @@ public enum EmbedStep {
         let projected: Bool
         let normalize: Bool
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             var outputs = [Outputs](repeating: [:], count: items.count)
             var failures = [String?](repeating: nil, count: items.count)
             // Images: decode each (a bad file fails its item only), then one batched forward.
@@ -40,9 +40,8 @@ public enum EmbedStep {
             var texts: [String] = [], textSlots: [Int] = []
             for (i, item) in items.enumerated() {
                 if let ref = item.inputs["image"] {
-                    guard let r = ref.image else { failures[i] = "input image is not an image"; continue }
-                    do { images.append(try Image.load(contentsOf: context.imageURL(r)).converted(toChannels: 3)); imageSlots.append(i) }
-                    catch { failures[i] = "\(error)" }
+                    do { images.append(try services.rgbImage(ref, input: "image")); imageSlots.append(i) }
+                    catch { failures[i] = "\(error)"; continue }
                 }
                 if let t = item.inputs["text"] {
                     guard let s = CLIPText.flatten(t) else { failures[i] = "input text is not text"; continue }
@@ -50,7 +49,7 @@ public enum EmbedStep {
                 }
                 if item.inputs["image"] == nil && item.inputs["text"] == nil { failures[i] = "embed needs an image or a text input" }
             }
-            if context.isCancelled() { throw CancellationError() }
+            if services.isCancelled() { throw CancellationError() }
             if !images.isEmpty {
                 let vectors = try projected ? model.imageEmbeddings(images, projected: true) : model.visionPoolerOutput(images)
                 for (slot, v) in zip(imageSlots, vectors) { outputs[slot]["image_embedding"] = .vector(normalize ? CLIPText.normalized(v) : v) }
@@ -105,7 +104,7 @@ public enum RetrieveStep {
         let excludeSameEntry: Bool
         let panelImages: [String: URL]
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             guard let pool = items.first?.pools["pool"], !pool.isEmpty else {
                 return items.map { _ in .failure("the retrieval pool is empty (did its step run?)") }
             }
@@ -140,7 +139,7 @@ public enum RetrieveStep {
                     // Step outputs live in the media store (results keep only hash and extension).
                     if let best = top.first, let url = panelImages[best.id] {
                         let ext = url.pathExtension.lowercased()
-                        out["top_image"] = .image(ImageRef(hash: try context.media.put(try Data(contentsOf: url), ext: ext), ext: ext))
+                        out["top_image"] = .image(ImageRef(hash: try services.media.put(try Data(contentsOf: url), ext: ext), ext: ext))
                     }
                     // When the pool holds the query's own panel (its ground truth), its rank gives recall@k:
                     // the mean of hit_at_1 / hit_at_k over items.
@@ -166,16 +165,14 @@ enum CLIPScorer {
         let metric: ScoreStep.Metric
         let clipscore: Bool
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
             var left: [Image] = [], rightImages: [Image] = [], rightTexts: [String] = [], slots: [Int] = []
             for (i, item) in items.enumerated() {
                 do {
-                    guard let a = item.inputs["a"]?.image else { throw StepError("input a must be an image column") }
-                    let ia = try Image.load(contentsOf: context.imageURL(a)).converted(toChannels: 3)
+                    let ia = try services.rgbImage(item.inputs["a"], input: "a")
                     if metric == .clipImageSimilarity {
-                        guard let b = item.inputs["b"]?.image else { throw StepError("clip-image-similarity compares two images; input b must be an image column") }
-                        rightImages.append(try Image.load(contentsOf: context.imageURL(b)).converted(toChannels: 3))
+                        rightImages.append(try services.rgbImage(item.inputs["b"], input: "b"))
                     } else {
                         guard let b = item.inputs["b"].flatMap(CLIPText.flatten) else { throw StepError("clip-score compares an image (a) with a text (b)") }
                         rightTexts.append(b)

@@ -62,20 +62,20 @@ public enum CommandStep {
             timeout = params.timeout
         }
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             items.map { item in
-                if context.isCancelled() { return .failure("cancelled") }
-                do { return .success(try runOne(item, context: context)) } catch { return .failure("\(error)") }
+                if services.isCancelled() { return .failure("cancelled") }
+                do { return .success(try runOne(item, services: services)) } catch { return .failure("\(error)") }
             }
         }
 
-        func runOne(_ item: StepItem, context: StepContext) throws -> Outputs {
+        func runOne(_ item: StepItem, services: StepServices) throws -> Outputs {
             let work = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-cmd-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: work) }
             let out = work.appendingPathComponent("out.\(ext)")
             var vars: [String: String] = ["item": item.id, "seed": String(item.seed), "out": out.path, "workdir": work.path]
-            for (name, value) in item.inputs { vars[name] = render(value, context: context) }
+            for (name, value) in item.inputs { vars[name] = render(value, services: services) }
             let args = argv.map { Template.fill($0, vars) }
             var environment = ProcessInfo.processInfo.environment
             for entry in env {
@@ -84,7 +84,7 @@ public enum CommandStep {
                 environment[String(filled[..<eq])] = String(filled[filled.index(after: eq)...])
             }
             let result = try Subprocess.run(args, environment: environment, directory: work, timeout: timeout,
-                                            isCancelled: context.isCancelled)
+                                            isCancelled: services.isCancelled)
             guard result.status == 0 else {
                 throw StepError("\(args[0]) exited with status \(result.status): \(Subprocess.tail(result.stderr))")
             }
@@ -98,7 +98,7 @@ public enum CommandStep {
                 do { _ = try Image.load(contentsOf: out) } catch {
                     throw StepError("\(args[0]) wrote an unreadable image: \(error)")
                 }
-                let hash = try context.media.put(data, ext: ext)
+                let hash = try services.media.put(data, ext: ext)
                 return ["image": .image(ImageRef(hash: hash, ext: ext))]
             case .number:
                 guard let n = Double(stdout.split(whereSeparator: \.isWhitespace).last.map(String.init) ?? "") else {
@@ -110,12 +110,12 @@ public enum CommandStep {
             }
         }
 
-        func render(_ value: Value, context: StepContext) -> String {
+        func render(_ value: Value, services: StepServices) -> String {
             switch value {
-            case .image(let ref): return context.imageURL(ref).path
+            case .image(let ref): return services.imageURL(ref).path
             case .text(let s): return s
             case .number(let n): return String(n)
-            case .list(let l): return l.map { render($0, context: context) }.joined(separator: "\n")
+            case .list(let l): return l.map { render($0, services: services) }.joined(separator: "\n")
             default: return value.summary
             }
         }

@@ -19,7 +19,7 @@ public enum DecisionOracleStep {
         makeRunner: { _, _ in Runner() })
 
     struct Runner: StepRunner {
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             items.map { item in
                 guard let g = item.inputs["generated"]?.number, let r = item.inputs["retrieved"]?.number else {
                     return .failure("generated and retrieved must be numbers (scores against the ground truth); got \(item.inputs["generated"]?.summary ?? "nothing") and \(item.inputs["retrieved"]?.summary ?? "nothing")")

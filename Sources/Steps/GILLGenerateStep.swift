@@ -49,32 +49,23 @@ public enum GILLGenerateStep {
         /// UNet calls per item: PNDM's PLMS repeats one timestep.
         var callsPerItem: Int { options.scheduler == .pndm ? options.steps + 1 : options.steps }
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
-            var outcomes: [ItemOutcome] = []
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             let total = items.count * callsPerItem
-            for (index, item) in items.enumerated() {
-                if context.isCancelled() { throw CancellationError() }
+            return try services.eachItem(items) { index, item in
                 var o = options
                 o.seed = item.seed
                 let done = index * callsPerItem
-                do {
-                    let embeddings = try generator.gill.embed(try GILLInputs.segments(item, reading: reading, context: context))
-                    let result = try generator.generate(context: embeddings, options: o,
-                                                        progress: { step, _ in context.progress(done + step, total) },
-                                                        isCancelled: context.isCancelled)
-                    let image = try StableDiffusionPipeline.images(result.pixels)[0]
-                    let hash = try context.media.put(try PNGCodec.encode(image), ext: "png")
-                    var out: Outputs = ["image": .image(ImageRef(hash: hash, ext: "png")),
-                                        "context_tokens": .number(Double(embeddings.rowCount))]
-                    if result.outputs.decision.count == 2 { out["p_generate"] = .number(Double(result.outputs.decision[1])) }
-                    outcomes.append(.success(out))
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    outcomes.append(.failure("\(error)"))
-                }
+                let embeddings = try generator.gill.embed(try GILLInputs.segments(item, reading: reading, services: services))
+                let result = try generator.generate(context: embeddings, options: o,
+                                                    progress: { step, _ in services.progress(done + step, total) },
+                                                    isCancelled: services.isCancelled)
+                let image = try StableDiffusionPipeline.images(result.pixels)[0]
+                let hash = try services.media.put(try PNGCodec.encode(image), ext: "png")
+                var out: Outputs = ["image": .image(ImageRef(hash: hash, ext: "png")),
+                                    "context_tokens": .number(Double(embeddings.rowCount))]
+                if result.outputs.decision.count == 2 { out["p_generate"] = .number(Double(result.outputs.decision[1])) }
+                return out
             }
-            return outcomes
         }
     }
 }

@@ -16,11 +16,11 @@ enum GILLInputs {
         }
     }
 
-    static func images(_ v: Value?, context: StepContext) throws -> [Image] {
+    static func images(_ v: Value?, services: StepServices) throws -> [Image] {
         guard let v else { return [] }
         switch v {
-        case .image(let r): return [try Image.load(contentsOf: context.imageURL(r)).converted(toChannels: 3)]
-        case .list(let l): return try l.flatMap { try images($0, context: context) }
+        case .image: return [try services.rgbImage(v, input: "images")]
+        case .list(let l): return try l.flatMap { try images($0, services: services) }
         default: return []
         }
     }
@@ -43,7 +43,7 @@ enum GILLInputs {
 
     /// The item's context as GILL segments: a story's captions (and, for `captions+images`, the
     /// images before them), or a dialogue's caption and first rounds.
-    static func segments(_ item: StepItem, reading: Reading, context: StepContext) throws -> [GILLSegment] {
+    static func segments(_ item: StepItem, reading: Reading, services: StepServices) throws -> [GILLSegment] {
         let captions = texts(item.inputs["context"])
         guard !captions.isEmpty else { throw StepError("input context has no text (\(item.inputs["context"]?.summary ?? "missing"))") }
         if item.entry.kind == .dialogue {
@@ -53,7 +53,7 @@ enum GILLInputs {
             return GILLContext.dialogue(caption: captions[0], rounds: try rounds(item.inputs["rounds"]),
                                         maxRounds: reading.maxRounds, mode: reading.mode)
         }
-        let imgs = reading.mode == .captionsAndImages ? try images(item.inputs["images"], context: context) : []
+        let imgs = reading.mode == .captionsAndImages ? try images(item.inputs["images"], services: services) : []
         return GILLContext.story(captions: captions, images: imgs, mode: reading.mode)
     }
 
@@ -110,26 +110,20 @@ public enum GILLCaptionStep {
     struct Runner: StepRunner {
         let model: GILLModel, prompt: String, maxTokens: Int, sampling: Sampling
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
-            var out: [ItemOutcome] = []
-            for item in items {
-                if context.isCancelled() { throw CancellationError() }
-                do {
-                    guard let ref = item.inputs["image"]?.image else { throw StepError("input image is not an image") }
-                    let image = try Image.load(contentsOf: context.imageURL(ref)).converted(toChannels: 3)
-                    let text = prompt.replacingOccurrences(of: "{context}", with: GILLInputs.texts(item.inputs["context"]).joined(separator: " "))
-                    let embs = try model.embed([.image(image)] + (text.isEmpty ? [] : [.text(text)]))
-                    let eos = model.tokenizer.eosTokenID
-                    // A caption is text: [IMG] tokens are banned outright here.
-                    let options = TextGenerationOptions(maxNewTokens: maxTokens, sampling: sampling, seed: item.seed,
-                                                    stopTokens: [eos, model.tokenizer.id(of: "\n") ?? eos],
-                                                    bannedTokens: Set(model.imageTokenIDs))
-                    let ids = try model.llm.generate(promptEmbeddings: embs, options: options)
-                    let caption = model.tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
-                    out.append(.success(["caption": .text(caption)]))
-                } catch { out.append(.failure("\(error)")) }
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
+            try services.eachItem(items) { _, item in
+                let image = try services.rgbImage(item.inputs["image"], input: "image")
+                let text = prompt.replacingOccurrences(of: "{context}", with: GILLInputs.texts(item.inputs["context"]).joined(separator: " "))
+                let embs = try model.embed([.image(image)] + (text.isEmpty ? [] : [.text(text)]))
+                let eos = model.tokenizer.eosTokenID
+                // A caption is text: [IMG] tokens are banned outright here.
+                let options = TextGenerationOptions(maxNewTokens: maxTokens, sampling: sampling, seed: item.seed,
+                                                stopTokens: [eos, model.tokenizer.id(of: "\n") ?? eos],
+                                                bannedTokens: Set(model.imageTokenIDs))
+                let ids = try model.llm.generate(promptEmbeddings: embs, options: options)
+                let caption = model.tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
+                return ["caption": .text(caption)]
             }
-            return out
         }
     }
 }
@@ -150,26 +144,20 @@ public enum GILLEmbedStep {
     struct Runner: StepRunner {
         let model: GILLModel, reading: GILLInputs.Reading
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
-            var out: [ItemOutcome] = []
-            for item in items {
-                if context.isCancelled() { throw CancellationError() }
-                do {
-                    var o: Outputs = [:]
-                    if let ref = item.inputs["image"] {
-                        guard let r = ref.image else { throw StepError("input image is not an image") }
-                        let img = try Image.load(contentsOf: context.imageURL(r)).converted(toChannels: 3)
-                        o["image_embedding"] = .vector(CLIPText.normalized(try model.imageRetrievalEmbeddings([img])[0]))
-                    }
-                    if item.inputs["context"] != nil {
-                        let embs = try model.embed(try GILLInputs.segments(item, reading: reading, context: context))
-                        o["text_embedding"] = .vector(CLIPText.normalized(try model.imageOutputs(context: embs).retrievalEmbedding))
-                    }
-                    guard !o.isEmpty else { throw StepError("gill-embed needs an image or a context input") }
-                    out.append(.success(o))
-                } catch { out.append(.failure("\(error)")) }
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
+            try services.eachItem(items) { _, item in
+                var o: Outputs = [:]
+                if item.inputs["image"] != nil {
+                    let img = try services.rgbImage(item.inputs["image"], input: "image")
+                    o["image_embedding"] = .vector(CLIPText.normalized(try model.imageRetrievalEmbeddings([img])[0]))
+                }
+                if item.inputs["context"] != nil {
+                    let embs = try model.embed(try GILLInputs.segments(item, reading: reading, services: services))
+                    o["text_embedding"] = .vector(CLIPText.normalized(try model.imageOutputs(context: embs).retrievalEmbedding))
+                }
+                guard !o.isEmpty else { throw StepError("gill-embed needs an image or a context input") }
+                return o
             }
-            return out
         }
     }
 }
@@ -189,12 +177,12 @@ public enum GILLDecideStep {
     struct Runner: StepRunner {
         let model: GILLModel, reading: GILLInputs.Reading
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             var out: [ItemOutcome] = []
             for item in items {
-                if context.isCancelled() { throw CancellationError() }
+                if services.isCancelled() { throw CancellationError() }
                 do {
-                    let embs = try model.embed(try GILLInputs.segments(item, reading: reading, context: context))
+                    let embs = try model.embed(try GILLInputs.segments(item, reading: reading, services: services))
                     let d = try model.imageOutputs(context: embs).decision
                     guard d.count == 2 else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
                     let generate = d[1] > d[0]

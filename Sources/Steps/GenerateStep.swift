@@ -57,46 +57,26 @@ public enum GenerateStep {
         /// UNet calls per item: PNDM's PLMS repeats one timestep.
         var callsPerItem: Int { options.scheduler == .pndm ? options.steps + 1 : options.steps }
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
-            var outcomes: [ItemOutcome] = []
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             let total = items.count * callsPerItem
-            for (index, item) in items.enumerated() {
-                if context.isCancelled() { throw CancellationError() }
-                guard let value = item.inputs["text"], let prompt = flatten(value) else {
-                    outcomes.append(.failure("input text is missing or not text (\(item.inputs["text"]?.summary ?? "none"))"))
-                    continue
+            return try services.eachItem(items) { index, item in
+                guard let prompt = item.inputs["text"].flatMap(CLIPText.flatten) else {
+                    throw StepError("input text is missing or not text (\(item.inputs["text"]?.summary ?? "none"))")
                 }
                 var o = options
                 o.seed = item.seed
                 let done = index * callsPerItem
-                do {
-                    let images = try pipeline.generate(prompt: prompt, negativePrompt: negativePrompt, options: o,
-                                                       progress: { step, _ in context.progress(done + step, total) },
-                                                       isCancelled: context.isCancelled)
-                    var refs: [Value] = []
-                    for image in try StableDiffusionPipeline.images(images) {
-                        let hash = try context.media.put(try PNGCodec.encode(image), ext: "png")
-                        refs.append(.image(ImageRef(hash: hash, ext: "png")))
-                    }
-                    var out: Outputs = ["image": refs[0]]
-                    if refs.count > 1 { out["images"] = .list(refs) }
-                    outcomes.append(.success(out))
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    outcomes.append(.failure("\(error)"))
+                let images = try pipeline.generate(prompt: prompt, negativePrompt: negativePrompt, options: o,
+                                                   progress: { step, _ in services.progress(done + step, total) },
+                                                   isCancelled: services.isCancelled)
+                var refs: [Value] = []
+                for image in try StableDiffusionPipeline.images(images) {
+                    let hash = try services.media.put(try PNGCodec.encode(image), ext: "png")
+                    refs.append(.image(ImageRef(hash: hash, ext: "png")))
                 }
-            }
-            return outcomes
-        }
-
-        func flatten(_ v: Value) -> String? {
-            switch v {
-            case .text(let s): return s
-            case .list(let l):
-                let parts = l.compactMap(flatten)
-                return parts.count == l.count ? parts.joined(separator: " ") : nil
-            default: return nil
+                var out: Outputs = ["image": refs[0]]
+                if refs.count > 1 { out["images"] = .list(refs) }
+                return out
             }
         }
     }

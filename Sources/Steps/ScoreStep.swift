@@ -55,14 +55,14 @@ public enum ScoreStep {
 
     struct PixelRunner: StepRunner {
         let metric: ScoreStep.Metric
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             items.map { item in
                 do {
                     guard let a = item.inputs["a"]?.image, let b = item.inputs["b"]?.image else {
                         throw StepError("\(metric) compares two images; inputs a and b must be image columns")
                     }
-                    let ia = try Image.load(contentsOf: context.imageURL(a))
-                    let ib = try Image.load(contentsOf: context.imageURL(b))
+                    let ia = try Image.load(contentsOf: services.imageURL(a))
+                    let ib = try Image.load(contentsOf: services.imageURL(b))
                     return .success(["score": .number(try PixelScore.score(metric: metric, a: ia, b: ib))])
                 } catch {
                     return .failure("\(error)")

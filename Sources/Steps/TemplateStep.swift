@@ -32,7 +32,7 @@ public enum TemplateStep {
     struct Runner: StepRunner {
         let params: Params
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             items.map { item in
                 var vars: [String: String] = ["item": item.id]
                 for (name, value) in item.inputs {

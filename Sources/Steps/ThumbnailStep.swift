@@ -34,14 +34,14 @@ public enum ThumbnailStep {
     struct Runner: StepRunner {
         let params: Params
 
-        func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome] {
+        func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
             items.map { item in
-                if context.isCancelled() { return .failure("cancelled") }
+                if services.isCancelled() { return .failure("cancelled") }
                 do {
                     guard let ref = item.inputs["image"]?.image else { throw StepError("input image is not an image") }
-                    let image = try Image.load(contentsOf: context.imageURL(ref))
+                    let image = try Image.load(contentsOf: services.imageURL(ref))
                     let out = resize(image)
-                    let hash = try context.media.put(try PNGCodec.encode(out), ext: "png")
+                    let hash = try services.media.put(try PNGCodec.encode(out), ext: "png")
                     return .success(["image": .image(ImageRef(hash: hash, ext: "png"))])
                 } catch {
                     return .failure("\(error)")

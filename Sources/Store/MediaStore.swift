@@ -10,6 +10,11 @@ public struct MediaStore: Sendable {
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
     }
 
+    /// Reads an existing folder without creating anything (for checking a store).
+    init(unchecked root: URL) {
+        self.root = root
+    }
+
     /// Stores `data` and returns its hash. Storing the same bytes twice is a no-op.
     @discardableResult
     public func put(_ data: Data, ext: String) throws -> String {

@@ -79,10 +79,11 @@ public final class ProjectStore: Sendable {
         do {
             db = try DatabasePool(path: root.appendingPathComponent("store.sqlite").path, configuration: config)
         } catch {
-            throw StoreError("cannot open the store database in \(root.path): \(error)")
+            throw StoreDamage.isDamage(error) ? StoreDamage.explained(error, storeRoot: root)
+                : StoreError("cannot open the store database in \(root.path): \(error)")
         }
         media = try MediaStore(root: root.appendingPathComponent("media"))
-        try Self.migrator.migrate(db)
+        do { try Self.migrator.migrate(db) } catch { throw StoreDamage.explained(error, storeRoot: root) }
     }
 
     static var migrator: DatabaseMigrator {

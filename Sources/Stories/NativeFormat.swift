@@ -98,7 +98,7 @@ public enum NativeCollection {
             for (i, panel) in entry.panels.enumerated() {
                 if let image = panel.image, !PathSafety.staysInside(relativePath: image) {
                     return .failure(CollectionError(file: file, line: number,
-                        "panel \(i + 1) of \"\(entry.id)\": image path \"\(image)\" leaves the collection folder (pass allowOutsideRoot to permit)"))
+                        "panel \(i + 1) of \"\(entry.id)\": image path \"\(image)\" leaves the collection folder (set allow_outside_root: true under the workflow's collection: to permit)"))
                 }
             }
         }
@@ -152,16 +152,13 @@ public enum PathSafety {
         return true
     }
 
-    /// Resolves `relativePath` against `root`, refusing paths that leave it unless `allowOutside`.
+    /// Resolves `relativePath` against `root` (as ``UserPath`` does), refusing paths that leave it unless
+    /// `allowOutside`.
     public static func resolve(_ relativePath: String, in root: URL, allowOutside: Bool = false) throws -> URL {
-        if relativePath.hasPrefix("/") {
-            guard allowOutside else { throw PathError(path: relativePath, root: root.path) }
-            return URL(fileURLWithPath: relativePath).standardizedFileURL
-        }
         guard allowOutside || staysInside(relativePath: relativePath) else {
             throw PathError(path: relativePath, root: root.path)
         }
-        return root.appendingPathComponent(relativePath).standardizedFileURL
+        return UserPath.resolve(relativePath, relativeTo: root)
     }
 }
 

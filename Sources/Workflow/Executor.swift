@@ -147,7 +147,7 @@ public struct Executor: Sendable {
         let pools = try resolver.pools(for: step)
         let batchSize = options.batchSize ?? step.spec.batchSize ?? step.kind.defaultBatchSize
         let batches = stride(from: 0, to: toRun.count, by: batchSize).map { Array(toRun[$0..<min($0 + batchSize, toRun.count)]) }
-        let context = StepContext(media: store.media, isCancelled: { options.cancellation.isCancelled },
+        let services = StepServices(media: store.media, isCancelled: { options.cancellation.isCancelled },
                                   progress: { d, t in options.progress.inner(done: d, total: t) })
 
         var ran = 0, failed = 0
@@ -163,7 +163,7 @@ public struct Executor: Sendable {
                 let prepared = try resolver.items(for: batch, step: step, pools: pools)
                 group.addTask {
                     try await Self.execute(batch: batch, prepared: prepared, runner: runner, setupError: setupError,
-                                           step: step, context: context, cancellation: options.cancellation)
+                                           step: step, services: services, cancellation: options.cancellation)
                 }
             }
             for _ in 0..<options.jobs { try launch() }
@@ -192,7 +192,7 @@ public struct Executor: Sendable {
     }
 
     static func execute(batch: [PlannedItem], prepared: [Result<StepItem, StepError>], runner: (any StepRunner)?,
-                        setupError: String?, step: StepPlan, context: StepContext,
+                        setupError: String?, step: StepPlan, services: StepServices,
                         cancellation: CancellationFlag) async throws -> BatchResult? {
         var outcomes = [ItemOutcome?](repeating: nil, count: batch.count)
         var runnable: [StepItem] = []
@@ -209,7 +209,7 @@ public struct Executor: Sendable {
         } else if let runner, !runnable.isEmpty {
             let t0 = Date()
             do {
-                let results = try await runner.run(runnable, context: context)
+                let results = try await runner.run(runnable, services: services)
                 if cancellation.isCancelled { return nil }
                 guard results.count == runnable.count else {
                     throw StepError("step returned \(results.count) results for \(runnable.count) items")

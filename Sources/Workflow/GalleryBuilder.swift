@@ -31,19 +31,13 @@ public enum GalleryBuilder {
         }
         let states = try store.stateIndex(workflow: plan.spec.name)
 
-        // Retrieved ids resolve to collection panels.
-        var panelLookup: [String: MediaFile] = [:]
-        for entry in plan.collection.entries {
-            for (p, panel) in entry.panels.enumerated() {
-                if let file = groundTruth(panel, root: plan.collection.root) { panelLookup[ItemID(entry: entry.id, panel: p).description] = file }
-            }
-        }
+        let cellMaker = GalleryCells(collection: plan.collection, media: store.media)
 
         var shown = Set<String>()
         var entries: [GalleryEntry] = []
-        for (e, entry) in plan.collection.entries.enumerated() {
+        for entry in plan.collection.entries {
             var panels = entry.panels.enumerated().map { p, panel in
-                GalleryPanel(index: p + 1, text: panel.text, groundTruth: groundTruth(panel, root: plan.collection.root))
+                GalleryPanel(index: p + 1, text: panel.text, groundTruth: GalleryCells.groundTruth(panel, root: plan.collection.root))
             }
             var cells: [String: CellValue] = [:]
             var scores: [String: Double] = [:]
@@ -64,7 +58,7 @@ public enum GalleryBuilder {
                             if !problems.contains(where: { $0.hasPrefix("\(step.spec.id) failed for \(id)") }) {
                                 problems.append("\(step.spec.id) failed for \(id): \(r.error ?? "unknown error")")
                             }
-                        } else if let v = r.outputs[output], let c = cellValue(v, lookup: panelLookup, media: store.media) {
+                        } else if let v = r.outputs[output], let c = cellMaker.cell(v) {
                             cell = c
                             if let n = v.number {
                                 if p == nil { scores[column] = n } else { panelScores[column, default: []].append(n) }
@@ -78,7 +72,6 @@ public enum GalleryBuilder {
             for (name, values) in panelScores where !values.isEmpty {
                 scores[name] = values.reduce(0, +) / Double(values.count)
             }
-            _ = e
             entries.append(GalleryEntry(id: entry.id, kind: entry.kind.rawValue, panels: panels,
                                         rounds: entry.rounds.map { ($0.question, $0.answer) },
                                         cells: cells, scores: scores, problems: problems))
@@ -87,41 +80,14 @@ public enum GalleryBuilder {
         var seen = Set<String>()
         let galleryColumns = columns.filter { seen.insert($0).inserted }.map { GalleryColumn(id: $0, label: $0) }
 
-        let report = try runReport(plan: plan, summary: summary, results: results, reader: reader)
+        let report = try runReport(plan: plan, summary: summary, reader: reader, cells: cellMaker)
         let formatter = ISO8601DateFormatter()
         return GalleryDocument(title: plan.spec.gallery.title ?? plan.spec.name, workflowName: plan.spec.name,
                                generatedAt: formatter.string(from: Date()), columns: galleryColumns,
                                entries: entries, report: report, about: plan.spec.about)
     }
 
-    static func groundTruth(_ panel: Panel, root: URL) -> MediaFile? {
-        // StoryWorld keeps a display-resolution copy; prefer it for viewing.
-        if let display = panel.metadata?["display"]?.stringValue, PathSafety.staysInside(relativePath: display) {
-            return MediaFile(path: root.appendingPathComponent(display).path)
-        }
-        guard let image = panel.image else { return nil }
-        return MediaFile(path: ColumnFingerprints.url(image, root: root).path)
-    }
-
-    static func cellValue(_ v: Value, lookup: [String: MediaFile], media: MediaStore) -> CellValue? {
-        switch v {
-        case .text(let s): return .text(s)
-        case .number(let n): return .number(n)
-        case .image(let ref):
-            let path = ref.path ?? media.url(hash: ref.hash, ext: ref.ext).path
-            return .image(MediaFile(path: path, hash: ref.hash), caption: nil)
-        case .ranked(let candidates):
-            return .ranked(candidates.map { RankedImage(id: $0.id, image: lookup[$0.id], score: $0.score) })
-        case .choice(let c, let p): return .decision(choice: c, probability: p, detail: nil)
-        case .vector: return nil
-        case .list(let values):
-            let texts = values.compactMap(\.text)
-            return texts.count == values.count ? .text(texts.joined(separator: " ")) : nil
-        }
-    }
-
-    static func runReport(plan: Plan, summary: RunSummary?, results: [String: DecodedResult],
-                          reader: ResultReader) throws -> RunReport {
+    static func runReport(plan: Plan, summary: RunSummary?, reader: ResultReader, cells: GalleryCells) throws -> RunReport {
         let formatter = ISO8601DateFormatter()
         let stepsByID = Dictionary(plan.steps.map { ($0.spec.id, $0) }, uniquingKeysWith: { a, _ in a })
         var steps: [StepReport] = []
@@ -141,7 +107,7 @@ public enum GalleryBuilder {
                     if let n = r.outputs[name]?.number, n.isFinite { series["\(step.spec.id).\(name)", default: []].append(n) }
                 }
                 if samples.count < 4, let v = InputResolver.output(nil, of: r, kind: step.kind),
-                   let c = cellValue(v, lookup: [:], media: reader.store.media) {
+                   let c = cells.cell(v) {
                     samples.append((item.id, c))
                 }
             }

@@ -159,7 +159,7 @@ public enum ItemOutcome: Sendable {
 }
 
 /// Services a runner uses while it works.
-public struct StepContext: Sendable {
+public struct StepServices: Sendable {
     public var media: MediaStore
     /// Polled between items (and between denoising steps): true once the run is being cancelled.
     public var isCancelled: @Sendable () -> Bool
@@ -190,7 +190,7 @@ public struct StepContext: Sendable {
 /// Runs batches of items for one configured step.
 public protocol StepRunner: Sendable {
     /// Returns one outcome per item, in order. Throwing fails the whole batch (each item gets the error).
-    func run(_ items: [StepItem], context: StepContext) async throws -> [ItemOutcome]
+    func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome]
 }
 
 /// An error raised by a step for one item or a batch.

@@ -14,16 +14,19 @@ public struct WorkflowSession {
 
     /// - Parameters:
     ///   - overrides: `STEP.PARAM=VALUE` from `--set`.
-    ///   - storeRoot: `--store` (relative to the current directory); otherwise the workflow's `store:` key
-    ///     (relative to the workflow's folder), else `./Output/store`.
+    ///   - storeRoot: `--store`, resolved by the caller; otherwise ``WorkflowSpec/storeRoot(commandLine:)``.
     public init(file: URL, overrides: [String] = [], storeRoot: URL? = nil, registry: StepRegistry) throws {
         self.registry = registry
         spec = try SpecParser(registry: registry).parse(file: file, overrides: overrides)
-        let root: URL
-        if let storeRoot { root = storeRoot }
-        else if let s = spec.store { root = spec.folder.appendingPathComponent(s) }
-        else { root = URL(fileURLWithPath: "Output/store") }
-        store = try ProjectStore(root: root.standardizedFileURL)
+        let root = storeRoot ?? spec.storeRoot(commandLine: nil)
+        do { store = try ProjectStore(root: root.standardizedFileURL) }
+        catch { throw StoreDamage.explained(error, storeRoot: root) }
+    }
+
+    /// Runs `body` on this session's store; when SQLite finds the database damaged, the error says which
+    /// file, how to see what is damaged and how to recover.
+    public func recoveringDamage<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch { throw StoreDamage.explained(error, storeRoot: store.root) }
     }
 
     public func makePlan(explainStale: Bool = true) throws -> Plan {

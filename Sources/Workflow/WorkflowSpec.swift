@@ -148,7 +148,7 @@ public struct WorkflowSpec: Sendable {
     /// Steps in file order (validated acyclic; `order` gives a topological order).
     public var steps: [StepSpec]
     public var gallery: GallerySpec
-    /// Store folder from the file (relative to it), if given.
+    /// The `store:` key as written, if given (``storeRoot(commandLine:)`` resolves it).
     public var store: String?
     /// The workflow's `description:`, shown under the gallery's title.
     public var about: String? = nil

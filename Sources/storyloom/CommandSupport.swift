@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import Stories
 import Workflow
 
 extension WorkflowOptions {
     /// The workflow opened against its store (`--store` is relative to the current directory).
     func session(registry: StepRegistry) throws -> WorkflowSession {
-        try WorkflowSession(file: URL(fileURLWithPath: workflow), overrides: overrides,
-                            storeRoot: store.map { URL(fileURLWithPath: $0) }, registry: registry)
+        try WorkflowSession(file: UserPath.commandLine(workflow), overrides: overrides,
+                            storeRoot: store.map(UserPath.commandLine), registry: registry)
     }
 }
 

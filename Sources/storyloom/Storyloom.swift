@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Steps
+import Stories
 import Tensor
 import Workflow
 
@@ -47,10 +48,12 @@ struct RunCommand: AsyncParsableCommand {
         let code = try await reportingErrors {
             let session = try options.session(registry: StandardSteps.registry)
             if let threads { Threads.set(threads) }
-            let summary = try await session.run(.init(jobs: jobs, batchSize: batchSize, wait: wait, gallery: !noGallery,
-                                                      progress: ProgressReporter(quiet: quiet || json), handleSignals: true))
-            print(json ? try summary.json() : summary.text)
-            return summary.exitStatus
+            return try await session.recoveringDamage {
+                let summary = try await session.run(.init(jobs: jobs, batchSize: batchSize, wait: wait, gallery: !noGallery,
+                                                          progress: ProgressReporter(quiet: quiet || json), handleSignals: true))
+                print(json ? try summary.json() : summary.text)
+                return summary.exitStatus
+            }
         }
         if code != 0 { throw ExitCode(code) }
     }
@@ -63,8 +66,11 @@ struct PlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let plan = try options.session(registry: StandardSteps.registry).makePlan()
-            print(json ? try plan.json() : plan.text)
+            let session = try options.session(registry: StandardSteps.registry)
+            try await session.recoveringDamage {
+                let plan = try session.makePlan()
+                print(json ? try plan.json() : plan.text)
+            }
         }
     }
 }
@@ -76,7 +82,10 @@ struct ExplainCommand: AsyncParsableCommand {
     @Argument(help: "The item id (an entry id, or ENTRY#PANEL for panel steps).") var item: String
 
     func run() async throws {
-        try await reportingErrors { print(try options.session(registry: StandardSteps.registry).explain(step: step, item: item)) }
+        try await reportingErrors {
+            let session = try options.session(registry: StandardSteps.registry)
+            try await session.recoveringDamage { print(try session.explain(step: step, item: item)) }
+        }
     }
 }
 
@@ -88,7 +97,7 @@ struct GalleryCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let session = try options.session(registry: StandardSteps.registry)
-            let index = try session.renderGallery(output: output.map { URL(fileURLWithPath: $0) })
+            let index = try await session.recoveringDamage { try session.renderGallery(output: output.map(UserPath.commandLine)) }
             print(index.path)
         }
     }

@@ -2,11 +2,12 @@ import ArgumentParser
 import Bench
 import Foundation
 import Store
+import Stories
 import StoryWorld
 
 struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Inspect or clean the project store.",
-                                                    subcommands: [Stats.self, GC.self])
+                                                    subcommands: [Stats.self, GC.self, Check.self])
 
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Counts and sizes of stored results and media.")
@@ -14,7 +15,7 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let s = try ProjectStore(root: URL(fileURLWithPath: store.store)).stats()
+            let s = try ProjectStore(root: UserPath.commandLine(store.store)).stats()
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
@@ -38,12 +39,44 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Only report what would be removed.") var dryRun = false
 
         func run() throws {
-            let root = URL(fileURLWithPath: store.store)
+            let root = UserPath.commandLine(store.store)
             let lock = try StoreLock(storeRoot: root, wait: false)
             let r = try ProjectStore(root: root).collectGarbage(dryRun: dryRun)
             withExtendedLifetime(lock) {}
             let verb = dryRun ? "would remove" : "removed"
             print("\(verb) \(r.results) results and \(r.mediaObjects) media objects (\(ByteCountFormatter.string(fromByteCount: r.mediaBytes, countStyle: .file)))\(dryRun ? "" : ", \(r.temporaries) temporary files")")
+        }
+    }
+}
+
+extension CacheCommand {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the store for damage: SQLite's integrity check, every media file against its hash; exits 1 when damaged.")
+        @OptionGroup var store: StoreOption
+        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Delete damaged media files and forget the results that use damaged or missing ones, so the next run recomputes them.")
+        var repair = false
+
+        func run() throws {
+            let root = UserPath.commandLine(store.store)
+            let report = try StoreCheck.run(storeRoot: root)
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                print(String(decoding: try e.encode(report), as: UTF8.self))
+            } else {
+                print(report)
+            }
+            guard report.damaged else { return }
+            if repair && report.databaseIsSound {
+                let lock = try StoreLock(storeRoot: root, wait: false)
+                let done = try ProjectStore(root: root).repairMedia(report)
+                withExtendedLifetime(lock) {}
+                if !json { print("repaired: removed \(done.filesRemoved) damaged media files, forgot \(done.resultsForgotten) results; the next run recomputes them") }
+                return
+            }
+            throw ExitCode.failure
         }
     }
 }
@@ -63,7 +96,7 @@ struct WorldCommand: ParsableCommand {
         options.imageSize = imageSize
         options.displaySize = displaySize > 0 ? displaySize : nil
         options.renderImages = !noImages
-        let summary = try StoryWorldGenerator.generate(options, into: URL(fileURLWithPath: output))
+        let summary = try StoryWorldGenerator.generate(options, into: UserPath.commandLine(output))
         print("wrote \(summary.stories) stories, \(summary.dialogues) dialogues and \(summary.images) images to \(summary.folder.path)")
     }
 }

@@ -39,11 +39,15 @@ struct CLI {
         try write(lines.joined(separator: "\n") + "\n", to: "collection/collection.jsonl")
     }
 
-    func start(_ args: [String]) throws -> (Process, URL, URL) {
+    /// Starts the executable in `directory` (default: the scratch folder), with `environment` added.
+    func start(_ args: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> (Process, URL, URL) {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
-        p.currentDirectoryURL = root
+        p.currentDirectoryURL = directory ?? root
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let out = root.appendingPathComponent("out-\(UUID().uuidString)")
         let err = root.appendingPathComponent("err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -55,8 +59,8 @@ struct CLI {
     }
 
     @discardableResult
-    func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let (p, out, err) = try start(args)
+    func run(_ args: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let (p, out, err) = try start(args, in: directory, environment: environment)
         p.waitUntilExit()
         return (p.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
     }

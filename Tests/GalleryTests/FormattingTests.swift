@@ -52,7 +52,8 @@ import Testing
 
 /// Not a check: writes the sample gallery to $GALLERY_SAMPLE_OUT for a visual review in a browser.
 @Suite struct SampleRender {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["GALLERY_SAMPLE_OUT"] != nil))
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["GALLERY_SAMPLE_OUT"] != nil,
+                   "writes the sample gallery only when GALLERY_SAMPLE_OUT names a folder"))
     func writeSample() throws {
         let out = URL(fileURLWithPath: try #require(ProcessInfo.processInfo.environment["GALLERY_SAMPLE_OUT"]))
         let document = try SampleGallery(sourceFolder: out.appendingPathComponent("src"),

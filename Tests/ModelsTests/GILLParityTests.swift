@@ -121,7 +121,8 @@ struct GILLParityTests {
     }
 
     @Test("GILL's released model_args.json reads as the published sizes",
-          .enabled(if: FileManager.default.fileExists(atPath: GILLCheckpointTests.releaseFolder.appendingPathComponent("model_args.json").path)))
+          .enabled(if: FileManager.default.fileExists(atPath: GILLCheckpointTests.releaseFolder.appendingPathComponent("model_args.json").path),
+                   GILLCheckpointTests.missing("model_args.json")))
     func releasedArgs() throws {
         let c = try GILLConfig.load(from: GILLCheckpointTests.releaseFolder.appendingPathComponent("model_args.json"))
         #expect(c.nVisualTokens == 4 && c.numTokens == 8 && c.numClipTokens == 77 && c.genEmbDim == 768 && c.retEmbDim == 256)

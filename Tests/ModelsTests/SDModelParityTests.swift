@@ -26,7 +26,7 @@ struct SDModelParityTests {
         let sample = try e.tensor(named: "unet_\(name).sample")
         let timestep = try e.tensor(named: "unet_\(name).timestep").data
         let states = try e.tensor(named: "unet_\(name).encoder_hidden_states")
-        let out = try model.forward(sample, timesteps: timestep, encoderHiddenStates: states)
+        let out = try model.forward(sample, timesteps: timestep, promptEmbeddings: states)
         let ref = try e.tensor(named: "unet_\(name).output")
         let d = SDFixtures.maxAbsDifference(out, ref)
         #expect(out.shape == ref.shape)

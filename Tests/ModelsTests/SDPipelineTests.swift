@@ -43,7 +43,7 @@ struct SDPipelineTests {
         let e = try SDFixtures.tensors("pipeline.safetensors")
         let embeds = try e.tensor(named: "prompt_embeds")
         let options = GenerationOptions(steps: 3, guidance: 4, scheduler: .pndm, seed: 17, imagesPerPrompt: 2)
-        let image = try pipe.generate(promptEmbeds: embeds, options: options)
+        let image = try pipe.generate(promptEmbeddings: embeds, options: options)
         let ref = try e.tensor(named: "image_embeds")
         #expect(image.shape == [2, 64, 64, 3])
         let d = SDFixtures.maxAbsDifference(image, ref)
@@ -71,7 +71,7 @@ struct SDPipelineTests {
         #expect(tooLong?.message.contains("at most 75") == true)
         #expect(try pipe.encodePrompt(long, truncate: true).shape == [1, 77, 32])
         #expect(throws: GenerationError.self) {
-            _ = try pipe.generate(promptEmbeds: Tensor(zeros: [77, 16]), options: GenerationOptions(steps: 1))
+            _ = try pipe.generate(promptEmbeddings: Tensor(zeros: [77, 16]), options: GenerationOptions(steps: 1))
         }
         #expect(throws: GenerationError.self) {
             _ = try pipe.generate(prompt: "x", options: GenerationOptions(steps: 1, width: 30, height: 64))

@@ -154,8 +154,8 @@ struct AttributeCheckerTests {
             items.append(StepItem(id: "\(entry.id)#\(i)", entry: entry, panelIndex: panel,
                                   inputs: ["image": .image(ImageRef(hash: hash, ext: "png"))], pools: [:], seed: 0))
         }
-        let context = StepContext(media: media, isCancelled: { false })
-        return try await runner.run(items, context: context)
+        let services = StepServices(media: media, isCancelled: { false })
+        return try await runner.run(items, services: services)
     }
 
     @Test("the step reads the panel's scene graph; entry scope reads the last panel; declares its scores")

@@ -84,8 +84,8 @@ struct GILLGenerateStepTests {
         let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(2), "scheduler": .string("ddim")], setup: setup)
         let items = [Self.storyItem("s1", seed: 5, images: setup.panelImages), Self.storyItem("s2", seed: 5, images: setup.panelImages),
                      Self.storyItem("s3", seed: 6, images: setup.panelImages)]
-        let context = StepContext(media: setup.media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) })
-        let out = try await runner.run(items, context: context).map(Self.outputs)
+        let services = StepServices(media: setup.media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) })
+        let out = try await runner.run(items, services: services).map(Self.outputs)
         let first = try Self.image(setup.media, out[0]["image"])
         #expect(first.width == 64 && first.height == 64 && first.channels == 3)
         #expect(try Self.image(setup.media, out[1]["image"]) == first)
@@ -109,8 +109,8 @@ struct GILLGenerateStepTests {
         for mode in GILLContextMode.allCases {
             let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "scheduler": .string("ddim"),
                                                                          "context": .string(mode.rawValue)], setup: setup)
-            let ctx = StepContext(media: setup.media, isCancelled: { false })
-            let out = try Self.outputs(try await runner.run([Self.storyItem("s1", seed: 1, images: setup.panelImages)], context: ctx)[0])
+            let ctx = StepServices(media: setup.media, isCancelled: { false })
+            let out = try Self.outputs(try await runner.run([Self.storyItem("s1", seed: 1, images: setup.panelImages)], services: ctx)[0])
             tokens[mode.rawValue] = out["context_tokens"]?.number
             images[mode.rawValue] = try Self.image(setup.media, out["image"])
         }
@@ -131,18 +131,18 @@ struct GILLGenerateStepTests {
                           rounds: [DialogueRound(question: "Is it big?", answer: "No."), DialogueRound(question: "Where is it?", answer: "On the left.")])
         func item(_ inputs: [String: Value]) -> StepItem { StepItem(id: "d1", entry: entry, panelIndex: nil, inputs: inputs, pools: [:], seed: 2) }
         let gill = try GILLModel.load(from: Self.tinyGILL)
-        let ctx = StepContext(media: setup.media, isCancelled: { false })
+        let ctx = StepServices(media: setup.media, isCancelled: { false })
         for n in [0, 1, 2] {
             let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "rounds": .number(Double(n))], setup: setup)
-            let out = try Self.outputs(try await runner.run([item(["context": .list([.text("A photo with a ball.")]), "rounds": rounds])], context: ctx)[0])
+            let out = try Self.outputs(try await runner.run([item(["context": .list([.text("A photo with a ball.")]), "rounds": rounds])], services: ctx)[0])
             let text = (["A photo with a ball."] + [("Is it big?", "No."), ("Where is it?", "On the left.")].prefix(n).map { "Q: \($0.0) A: \($0.1)" })
                 .joined(separator: " ")
             #expect(out["context_tokens"]?.number == Double(1 + gill.tokenizer.encode(text, addBOS: false).count))
         }
         let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1)], setup: setup)
-        let missing = try await runner.run([item(["context": .text("A photo with a ball.")])], context: ctx)
+        let missing = try await runner.run([item(["context": .text("A photo with a ball.")])], services: ctx)
         if case .failure(let m) = missing[0] { #expect(m.contains("d1 is a dialogue") && m.contains("rounds")) } else { Issue.record("unbound rounds should fail") }
-        let bad = try await runner.run([item(["context": .text("A photo."), "rounds": .list([.list([.text("only a question")])])])], context: ctx)
+        let bad = try await runner.run([item(["context": .text("A photo."), "rounds": .list([.list([.text("only a question")])])])], services: ctx)
         if case .failure(let m) = bad[0] { #expect(m.contains("round 1")) } else { Issue.record("a malformed round should fail") }
     }
 
@@ -154,7 +154,7 @@ struct GILLGenerateStepTests {
         let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(3), "scheduler": .string("euler")], setup: setup)
         await #expect(throws: CancellationError.self) {
             _ = try await runner.run([Self.storyItem("s1", seed: 1, images: [])],
-                                     context: StepContext(media: setup.media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) }))
+                                     services: StepServices(media: setup.media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) }))
         }
         #expect(counter.ticks.count == 1)
 

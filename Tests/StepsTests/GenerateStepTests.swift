@@ -39,8 +39,8 @@ struct GenerateStepTests {
         let items = zip(texts, seeds).enumerated().map { i, pair in
             StepItem(id: "e\(i + 1)", entry: entry, panelIndex: 0, inputs: ["text": pair.0], pools: [:], seed: pair.1)
         }
-        let context = StepContext(media: media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) })
-        return (media, try await runner.run(items, context: context))
+        let services = StepServices(media: media, isCancelled: { counter.cancelled }, progress: { counter.tick($0, $1) })
+        return (media, try await runner.run(items, services: services))
     }
 
     func image(_ media: MediaStore, _ v: Value?) throws -> Image {

@@ -35,7 +35,7 @@ struct StepHarness {
         let items = inputs.enumerated().map { i, inp in
             StepItem(id: "e\(i + 1)", entry: entry, panelIndex: 0, inputs: inp, pools: [:], seed: seed + UInt64(i))
         }
-        return try await runner.run(items, context: StepContext(media: media, isCancelled: { false }))
+        return try await runner.run(items, services: StepServices(media: media, isCancelled: { false }))
     }
 
     func outputs(_ o: ItemOutcome) -> Outputs? { if case .success(let out) = o { return out }; return nil }
@@ -177,8 +177,8 @@ struct StepHarness {
         let pool: [(id: String, value: Value)] = [("s1#1", .vector([1, 0])), ("s1#2", .vector([0.8, 0.6])),
                                                   ("s2#1", .vector([0, 1])), ("s2#2", .vector([0.6, 0.8]))]
         let item = StepItem(id: "s1#2", entry: entries[0], panelIndex: 1, inputs: ["query": .vector([1, 0])], pools: ["pool": pool], seed: 0)
-        let ctx = StepContext(media: h.media, isCancelled: { false })
-        let out = try await RetrieveStep.kind.makeRunner(config(false)).run([item], context: ctx)
+        let ctx = StepServices(media: h.media, isCancelled: { false })
+        let out = try await RetrieveStep.kind.makeRunner(config(false)).run([item], services: ctx)
         let o = try #require(h.outputs(out[0]))
         #expect(o["ranked"] == .ranked([Candidate(id: "s1#1", score: 1), Candidate(id: "s1#2", score: Double(Float(0.8)))]))
         #expect(o["target_rank"] == .number(2) && o["hit_at_1"] == .number(0) && o["hit_at_k"] == .number(1))
@@ -186,7 +186,7 @@ struct StepHarness {
         let hash = try Hashing.sha256Hex(fileAt: url)
         #expect(o["top_image"] == .image(ImageRef(hash: hash, ext: "png")))
         #expect(try Data(contentsOf: h.media.url(hash: hash, ext: "png")) == Data(contentsOf: url))   // copied into the media store
-        let other = try #require(h.outputs(try await RetrieveStep.kind.makeRunner(config(true)).run([item], context: ctx)[0]))
+        let other = try #require(h.outputs(try await RetrieveStep.kind.makeRunner(config(true)).run([item], services: ctx)[0]))
         #expect(other["top_image"]?.image?.hash == (try Hashing.sha256Hex(fileAt: h.root.appendingPathComponent("s2p2.png"))))
         #expect(other["target_rank"] == nil)
     }

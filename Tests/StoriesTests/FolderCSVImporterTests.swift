@@ -55,6 +55,7 @@ import Testing
         let error = #expect(throws: CollectionError.self) { try FolderCSVImporter.load(.init(csv: csv)) }
         #expect(error?.line == 3)
         #expect(error?.description.contains("image path \"../secret.png\" leaves the images folder") == true)
+        #expect(error?.description.contains("set allow_outside_root: true under the workflow's collection: to permit") == true)
         let allowed = try FolderCSVImporter.load(.init(csv: csv, allowOutsideRoot: true))
         #expect(allowed.entries.map { $0.panels.first?.image } == ["frames/a.png", "../secret.png", "/etc/passwd"])
         #expect(allowed.entries[2].warnings.isEmpty)

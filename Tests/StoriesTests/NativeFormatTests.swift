@@ -37,7 +37,10 @@ import Testing
         let dir = try tempDir()
         let text = "{\"id\":\"a\",\"kind\":\"story\",\"panels\":[{\"image\":\"../../etc/passwd\",\"text\":\"x\"}]}\n"
         try text.write(to: dir.appendingPathComponent("collection.jsonl"), atomically: true, encoding: .utf8)
-        #expect(throws: CollectionError.self) { try NativeCollection.read(at: dir) }
+        let error = #expect(throws: CollectionError.self) { try NativeCollection.read(at: dir) }
+        // The refusal names the workflow key that permits it.
+        #expect(error?.description.contains("image path \"../../etc/passwd\" leaves the collection folder (set allow_outside_root: true under the workflow's collection: to permit)") == true)
+        #expect(error?.description.contains("allowOutsideRoot") == false)
         #expect(try NativeCollection.read(at: dir, allowOutsideRoot: true).entries.count == 1)
         #expect(PathSafety.staysInside(relativePath: "images/./a/../b.png"))
         #expect(!PathSafety.staysInside(relativePath: "images/../../b.png"))

@@ -86,7 +86,7 @@ public final class GILLImageGenerator: Sendable {
         guard options.guidance <= 1 || negativeEmbeddings != nil else {
             throw GILLError("\(pipeline.folder.path) has no text_encoder/: guidance \(options.guidance) needs the empty prompt's embeddings (set guidance to 1 or add the text encoder)")
         }
-        return try pipeline.generate(promptEmbeds: promptEmbeddings, negativeEmbeds: options.guidance > 1 ? negativeEmbeddings : nil,
+        return try pipeline.generate(promptEmbeddings: promptEmbeddings, negativePromptEmbeddings: options.guidance > 1 ? negativeEmbeddings : nil,
                                      options: options, progress: progress, isCancelled: isCancelled)
     }
 }

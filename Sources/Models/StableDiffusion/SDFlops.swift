@@ -3,7 +3,7 @@ import Foundation
 /// Analytic operation counts (2 per multiply-add) of the convolutions, linears and attention
 /// products of one forward pass, for GFLOP/s figures. Norms and activations are not counted.
 extension UNet2DConditionModel {
-    public func flops(batch b: Int, height h0: Int, width w0: Int, contextLength tc: Int) -> Double {
+    public func flops(batch b: Int, height h0: Int, width w0: Int, promptLength tc: Int) -> Double {
         let c = config
         var total = 0.0
         func conv(_ cin: Int, _ cout: Int, _ k: Int, _ h: Int, _ w: Int) { total += 2 * Double(b * cin * cout * k * k * h * w) }

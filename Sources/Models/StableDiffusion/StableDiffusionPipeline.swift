@@ -46,7 +46,7 @@ public struct GenerationError: Error, CustomStringConvertible, Sendable {
 /// and `tokenizer/` (`vocab.json`, `merges.txt`).
 ///
 /// Two entry points: `generate(prompt:negativePrompt:options:)` encodes text with CLIP;
-/// `generate(promptEmbeds:negativeEmbeds:options:)` takes `[77, 768]`-shaped conditioning
+/// `generate(promptEmbeddings:negativePromptEmbeddings:options:)` takes `[77, 768]`-shaped conditioning
 /// directly (GILL's mapper output). Same seed, steps, scheduler and guidance give the same
 /// image as diffusers on CPU in float32, to float rounding.
 public final class StableDiffusionPipeline: Sendable {
@@ -123,17 +123,17 @@ public final class StableDiffusionPipeline: Sendable {
                          progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> Tensor {
         let cond = try encodePrompt(prompt, truncate: options.truncatePrompt)
         let negative = options.guidance > 1 ? try encodePrompt(negativePrompt, truncate: options.truncatePrompt) : nil
-        return try generate(promptEmbeds: cond, negativeEmbeds: negative, options: options, progress: progress, isCancelled: isCancelled)
+        return try generate(promptEmbeddings: cond, negativePromptEmbeddings: negative, options: options, progress: progress, isCancelled: isCancelled)
     }
 
     /// Text-to-image from conditioning embeddings — GILL's entry point.
     ///
     /// - Parameters:
-    ///   - promptEmbeds: `[T, D]` or `[1, T, D]` (D = the UNet's `cross_attention_dim`).
-    ///   - negativeEmbeds: the unconditional embeddings, same shape; nil encodes "" with the
+    ///   - promptEmbeddings: `[T, D]` or `[1, T, D]` (D = the UNet's `cross_attention_dim`).
+    ///   - negativePromptEmbeddings: the unconditional embeddings, same shape; nil encodes "" with the
     ///     text encoder (as diffusers does), which must then be present.
     /// - Returns: `[N, H, W, 3]` float images in [0, 1] (diffusers' `output_type="np"`).
-    public func generate(promptEmbeds: Tensor, negativeEmbeds: Tensor? = nil, options o: GenerationOptions,
+    public func generate(promptEmbeddings: Tensor, negativePromptEmbeddings: Tensor? = nil, options o: GenerationOptions,
                          progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> Tensor {
         let d = unet.config.crossAttentionDim
         func flat(_ t: Tensor, _ what: String) throws -> Tensor {
@@ -141,11 +141,11 @@ public final class StableDiffusionPipeline: Sendable {
             guard ok else { throw GenerationError("\(what) must be [T, \(d)] or [1, T, \(d)], got \(t.shape)") }
             return try t.reshaped([t.count / d, d])
         }
-        let cond = try flat(promptEmbeds, "prompt embeddings")
+        let cond = try flat(promptEmbeddings, "prompt embeddings")
         let useGuidance = o.guidance > 1
         var negative: Tensor?
         if useGuidance {
-            negative = try negativeEmbeds.map { try flat($0, "negative prompt embeddings") } ?? flat(encodePrompt(""), "empty-prompt embeddings")
+            negative = try negativePromptEmbeddings.map { try flat($0, "negative prompt embeddings") } ?? flat(encodePrompt(""), "empty-prompt embeddings")
             guard negative!.shape == cond.shape else {
                 throw GenerationError("negative embeddings \(negative!.shape) and prompt embeddings \(cond.shape) differ in shape")
             }
@@ -159,11 +159,12 @@ public final class StableDiffusionPipeline: Sendable {
         }
         let n = o.imagesPerPrompt, t = cond.rowCount
         let batch = useGuidance ? 2 * n : n
-        var contextData: [Float] = []
-        contextData.reserveCapacity(batch * t * d)
-        if let negative { for _ in 0..<n { contextData += negative.data } }
-        for _ in 0..<n { contextData += cond.data }
-        let context = try Tensor(shape: [batch, t, d], data: contextData)
+        // The UNet's batch: the unconditional half first (diffusers' order), then the prompt, per image.
+        var batchData: [Float] = []
+        batchData.reserveCapacity(batch * t * d)
+        if let negative { for _ in 0..<n { batchData += negative.data } }
+        for _ in 0..<n { batchData += cond.data }
+        let batchEmbeddings = try Tensor(shape: [batch, t, d], data: batchData)
 
         var scheduler = try o.scheduler.make(config: schedulerConfig, steps: o.steps)
         var generator = TorchGenerator(seed: o.seed)
@@ -178,7 +179,7 @@ public final class StableDiffusionPipeline: Sendable {
             var input = latents
             if useGuidance { input = try Tensor(shape: [batch] + latents.shape.dropFirst(), data: latents.data + latents.data) }
             input = scheduler.scaleModelInput(input, step: i)
-            var noise = try unet.forward(input, timesteps: [timestep], encoderHiddenStates: context)
+            var noise = try unet.forward(input, timesteps: [timestep], promptEmbeddings: batchEmbeddings)
             if useGuidance {
                 let half = noise.count / 2, g = o.guidance
                 var guided = [Float](repeating: 0, count: half)

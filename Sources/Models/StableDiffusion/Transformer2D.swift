@@ -11,15 +11,15 @@ struct CrossAttention: Sendable {
     let heads: Int
     let inner: Int
 
-    static func load(_ r: WeightSource, _ p: String, dim: Int, contextDim: Int?, heads: Int, headDim: Int,
+    static func load(_ r: WeightSource, _ p: String, dim: Int, crossAttentionDim: Int?, heads: Int, headDim: Int,
                      bias: Bool = false) throws -> CrossAttention {
         let inner = heads * headDim
-        let kvDim = contextDim ?? dim
+        let kvDim = crossAttentionDim ?? dim
         let wq = try r.weight(p + "to_q.weight", [inner, dim])
         let wk = try r.weight(p + "to_k.weight", [inner, kvDim])
         let wv = try r.weight(p + "to_v.weight", [inner, kvDim])
         let out = try LinearLayer.load(r, p + "to_out.0", in: inner, out: dim)
-        if contextDim == nil {
+        if crossAttentionDim == nil {
             return CrossAttention(qkv: try Tensor(shape: [3 * inner, dim], data: wq.data + wk.data + wv.data),
                                   q: nil, kv: nil, out: out, heads: heads, inner: inner)
         }
@@ -30,8 +30,8 @@ struct CrossAttention: Sendable {
 
     /// - Parameters:
     ///   - x: `[B·T, dim]` tokens of `batch` sequences.
-    ///   - context: `[B·Tc, contextDim]` for cross-attention (nil for self-attention).
-    func callAsFunction(_ x: Tensor, batch: Int, context: Tensor?, contextLength: Int) throws -> Tensor {
+    ///   - promptEmbeddings: `[B·Tc, crossAttentionDim]` for cross-attention (nil for self-attention).
+    func callAsFunction(_ x: Tensor, batch: Int, promptEmbeddings: Tensor?, promptLength: Int) throws -> Tensor {
         let t = x.rowCount / batch
         let hd = inner / heads
         var result = [Float](repeating: 0, count: x.rowCount * inner)
@@ -47,16 +47,16 @@ struct CrossAttention: Sendable {
                                      out: op.baseAddress!, outStride: inner)
                 }
             }
-        } else if let q, let kv, let context {
+        } else if let q, let kv, let promptEmbeddings {
             let query = try q(x)                                   // [B·T, inner]
-            let keyValue = try linear(context, weight: kv)         // [B·Tc, 2·inner]
+            let keyValue = try linear(promptEmbeddings, weight: kv)         // [B·Tc, 2·inner]
             query.data.withUnsafeBufferPointer { qp in
                 keyValue.data.withUnsafeBufferPointer { kp in
                     result.withUnsafeMutableBufferPointer { op in
                         blockedAttention(query: AttentionOperand(base: qp.baseAddress!, rowStride: inner),
                                          key: AttentionOperand(base: kp.baseAddress!, rowStride: 2 * inner, offset: 0),
                                          value: AttentionOperand(base: kp.baseAddress!, rowStride: 2 * inner, offset: inner),
-                                         batch: batch, queryLength: t, keyLength: contextLength, heads: heads, headDim: hd,
+                                         batch: batch, queryLength: t, keyLength: promptLength, heads: heads, headDim: hd,
                                          out: op.baseAddress!, outStride: inner)
                     }
                 }
@@ -76,22 +76,22 @@ struct BasicTransformerBlock: Sendable {
     let norm3: LayerNormLayer
     let ffIn: LinearLayer, ffOut: LinearLayer
 
-    static func load(_ r: WeightSource, _ p: String, dim: Int, contextDim: Int, heads: Int, headDim: Int) throws -> BasicTransformerBlock {
+    static func load(_ r: WeightSource, _ p: String, dim: Int, crossAttentionDim: Int, heads: Int, headDim: Int) throws -> BasicTransformerBlock {
         let ff = dim * 4
         return BasicTransformerBlock(
             norm1: try .load(r, p + "norm1", dim: dim),
-            attn1: try .load(r, p + "attn1.", dim: dim, contextDim: nil, heads: heads, headDim: headDim),
+            attn1: try .load(r, p + "attn1.", dim: dim, crossAttentionDim: nil, heads: heads, headDim: headDim),
             norm2: try .load(r, p + "norm2", dim: dim),
-            attn2: try .load(r, p + "attn2.", dim: dim, contextDim: contextDim, heads: heads, headDim: headDim),
+            attn2: try .load(r, p + "attn2.", dim: dim, crossAttentionDim: crossAttentionDim, heads: heads, headDim: headDim),
             norm3: try .load(r, p + "norm3", dim: dim),
             ffIn: try .load(r, p + "ff.net.0.proj", in: dim, out: 2 * ff),
             ffOut: try .load(r, p + "ff.net.2", in: ff, out: dim))
     }
 
-    func callAsFunction(_ x: Tensor, batch: Int, context: Tensor, contextLength: Int) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, batch: Int, promptEmbeddings: Tensor, promptLength: Int) throws -> Tensor {
         var h = x
-        try addInPlace(&h, attn1(norm1(h), batch: batch, context: nil, contextLength: 0))
-        try addInPlace(&h, attn2(norm2(h), batch: batch, context: context, contextLength: contextLength))
+        try addInPlace(&h, attn1(norm1(h), batch: batch, promptEmbeddings: nil, promptLength: 0))
+        try addInPlace(&h, attn2(norm2(h), batch: batch, promptEmbeddings: promptEmbeddings, promptLength: promptLength))
         try addInPlace(&h, ffOut(geglu(ffIn(norm3(h)))))
         return h
     }
@@ -125,24 +125,24 @@ struct Transformer2D: Sendable {
     let blocks: [BasicTransformerBlock]
     let projOut: LinearLayer
 
-    static func load(_ r: WeightSource, _ p: String, channels c: Int, heads: Int, layers: Int, contextDim: Int,
+    static func load(_ r: WeightSource, _ p: String, channels c: Int, heads: Int, layers: Int, crossAttentionDim: Int,
                      groups: Int, linearProjection: Bool) throws -> Transformer2D {
         let headDim = c / heads
         return Transformer2D(
             norm: try .load(r, p + "norm", channels: c, groups: groups, eps: 1e-6),
             projIn: try .load(r, p + "proj_in", in: c, out: c, fromConv: !linearProjection),
             blocks: try (0..<layers).map {
-                try BasicTransformerBlock.load(r, p + "transformer_blocks.\($0).", dim: c, contextDim: contextDim,
+                try BasicTransformerBlock.load(r, p + "transformer_blocks.\($0).", dim: c, crossAttentionDim: crossAttentionDim,
                                                heads: heads, headDim: headDim)
             },
             projOut: try .load(r, p + "proj_out", in: c, out: c, fromConv: !linearProjection))
     }
 
-    /// - Parameter context: `[B·Tc, contextDim]`.
-    func callAsFunction(_ x: Tensor, context: Tensor, contextLength: Int) throws -> Tensor {
+    /// - Parameter promptEmbeddings: `[B·Tc, crossAttentionDim]`.
+    func callAsFunction(_ x: Tensor, promptEmbeddings: Tensor, promptLength: Int) throws -> Tensor {
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         var tokens = try projIn(nchwToTokens(norm(x)))
-        for block in blocks { tokens = try block(tokens, batch: b, context: context, contextLength: contextLength) }
+        for block in blocks { tokens = try block(tokens, batch: b, promptEmbeddings: promptEmbeddings, promptLength: promptLength) }
         return try tokensToNCHW(projOut(tokens), batch: b, height: h, width: w, adding: x)
     }
 }

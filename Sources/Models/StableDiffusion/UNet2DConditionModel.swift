@@ -67,7 +67,7 @@ public struct UNet2DConditionModel: Sendable {
                                                temb: temb, groups: groups, eps: eps, outputScale: c.resnetOutScaleFactor))
                 if type == "CrossAttnDownBlock2D" {
                     block.attentions.append(try .load(r, p + "attentions.\(j).", channels: outChannels, heads: c.attentionHeads[i],
-                                                      layers: c.transformerLayersPerBlock[i], contextDim: c.crossAttentionDim,
+                                                      layers: c.transformerLayersPerBlock[i], crossAttentionDim: c.crossAttentionDim,
                                                       groups: groups, linearProjection: c.useLinearProjection))
                 }
             }
@@ -85,7 +85,7 @@ public struct UNet2DConditionModel: Sendable {
                           outputScale: c.midBlockScaleFactor)
             },
             attention: try .load(r, "mid_block.attentions.0.", channels: last, heads: c.attentionHeads[n - 1],
-                                 layers: c.transformerLayersPerBlock[n - 1], contextDim: c.crossAttentionDim, groups: groups,
+                                 layers: c.transformerLayersPerBlock[n - 1], crossAttentionDim: c.crossAttentionDim, groups: groups,
                                  linearProjection: c.useLinearProjection))
         let reversed = Array(ch.reversed())
         let reversedHeads = Array(c.attentionHeads.reversed())
@@ -106,7 +106,7 @@ public struct UNet2DConditionModel: Sendable {
                                                groups: groups, eps: eps, outputScale: c.resnetOutScaleFactor))
                 if type == "CrossAttnUpBlock2D" {
                     block.attentions.append(try .load(r, p + "attentions.\(j).", channels: outChannels, heads: reversedHeads[i],
-                                                      layers: reversedLayers[i], contextDim: c.crossAttentionDim,
+                                                      layers: reversedLayers[i], crossAttentionDim: c.crossAttentionDim,
                                                       groups: groups, linearProjection: c.useLinearProjection))
                 }
             }
@@ -144,21 +144,21 @@ public struct UNet2DConditionModel: Sendable {
     /// - Parameters:
     ///   - sample: `[B, in_channels, h, w]` latents (h, w multiples of 2^(blocks−1) are fastest; others are handled).
     ///   - timesteps: one value, or one per batch row.
-    ///   - encoderHiddenStates: `[B, T, cross_attention_dim]`.
-    public func forward(_ sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) throws -> Tensor {
+    ///   - promptEmbeddings: `[B, T, cross_attention_dim]`.
+    public func forward(_ sample: Tensor, timesteps: [Float], promptEmbeddings: Tensor) throws -> Tensor {
         let c = config
         guard sample.rank == 4, sample.shape[1] == c.inChannels else {
             throw TensorError("UNet: sample must be [B, \(c.inChannels), h, w], got \(sample.shape)")
         }
         let b = sample.shape[0]
-        guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == b, encoderHiddenStates.shape[2] == c.crossAttentionDim else {
-            throw TensorError("UNet: encoder hidden states must be [\(b), T, \(c.crossAttentionDim)], got \(encoderHiddenStates.shape)")
+        guard promptEmbeddings.rank == 3, promptEmbeddings.shape[0] == b, promptEmbeddings.shape[2] == c.crossAttentionDim else {
+            throw TensorError("UNet: prompt embeddings must be [\(b), T, \(c.crossAttentionDim)], got \(promptEmbeddings.shape)")
         }
         guard timesteps.count == 1 || timesteps.count == b else {
             throw TensorError("UNet: \(timesteps.count) timesteps for a batch of \(b)")
         }
-        let contextLength = encoderHiddenStates.shape[1]
-        let context = try encoderHiddenStates.reshaped([b * contextLength, c.crossAttentionDim])
+        let promptLength = promptEmbeddings.shape[1]
+        let flatPrompt = try promptEmbeddings.reshaped([b * promptLength, c.crossAttentionDim])
         let ts = timesteps.count == 1 ? Array(repeating: timesteps[0], count: b) : timesteps
         var emb = try timeLinear2(activated(timeLinear1(timestepEmbedding(ts)), .silu))
         applyActivation(.silu, to: &emb)   // every ResNet block applies SiLU before its projection
@@ -168,7 +168,7 @@ public struct UNet2DConditionModel: Sendable {
         for block in down {
             for (j, resnet) in block.resnets.enumerated() {
                 h = try resnet(h, activatedTemb: emb)
-                if j < block.attentions.count { h = try block.attentions[j](h, context: context, contextLength: contextLength) }
+                if j < block.attentions.count { h = try block.attentions[j](h, promptEmbeddings: flatPrompt, promptLength: promptLength) }
                 residuals.append(h)
             }
             if let ds = block.downsample {
@@ -177,13 +177,13 @@ public struct UNet2DConditionModel: Sendable {
             }
         }
         h = try mid.resnets[0](h, activatedTemb: emb)
-        h = try mid.attention(h, context: context, contextLength: contextLength)
+        h = try mid.attention(h, promptEmbeddings: flatPrompt, promptLength: promptLength)
         h = try mid.resnets[1](h, activatedTemb: emb)
         for block in up {
             for (j, resnet) in block.resnets.enumerated() {
                 guard let skip = residuals.popLast() else { throw TensorError("UNet: skip connections exhausted") }
                 h = try resnet(concatChannels(h, skip), activatedTemb: emb)
-                if j < block.attentions.count { h = try block.attentions[j](h, context: context, contextLength: contextLength) }
+                if j < block.attentions.count { h = try block.attentions[j](h, promptEmbeddings: flatPrompt, promptLength: promptLength) }
             }
             if let us = block.upsample {
                 // The next skip's size (what diffusers' forward_upsample_size passes when h, w are odd).

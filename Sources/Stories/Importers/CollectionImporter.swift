@@ -92,12 +92,10 @@ struct OptionReader {
     var options: [String: String]
     var base: URL
 
-    /// The option as a file URL, relative paths resolved against `base`; nil when absent.
+    /// The option as a file URL (``UserPath``: relative to `base`, `~` expanded); nil when absent.
     func url(_ key: String) -> URL? {
         guard let value = options[key], !value.isEmpty else { return nil }
-        let expanded = (value as NSString).expandingTildeInPath
-        if expanded.hasPrefix("/") { return URL(fileURLWithPath: expanded).standardizedFileURL }
-        return base.appendingPathComponent(expanded).standardizedFileURL
+        return UserPath.resolve(value, relativeTo: base)
     }
 
     /// A required path option as a URL.

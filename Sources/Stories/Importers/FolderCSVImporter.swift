@@ -112,7 +112,7 @@ public enum FolderCSVImporter {
             let image = row[imageAt].trimmingCharacters(in: .whitespaces)
             if !image.isEmpty && !options.allowOutsideRoot && !PathSafety.staysInside(relativePath: image) {
                 throw CollectionError(file: path, line: line,
-                    "image path \"\(image)\" leaves the images folder \(root.path) (expected a relative path inside it; pass allowOutsideRoot to permit)")
+                    "image path \"\(image)\" leaves the images folder \(root.path) (expected a relative path inside it; set allow_outside_root: true under the workflow's collection: to permit)")
             }
             var order = r
             if let orderAt {

@@ -1,0 +1,52 @@
+import Foundation
+import Gallery
+import Stories
+import Store
+
+/// Turns stored output values into gallery cells. Entry pages and the run report both go through this,
+/// so a retrieved panel id resolves to its picture everywhere (the report once built its cells without
+/// the panel lookup and showed empty boxes where the entry pages showed thumbnails).
+struct GalleryCells {
+    /// Every collection panel's picture by item id (`entry#panel`), for retrieved ids.
+    let panels: [String: MediaFile]
+    let media: MediaStore
+
+    init(collection: StoryCollection, media: MediaStore) {
+        var panels: [String: MediaFile] = [:]
+        for entry in collection.entries {
+            for (p, panel) in entry.panels.enumerated() {
+                if let file = Self.groundTruth(panel, root: collection.root) { panels[ItemID(entry: entry.id, panel: p).description] = file }
+            }
+        }
+        self.panels = panels
+        self.media = media
+    }
+
+    /// The picture to show for a collection panel.
+    static func groundTruth(_ panel: Panel, root: URL) -> MediaFile? {
+        // StoryWorld keeps a display-resolution copy; prefer it for viewing.
+        if let display = panel.metadata?["display"]?.stringValue, PathSafety.staysInside(relativePath: display) {
+            return MediaFile(path: root.appendingPathComponent(display).path)
+        }
+        guard let image = panel.image else { return nil }
+        return MediaFile(path: ColumnFingerprints.url(image, root: root).path)
+    }
+
+    /// The cell for one output value; nil for values a gallery does not show (vectors, mixed lists).
+    func cell(_ v: Value) -> CellValue? {
+        switch v {
+        case .text(let s): return .text(s)
+        case .number(let n): return .number(n)
+        case .image(let ref):
+            let path = ref.path ?? media.url(hash: ref.hash, ext: ref.ext).path
+            return .image(MediaFile(path: path, hash: ref.hash), caption: nil)
+        case .ranked(let candidates):
+            return .ranked(candidates.map { RankedImage(id: $0.id, image: panels[$0.id], score: $0.score) })
+        case .choice(let c, let p): return .decision(choice: c, probability: p, detail: nil)
+        case .vector: return nil
+        case .list(let values):
+            let texts = values.compactMap(\.text)
+            return texts.count == values.count ? .text(texts.joined(separator: " ")) : nil
+        }
+    }
+}
