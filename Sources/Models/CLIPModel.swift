@@ -35,7 +35,8 @@ public final class CLIPModel: Sendable {
         self.digest = digest
     }
 
-    /// Loads a transformers CLIP folder (config.json + model.safetensors or shards).
+    /// Loads a transformers CLIP folder (config.json + model.safetensors or shards, or
+    /// pytorch_model.bin or its shards).
     public static func load(from folder: URL) throws -> CLIPModel {
         let configURL = folder.appendingPathComponent("config.json")
         let config = try CLIPConfig.load(from: configURL)
@@ -94,9 +95,9 @@ public final class CLIPModel: Sendable {
             hasher.update(data: Data(name.utf8))
             hasher.update(data: data)
         }
-        for file in checkpoint.files {
-            hasher.update(data: Data(file.url.lastPathComponent.utf8))
-            file.withFileBytes { hasher.update(bufferPointer: $0) }
+        for url in checkpoint.urls {
+            hasher.update(data: Data(url.lastPathComponent.utf8))
+            hasher.update(data: try Data(contentsOf: url, options: .alwaysMapped))
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }

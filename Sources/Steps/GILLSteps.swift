@@ -59,10 +59,10 @@ enum GILLInputs {
                 throw StepError("\(item.entry.id) is a dialogue: bind inputs: {rounds: rounds} to read its first \(reading.maxRounds) rounds (or set rounds: 0)")
             }
             return GILLContext.dialogue(caption: captions[0], rounds: try rounds(item.inputs["rounds"]),
-                                        maxRounds: reading.maxRounds, mode: reading.mode)
+                                        maxRounds: reading.maxRounds, mode: reading.mode, layout: .legacy)
         }
         let imgs = reading.mode == .captionsAndImages ? try images(item.inputs["images"], context: context) : []
-        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode)
+        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode, layout: .legacy)
     }
 
     static func sampling(_ config: StepConfiguration) -> Sampling {
@@ -87,7 +87,7 @@ enum GILLInputs {
 /// `caption`: an image (optionally after story context) → text through GILL's LLM with the visual prefix.
 public enum GILLCaptionStep {
     public static let kind = StepKind(
-        name: "caption", version: 1,
+        name: "caption", version: 2,
         summary: "Caption an image with GILL: visual prefix (CLIP pooler → visual tokens) then OPT decoding.",
         scope: .panel,
         params: [
@@ -116,14 +116,14 @@ public enum GILLCaptionStep {
                     guard let ref = item.inputs["image"]?.image else { throw StepError("input image is not an image") }
                     let image = try Image.load(contentsOf: context.imageURL(ref)).converted(toChannels: 3)
                     let text = prompt.replacingOccurrences(of: "{context}", with: GILLInputs.texts(item.inputs["context"]).joined(separator: " "))
-                    let embs = try model.embed([.image(image)] + (text.isEmpty ? [] : [.text(text)]))
+                    let embs = try model.embed(GILLPrompt.segments([.image(image)] + (text.isEmpty ? [] : [.text(text)])), addBOS: false)
                     let eos = model.tokenizer.eosTokenID
                     // A caption is text: [IMG] tokens are banned outright here.
                     let options = TextGenerationOptions(maxNewTokens: maxTokens, sampling: sampling, seed: item.seed,
-                                                    stopTokens: [eos, model.tokenizer.id(of: "\n") ?? eos],
+                                                    stopTokens: [eos, model.newlineTokenID ?? eos],
                                                     bannedTokens: Set(model.imageTokenIDs))
                     let ids = try model.llm.generate(promptEmbeddings: embs, options: options)
-                    let caption = model.tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
+                    let caption = GILLPrompt.truncateCaption(model.tokenizer.decode(ids)).trimmingCharacters(in: .whitespacesAndNewlines)
                     out.append(.success(["caption": .text(caption)]))
                 } catch { out.append(.failure("\(error)")) }
             }
@@ -197,11 +197,11 @@ public enum GILLDecideStep {
                 if context.isCancelled() { throw CancellationError() }
                 do {
                     let embs = try model.embed(try GILLInputs.segments(item, reading: reading, context: context))
-                    let d = try model.imageOutputs(context: embs).decision
-                    guard d.count == 2 else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
-                    let generate = d[1] > d[0]
-                    out.append(.success(["decision": .choice(generate ? "generate" : "retrieve", probability: Double(generate ? d[1] : d[0])),
-                                         "p_generate": .number(Double(d[1]))]))
+                    let o = try model.imageOutputs(context: embs)
+                    guard let g = o.pGenerate, let r = o.pRetrieve else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
+                    let generate = g > r
+                    out.append(.success(["decision": .choice(generate ? "generate" : "retrieve", probability: Double(generate ? g : r)),
+                                         "p_generate": .number(Double(g))]))
                 } catch { out.append(.failure("\(error)")) }
             }
             return out
