@@ -55,7 +55,9 @@ public final class CLIPModel: Sendable {
         case "clip_vision_model":
             // With a projection it is CLIPVisionModelWithProjection; the checkpoint says which.
             let projected = checkpoint.contains("visual_projection.weight")
-            vision = try CLIPVisionTower.load(reader, config: config.vision!, prefix: "vision_model.",
+            // transformers 5 saves a bare CLIPVisionModel without the "vision_model." prefix.
+            let bare = !checkpoint.contains("vision_model.embeddings.class_embedding") && checkpoint.contains("embeddings.class_embedding")
+            vision = try CLIPVisionTower.load(reader, config: config.vision!, prefix: bare ? "" : "vision_model.",
                                               projectionName: projected ? "visual_projection.weight" : nil,
                                               projectionDim: config.vision!.projectionDim)
         default:

@@ -87,7 +87,8 @@ public final class GILLModel: Sendable {
     let visualEmbeddings: (weight: Tensor, bias: Tensor)
     let visualFC: (weight: Tensor, bias: Tensor)
     let retrievalHead: (weight: Tensor, bias: Tensor)
-    let decisionHead: (weight: Tensor, bias: Tensor)?
+    /// The decision head, when the folder has one.
+    public let decisionHead: GILLDecisionHead?
     let mapper: GILLMapper
     /// `logit_scale` (log of the similarity temperature).
     public let logitScale: Float
@@ -101,7 +102,7 @@ public final class GILLModel: Sendable {
 
     private init(folder: URL, config: GILLConfig, llm: OPTModel, clip: CLIPModel, tokenizer: GPT2Tokenizer,
                  visualEmbeddings: (weight: Tensor, bias: Tensor), visualFC: (weight: Tensor, bias: Tensor),
-                 retrievalHead: (weight: Tensor, bias: Tensor), decisionHead: (weight: Tensor, bias: Tensor)?,
+                 retrievalHead: (weight: Tensor, bias: Tensor), decisionHead: GILLDecisionHead?,
                  mapper: GILLMapper, logitScale: Float, digest: String, unusedTensors: [String]) {
         self.folder = folder
         self.config = config
@@ -158,6 +159,7 @@ public final class GILLModel: Sendable {
         let visualEmbeddings = try pair("visual_embeddings", e * k, c), visualFC = try pair("visual_fc", config.retEmbDim, c)
         let retrievalHead = try pair("ret_text_hidden_fcs.0.model", config.retEmbDim, e)
         let decision = hasDecision ? try pair("decision.1", 2, e) : nil
+        let decisionHead = try decision.map { try GILLDecisionHead(weight: $0.weight, bias: $0.bias, classes: config.decisionClasses) }
         let mapper = try GILLMapper.load(weights, prefix: prefix, config: config, sizes: sizes, inputDim: e)
         let logitScale = try weights.take("logit_scale", shape: []).data[0]
 
@@ -170,7 +172,7 @@ public final class GILLModel: Sendable {
         hasher.update(data: Data((opt.digest + clip.digest).utf8))
         return GILLModel(folder: folder, config: config, llm: try opt.replacingEmbeddingRows(rows), clip: clip, tokenizer: tokenizer,
                          visualEmbeddings: visualEmbeddings, visualFC: visualFC, retrievalHead: retrievalHead,
-                         decisionHead: decision, mapper: mapper, logitScale: logitScale,
+                         decisionHead: decisionHead, mapper: mapper, logitScale: logitScale,
                          digest: hasher.finalize().map { String(format: "%02x", $0) }.joined(), unusedTensors: unused)
     }
 
@@ -238,12 +240,7 @@ public final class GILLModel: Sendable {
         let img0 = try Tensor(shape: [1, hidden.lastDimension], data: hidden.row(0))
         let ret = try linear(img0, weight: retrievalHead.weight, bias: retrievalHead.bias).data
         let prompt = try mapper(hidden: hidden, inputEmbeddings: inputEmbeddings)
-        var decision: [Float] = []
-        if let d = decisionHead {
-            var logits = try linear(img0, weight: d.weight, bias: d.bias)
-            softmaxLastDimension(&logits)
-            decision = logits.data
-        }
+        let decision = try decisionHead?.probabilities(img0.data) ?? []
         return GILLImageOutputs(retrievalEmbedding: ret, promptEmbeddings: prompt, decision: decision,
                                 decisionClasses: config.decisionClasses)
     }

@@ -142,19 +142,25 @@ extension GILLModel {
 }
 
 extension GILLMapper {
-    /// The mapper's sizes as its weights show them; heads are not visible in shapes (GILL's 4).
-    static func sizes(from w: GILLWeights, prefix p: String, heads: Int = 4) throws -> GILLConfig.Mapper {
-        guard let fc = w.entry(p + "fc.weight")?.entry.shape, fc.count == 2 else {
-            throw GILLError("\(w.files[0].path): tensor '\(p)fc.weight' (the GILLMapper's input layer) is missing or not a matrix; it gives the mapper's width")
+    /// The mapper's sizes as its weights' shapes show them (`shape` looks a Storyloom name up);
+    /// heads are not visible in shapes (GILL's 4). `file` names the weights in errors.
+    public static func sizes(file: String, prefix p: String = "gen_text_hidden_fcs.0.", heads: Int = 4,
+                             shape: (String) -> [Int]?) throws -> GILLConfig.Mapper {
+        guard let fc = shape(p + "fc.weight"), fc.count == 2 else {
+            throw GILLError("\(file): tensor '\(p)fc.weight' (the GILLMapper's input layer) is missing or not a matrix; it gives the mapper's width")
         }
-        guard let l1 = w.entry(p + "tfm.encoder.layers.0.linear1.weight")?.entry.shape, l1.count == 2 else {
-            throw GILLError("\(w.files[0].path): tensor '\(p)tfm.encoder.layers.0.linear1.weight' is missing or not a matrix; it gives the mapper's FFN width")
+        guard let l1 = shape(p + "tfm.encoder.layers.0.linear1.weight"), l1.count == 2 else {
+            throw GILLError("\(file): tensor '\(p)tfm.encoder.layers.0.linear1.weight' is missing or not a matrix; it gives the mapper's FFN width")
         }
         var layers = 0
-        while w.contains(p + "tfm.encoder.layers.\(layers).norm1.weight") { layers += 1 }
+        while shape(p + "tfm.encoder.layers.\(layers).norm1.weight") != nil { layers += 1 }
         guard fc[0] % heads == 0 else {
-            throw GILLError("\(w.files[0].path): mapper width \(fc[0]) (from \(p)fc.weight) is not divisible by \(heads) heads; set mapper in config.json")
+            throw GILLError("\(file): mapper width \(fc[0]) (from \(p)fc.weight) is not divisible by \(heads) heads; set mapper in config.json")
         }
         return GILLConfig.Mapper(dim: fc[0], heads: heads, layers: layers, ffn: l1[0])
+    }
+
+    static func sizes(from w: GILLWeights, prefix p: String) throws -> GILLConfig.Mapper {
+        try sizes(file: w.files[0].path, prefix: p) { w.entry($0)?.entry.shape }
     }
 }
