@@ -26,6 +26,7 @@ Writes Tests/ModelsTests/Fixtures/gill/release/:
                   (captured where GILL feeds them to gen_text_hidden_fcs), the mapper output GILL
                   returns, and — as GILL's lines compute them, since that function asserts a 4096-wide
                   LLM for the decision — the retrieval embedding (before normalising) and decision.
+  vist/p*.png, vist_pixels.safetensors   the VIST images, and the pixel values GILL's script gave them
   layout.json     one VIST story and one VisDial dialogue run through GILL's evals/generate_vist_images.py
                   and evals/generate_visdial_images.py (data files written to a temp dir, load_gill
                   replaced by a recorder), their prompt lists then through generate_for_images_and_texts
@@ -354,9 +355,13 @@ def layout(checkout, models, model):
     def vist_setup(tmp):
         os.makedirs(os.path.join(tmp, "sis", "val_images"))
         story = []
+        os.makedirs(os.path.join(OUT, "vist"), exist_ok=True)
         for i, c in enumerate(VIST_CAPTIONS):
-            Image.new("RGB", (40 + 8 * i, 30 + 4 * i), (50 * i, 100, 200 - 30 * i)).save(
-                os.path.join(tmp, "sis", "val_images", "p%d.png" % i))
+            w, h = 40 + 8 * i, 30 + 4 * i   # not square: the script squashes them to 224x224
+            g = torch.Generator().manual_seed(40 + i)
+            pixels = (torch.rand(h, w, 3, generator=g) * 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels, "RGB").save(os.path.join(tmp, "sis", "val_images", "p%d.png" % i))
+            shutil.copy(os.path.join(tmp, "sis", "val_images", "p%d.png" % i), os.path.join(OUT, "vist", "p%d.png" % i))
             story.append({"image_id": "p%d" % i, "caption": c})
         json.dump({"annotations": {"s0": story}}, open(os.path.join(tmp, "sis", "val_formatted.json"), "w"))
 
@@ -376,6 +381,8 @@ def layout(checkout, models, model):
         images = [models.utils.get_pixel_values_for_model(model.model.feature_extractor, p)
                   for p in prompts if isinstance(p, Image.Image)]
         _, seen = run_prompt(model, prompts)
+        if images:
+            save_file({"pixel_values": torch.stack(images).float().contiguous()}, os.path.join(OUT, name + "_pixels.safetensors"))
         out[name] = {"pieces": [p if isinstance(p, str) else {"image": list(p.size)} for p in prompts],
                      "call": {k: v for k, v in kwargs.items() if k != "generator"},
                      "sequence": read_back(model, seen["input_embs"][0], images)}

@@ -10,7 +10,8 @@ import Tensor
 /// pickles), and the VIST / VisDial layouts of GILL's evaluation scripts.
 /// Tolerances: float32 on both sides from the same bf16 weights — 1e-5 on the input embeddings
 /// (gathers and one linear), 2e-4 on the retrieval embedding and decision, 1e-3 on the 77×768
-/// mapper output after two transformer stacks; token ids and layouts exactly.
+/// mapper output after two transformer stacks, 1e-6 on pixel values (Pillow-exact resizes);
+/// token ids and layouts exactly.
 @Suite("GILL as released: manifest, small checkpoint, input layouts")
 struct GILLReleaseTests {
     static func root() throws -> URL {
@@ -64,6 +65,9 @@ struct GILLReleaseTests {
         #expect(model.config.mapper == nil)
         #expect(model.imageTokenIDs == Array(401...408))
         #expect(model.llm.config.vocabSize == 409, "OPT's 404 rows grown to hold [IMG3..7]")
+        let opt = try Checkpoint(url: model.folder.appendingPathComponent("opt"))
+        #expect(opt.urls.map(\.lastPathComponent) == ["pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"])
+        #expect(opt.files.isEmpty && opt.info("model.decoder.embed_tokens.weight")?.dtype == "F32")
         // The loader took every name of its spec, at the spec's shape, and nothing else.
         let weights = try GILLWeights(folder: model.folder)
         let mapper = try GILLMapper.sizes(from: weights, prefix: "gen_text_hidden_fcs.0.")
@@ -132,10 +136,18 @@ struct GILLReleaseTests {
         let layout = try Self.json("layout.json")
         let vist = try #require(layout["vist"] as? [String: Any]), visdial = try #require(layout["visdial"] as? [String: Any])
         let captions = try #require(vist["captions"] as? [String])
-        let images = (0..<captions.count).map { i in
-            Image(width: 40 + 8 * i, height: 30 + 4 * i, channels: 3, pixels: [UInt8](repeating: UInt8(30 * i), count: (40 + 8 * i) * (30 + 4 * i) * 3))
+        let images = try (0..<captions.count).map { i in
+            try Image.load(contentsOf: try Self.root().appendingPathComponent("vist/p\(i).png")).converted(toChannels: 3)
         }
         let story = GILLContext.story(captions: captions, images: images, mode: .captionsAndImages)
+        // The images squashed to 224×224 (Pillow's bicubic) and through the CLIP processor, as GILL's script feeds them.
+        let squashed = story.compactMap { if case let .image(i) = $0 { i } else { nil } }
+        #expect(squashed.count == 4)
+        let pixels = try model.clip.pixelValues(squashed)
+        let expectedPixels = try SafetensorsFile(url: try Self.root().appendingPathComponent("vist_pixels.safetensors")).tensor(named: "pixel_values")
+        #expect(pixels.shape == expectedPixels.shape)
+        let pixelDiff = Self.maxDifference(pixels.data, expectedPixels.data)
+        #expect(pixelDiff < 1e-6, "VIST pixel values differ by \(pixelDiff)")
         func describe(_ s: [GILLSegment]) -> [String] {
             s.compactMap {
                 switch $0 {
