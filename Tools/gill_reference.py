@@ -15,7 +15,8 @@ same names GILL's released `pretrained_ckpt.pth.tar` uses after stripping `model
                                 -> nn.Transformer(norm_first, batch_first, relu, no dropout) with
                                 num_clip_tokens learned queries -> model: Linear(mapper_dim, gen_emb_dim)
   decision.1         Linear(emb_dim, 2) on the [IMG0] hidden state (index 1 after GILL's Dropout);
-                     class 0 = retrieve, 1 = generate
+                     class 0 = generate, 1 = retrieve (GILL's idx2dec); a folder whose head
+                     was trained the other way round says so with "decision_classes": ["ret", "gen"]
 """
 import torch
 import torch.nn as nn

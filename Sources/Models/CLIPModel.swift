@@ -35,7 +35,8 @@ public final class CLIPModel: Sendable {
         self.digest = digest
     }
 
-    /// Loads a transformers CLIP folder (config.json + model.safetensors or shards).
+    /// Loads a transformers CLIP folder (config.json + model.safetensors or shards, or
+    /// pytorch_model.bin or its shards).
     public static func load(from folder: URL) throws -> CLIPModel {
         let configURL = folder.appendingPathComponent("config.json")
         let config = try CLIPConfig.load(from: configURL)
@@ -54,7 +55,9 @@ public final class CLIPModel: Sendable {
         case "clip_vision_model":
             // With a projection it is CLIPVisionModelWithProjection; the checkpoint says which.
             let projected = checkpoint.contains("visual_projection.weight")
-            vision = try CLIPVisionTower.load(reader, config: config.vision!, prefix: "vision_model.",
+            // transformers 5 saves a bare CLIPVisionModel without the "vision_model." prefix.
+            let bare = !checkpoint.contains("vision_model.embeddings.class_embedding") && checkpoint.contains("embeddings.class_embedding")
+            vision = try CLIPVisionTower.load(reader, config: config.vision!, prefix: bare ? "" : "vision_model.",
                                               projectionName: projected ? "visual_projection.weight" : nil,
                                               projectionDim: config.vision!.projectionDim)
         default:
@@ -94,9 +97,9 @@ public final class CLIPModel: Sendable {
             hasher.update(data: Data(name.utf8))
             hasher.update(data: data)
         }
-        for file in checkpoint.files {
-            hasher.update(data: Data(file.url.lastPathComponent.utf8))
-            file.withFileBytes { hasher.update(bufferPointer: $0) }
+        for url in checkpoint.urls {
+            hasher.update(data: Data(url.lastPathComponent.utf8))
+            hasher.update(data: try Data(contentsOf: url, options: .alwaysMapped))
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }

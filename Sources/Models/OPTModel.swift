@@ -121,7 +121,8 @@ public final class OPTModel: Sendable {
         self.digest = digest
     }
 
-    /// Loads `config.json` and `model.safetensors` (or shards; f32/f16/bf16). Tensor names may
+    /// Loads `config.json` and `model.safetensors` (or shards, or `pytorch_model.bin` and its
+    /// shards; f32/f16/bf16). Tensor names may
     /// start with `model.decoder.` (OPTForCausalLM) or `decoder.` (OPTModel exports).
     public static func load(from folder: URL) throws -> OPTModel {
         let configURL = folder.appendingPathComponent("config.json")
@@ -148,7 +149,7 @@ public final class OPTModel: Sendable {
         }
         try reader.requireAllUsed()
         var hasher = SHA256()
-        for name in ["config.json"] + checkpoint.files.map(\.url.lastPathComponent) {
+        for name in ["config.json"] + checkpoint.urls.map(\.lastPathComponent) {
             guard let data = try? Data(contentsOf: folder.appendingPathComponent(name), options: .alwaysMapped) else { continue }
             hasher.update(data: Data(name.utf8))
             hasher.update(data: data)

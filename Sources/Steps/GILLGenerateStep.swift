@@ -63,7 +63,7 @@ public enum GILLGenerateStep {
                 let hash = try services.media.put(try PNGCodec.encode(image), ext: "png")
                 var out: Outputs = ["image": .image(ImageRef(hash: hash, ext: "png")),
                                     "context_tokens": .number(Double(embeddings.rowCount))]
-                if result.outputs.decision.count == 2 { out["p_generate"] = .number(Double(result.outputs.decision[1])) }
+                if let g = result.outputs.pGenerate { out["p_generate"] = .number(Double(g)) }
                 return out
             }
         }

@@ -51,10 +51,10 @@ enum GILLInputs {
                 throw StepError("\(item.entry.id) is a dialogue: bind inputs: {rounds: rounds} to read its first \(reading.maxRounds) rounds (or set rounds: 0)")
             }
             return GILLContext.dialogue(caption: captions[0], rounds: try rounds(item.inputs["rounds"]),
-                                        maxRounds: reading.maxRounds, mode: reading.mode)
+                                        maxRounds: reading.maxRounds, mode: reading.mode, layout: .legacy)
         }
         let imgs = reading.mode == .captionsAndImages ? try images(item.inputs["images"], services: services) : []
-        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode)
+        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode, layout: .legacy)
     }
 
     static let contextHelp = "what GILL reads of a story: the last caption, all captions, or captions with the images before them (GILL's VIST settings)"
@@ -81,7 +81,7 @@ extension GILLContextMode: ParamChoice {}
 /// `caption`: an image (optionally after story context) → text through GILL's LLM with the visual prefix.
 public enum GILLCaptionStep {
     public static let kind = StepKind(
-        name: "caption", version: 1,
+        name: "caption", version: 2,
         summary: "Caption an image with GILL: visual prefix (CLIP pooler → visual tokens) then OPT decoding.",
         scope: .panel,
         params: Params.self,
@@ -114,14 +114,14 @@ public enum GILLCaptionStep {
             try services.eachItem(items) { _, item in
                 let image = try services.rgbImage(item.inputs["image"], input: "image")
                 let text = prompt.replacingOccurrences(of: "{context}", with: GILLInputs.texts(item.inputs["context"]).joined(separator: " "))
-                let embs = try model.embed([.image(image)] + (text.isEmpty ? [] : [.text(text)]))
+                let embs = try model.embed(GILLPrompt.segments([.image(image)] + (text.isEmpty ? [] : [.text(text)])), addBOS: false)
                 let eos = model.tokenizer.eosTokenID
                 // A caption is text: [IMG] tokens are banned outright here.
                 let options = TextGenerationOptions(maxNewTokens: maxTokens, sampling: sampling, seed: item.seed,
-                                                stopTokens: [eos, model.tokenizer.id(of: "\n") ?? eos],
-                                                bannedTokens: Set(model.imageTokenIDs))
+                                                    stopTokens: [eos, model.newlineTokenID ?? eos],
+                                                    bannedTokens: Set(model.imageTokenIDs))
                 let ids = try model.llm.generate(promptEmbeddings: embs, options: options)
-                let caption = model.tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
+                let caption = GILLPrompt.truncateCaption(model.tokenizer.decode(ids)).trimmingCharacters(in: .whitespacesAndNewlines)
                 return ["caption": .text(caption)]
             }
         }
@@ -178,19 +178,14 @@ public enum GILLDecideStep {
         let model: GILLModel, reading: GILLInputs.Reading
 
         func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
-            var out: [ItemOutcome] = []
-            for item in items {
-                if services.isCancelled() { throw CancellationError() }
-                do {
-                    let embs = try model.embed(try GILLInputs.segments(item, reading: reading, services: services))
-                    let d = try model.imageOutputs(context: embs).decision
-                    guard d.count == 2 else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
-                    let generate = d[1] > d[0]
-                    out.append(.success(["decision": .choice(generate ? "generate" : "retrieve", probability: Double(generate ? d[1] : d[0])),
-                                         "p_generate": .number(Double(d[1]))]))
-                } catch { out.append(.failure("\(error)")) }
+            try services.eachItem(items) { _, item in
+                let embs = try model.embed(try GILLInputs.segments(item, reading: reading, services: services))
+                let o = try model.imageOutputs(context: embs)
+                guard let g = o.pGenerate, let r = o.pRetrieve else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
+                let generate = g > r
+                return ["decision": .choice(generate ? "generate" : "retrieve", probability: Double(generate ? g : r)),
+                        "p_generate": .number(Double(g))]
             }
-            return out
         }
     }
 }

@@ -1,24 +1,77 @@
 import Foundation
 
-/// The weights of a model folder: one `model.safetensors`, or shards listed by
-/// `model.safetensors.index.json` (`{"weight_map": {tensor: shard file}}`).
+/// One tensor as a weights file stores it: the file, its shape and stored dtype (safetensors
+/// spelling: F32, F16, BF16, …), and its size in bytes.
+public struct CheckpointEntry: Sendable, Equatable {
+    public var url: URL
+    public var shape: [Int]
+    public var dtype: String
+    public var byteCount: Int
+}
+
+/// The weights of a model folder: `model.safetensors`, shards listed by
+/// `model.safetensors.index.json` (`{"weight_map": {tensor: shard file}}`), or — as transformers
+/// saved them before safetensors — `pytorch_model.bin` or shards listed by
+/// `pytorch_model.bin.index.json` (torch zip pickles, read by `TorchCheckpoint`).
 ///
 /// Model loaders read tensors through a `CheckpointReader`, which checks shapes against what
 /// the config implies and records which names were used, so a loader can fail on missing
 /// and on unused keys.
 public final class Checkpoint: Sendable {
+    /// One opened weights file.
+    enum Source: Sendable {
+        case safetensors(SafetensorsFile)
+        case torch(TorchCheckpoint)
+
+        var url: URL {
+            switch self {
+            case let .safetensors(f): f.url
+            case let .torch(f): f.url
+            }
+        }
+        var names: [String] {
+            switch self {
+            case let .safetensors(f): Array(f.tensors.keys)
+            case let .torch(f): Array(f.records.keys)
+            }
+        }
+        func entry(_ name: String) -> CheckpointEntry? {
+            switch self {
+            case let .safetensors(f):
+                guard let i = f.tensors[name] else { return nil }
+                return CheckpointEntry(url: f.url, shape: i.shape, dtype: i.dtype.rawValue, byteCount: i.dataOffsets.count)
+            case let .torch(f):
+                guard let r = f.records[name] else { return nil }
+                return CheckpointEntry(url: f.url, shape: r.shape, dtype: r.storage.dtype.safetensorsName,
+                                       byteCount: r.shape.reduce(1, *) * r.storage.dtype.byteSize)
+            }
+        }
+        func tensor(_ name: String) throws -> Tensor {
+            switch self {
+            case let .safetensors(f): try f.tensor(named: name)
+            case let .torch(f): try f.tensor(named: name)
+            }
+        }
+        static func open(_ url: URL) throws -> Source {
+            url.pathExtension == "safetensors" ? .safetensors(try SafetensorsFile(url: url)) : .torch(try TorchCheckpoint(url: url))
+        }
+    }
+
     /// The folder, or the single file's URL when opened from a file.
     public let location: URL
-    /// The opened files, in name order.
-    public let files: [SafetensorsFile]
+    private let sources: [Source]
     private let fileForTensor: [String: Int]
 
     /// Name of the single-file checkpoint inside a model folder.
     public static let singleFileName = "model.safetensors"
     /// Name of the shard index inside a model folder.
     public static let indexFileName = "model.safetensors.index.json"
+    /// The torch pickle equivalents (transformers' `save_pretrained(safe_serialization=False)`).
+    public static let torchSingleFileName = "pytorch_model.bin"
+    public static let torchIndexFileName = "pytorch_model.bin.index.json"
 
-    /// Opens a model folder (index if present, else `model.safetensors`) or a `.safetensors` file.
+    /// Opens a model folder (safetensors index, `model.safetensors`, torch index,
+    /// `pytorch_model.bin`, in that order) or one `.safetensors` / torch file.
     public init(url: URL) throws {
         location = url
         var isDirectory: ObjCBool = false
@@ -26,42 +79,47 @@ public final class Checkpoint: Sendable {
             throw SafetensorsError(file: url, "does not exist")
         }
         if !isDirectory.boolValue {
-            files = [try SafetensorsFile(url: url)]
-            fileForTensor = Dictionary(uniqueKeysWithValues: files[0].tensors.keys.map { ($0, 0) })
+            sources = [try Source.open(url)]
+            fileForTensor = Dictionary(uniqueKeysWithValues: sources[0].names.map { ($0, 0) })
             return
         }
-        let index = url.appendingPathComponent(Self.indexFileName)
-        let single = url.appendingPathComponent(Self.singleFileName)
-        if FileManager.default.fileExists(atPath: index.path) {
+        let fm = FileManager.default
+        var index: URL?
+        var single: URL?
+        for (i, s) in [(Self.indexFileName, Self.singleFileName), (Self.torchIndexFileName, Self.torchSingleFileName)] {
+            if fm.fileExists(atPath: url.appendingPathComponent(i).path) { index = url.appendingPathComponent(i); break }
+            if fm.fileExists(atPath: url.appendingPathComponent(s).path) { single = url.appendingPathComponent(s); break }
+        }
+        if let index {
             let weightMap = try Self.readIndex(index)
             let shardNames = Array(Set(weightMap.values)).sorted()
-            var opened: [SafetensorsFile] = []
+            var opened: [Source] = []
             for shard in shardNames {
                 guard !shard.contains("/"), !shard.hasPrefix(".") else {
                     throw SafetensorsError(file: index, "shard name '\(shard)' must be a plain file name in the folder")
                 }
-                opened.append(try SafetensorsFile(url: url.appendingPathComponent(shard)))
+                opened.append(try Source.open(url.appendingPathComponent(shard)))
             }
             var map: [String: Int] = [:]
             for (tensor, shard) in weightMap {
                 let i = shardNames.firstIndex(of: shard)!
-                guard opened[i].tensors[tensor] != nil else {
-                    throw SafetensorsError(file: opened[i].url, tensor: tensor, "listed in \(Self.indexFileName) but not present in the shard")
+                guard opened[i].entry(tensor) != nil else {
+                    throw SafetensorsError(file: opened[i].url, tensor: tensor, "listed in \(index.lastPathComponent) but not present in the shard")
                 }
                 map[tensor] = i
             }
             for (i, f) in opened.enumerated() {
-                for name in f.tensors.keys where map[name] != i {
-                    throw SafetensorsError(file: f.url, tensor: name, "present in the shard but not mapped to it by \(Self.indexFileName)")
+                for name in f.names where map[name] != i {
+                    throw SafetensorsError(file: f.url, tensor: name, "present in the shard but not mapped to it by \(index.lastPathComponent)")
                 }
             }
-            files = opened
+            sources = opened
             fileForTensor = map
-        } else if FileManager.default.fileExists(atPath: single.path) {
-            files = [try SafetensorsFile(url: single)]
-            fileForTensor = Dictionary(uniqueKeysWithValues: files[0].tensors.keys.map { ($0, 0) })
+        } else if let single {
+            sources = [try Source.open(single)]
+            fileForTensor = Dictionary(uniqueKeysWithValues: sources[0].names.map { ($0, 0) })
         } else {
-            throw SafetensorsError(file: url, "no \(Self.singleFileName) or \(Self.indexFileName) in the folder")
+            throw SafetensorsError(file: url, "no \(Self.singleFileName), \(Self.indexFileName), \(Self.torchSingleFileName) or \(Self.torchIndexFileName) in the folder")
         }
     }
 
@@ -84,16 +142,24 @@ public final class Checkpoint: Sendable {
         return out
     }
 
+    /// The opened safetensors files, in name order (empty for torch checkpoints).
+    public var files: [SafetensorsFile] {
+        sources.compactMap { if case let .safetensors(f) = $0 { f } else { nil } }
+    }
+
+    /// Every weights file, in name order.
+    public var urls: [URL] { sources.map(\.url) }
+
     /// All tensor names across shards, sorted.
     public var names: [String] { fileForTensor.keys.sorted() }
 
     /// Whether a tensor exists.
     public func contains(_ name: String) -> Bool { fileForTensor[name] != nil }
 
-    /// The header entry and file of a tensor.
-    public func info(_ name: String) -> (file: SafetensorsFile, info: SafetensorsTensorInfo)? {
-        guard let i = fileForTensor[name], let info = files[i].tensors[name] else { return nil }
-        return (files[i], info)
+    /// Where a tensor is stored, with its shape and dtype.
+    public func info(_ name: String) -> CheckpointEntry? {
+        guard let i = fileForTensor[name] else { return nil }
+        return sources[i].entry(name)
     }
 
     /// Reads a tensor as float32.
@@ -101,7 +167,21 @@ public final class Checkpoint: Sendable {
         guard let i = fileForTensor[name] else {
             throw SafetensorsError(file: location, tensor: name, "not present in the checkpoint")
         }
-        return try files[i].tensor(named: name)
+        return try sources[i].tensor(name)
+    }
+}
+
+extension TorchStorageRecord.DType {
+    /// The safetensors name of the dtype (F32, BF16, …), for uniform reports.
+    public var safetensorsName: String {
+        switch self {
+        case .float32: "F32"
+        case .float16: "F16"
+        case .bfloat16: "BF16"
+        case .float64: "F64"
+        case .int64: "I64"
+        case .int32: "I32"
+        }
     }
 }
 
@@ -113,6 +193,8 @@ public final class CheckpointReader {
     public var prefix: String
     /// Names already taken (full names, prefix included).
     public private(set) var used: Set<String> = []
+    /// Shapes of the names taken (full names): what the model asked for.
+    public private(set) var taken: [String: [Int]] = [:]
     /// The config file the expected shapes come from, for messages.
     public let configName: String
 
@@ -125,14 +207,15 @@ public final class CheckpointReader {
     /// Reads `prefix + name`, which must exist and have exactly `shape`.
     public func take(_ name: String, shape: [Int]) throws -> Tensor {
         let full = prefix + name
-        guard let (file, info) = checkpoint.info(full) else {
+        guard let info = checkpoint.info(full) else {
             throw SafetensorsError(file: checkpoint.location, tensor: full, "required by the model but missing from the checkpoint")
         }
         guard info.shape == shape else {
-            throw SafetensorsError(file: file.url, tensor: full, "has shape \(info.shape), but \(configName) implies \(shape)")
+            throw SafetensorsError(file: info.url, tensor: full, "has shape \(info.shape), but \(configName) implies \(shape)")
         }
         used.insert(full)
-        return try file.tensor(named: full)
+        taken[full] = shape
+        return try checkpoint.tensor(named: full)
     }
 
     /// Marks names as deliberately ignored (buffers such as `position_ids` some exports include).

@@ -120,7 +120,23 @@ public final class TorchCheckpoint: Sendable {
                 case .int32: Float(raw.loadUnaligned(fromByteOffset: 4 * e, as: Int32.self))
                 }
             }
-            // Walk the view's indices in row-major order (an odometer over the shape).
+            // Contiguous row-major views (what state dicts nearly always hold): one pass, no index arithmetic.
+            var expected = 1, contiguous = true
+            for (size, stride) in zip(r.shape, r.stride).reversed() where size > 1 {
+                if stride != expected { contiguous = false; break }
+                expected *= size
+            }
+            if contiguous {
+                out.withUnsafeMutableBufferPointer { o in
+                    if dtype == .float32, n > 0 {
+                        UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: raw.baseAddress! + 4 * r.offset, byteCount: 4 * n)
+                    } else {
+                        for k in 0..<n { o[k] = load(r.offset + k) }
+                    }
+                }
+                return
+            }
+            // Other views: walk the indices in row-major order (an odometer over the shape).
             var index = [Int](repeating: 0, count: r.shape.count)
             for k in 0..<n {
                 var e = r.offset

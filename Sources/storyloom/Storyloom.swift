@@ -12,7 +12,7 @@ struct Storyloom: AsyncParsableCommand {
         commandName: "storyloom",
         abstract: "Run GILL-style multimodal story workflows with per-item caching and static galleries.",
         subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self,
-                      CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self])
+                      CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self, ModelsCommand.self])
 }
 
 /// Options shared by the commands that open a workflow.

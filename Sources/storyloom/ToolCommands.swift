@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bench
 import Foundation
+import Models
 import Store
 import Stories
 import StoryWorld
@@ -98,6 +99,24 @@ struct WorldCommand: ParsableCommand {
         options.renderImages = !noImages
         let summary = try StoryWorldGenerator.generate(options, into: UserPath.commandLine(output))
         print("wrote \(summary.stories) stories, \(summary.dialogues) dialogues and \(summary.images) images to \(summary.folder.path)")
+    }
+}
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "models", abstract: "Inspect model folders.",
+                                                    subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a model folder (clip, stable-diffusion, opt, gill) without running it: kind, tensors against what the code needs, memory.")
+        @Argument(help: "The model folder.", completion: .directory) var path: String
+        @Flag(help: "List every tensor, not only the problems.") var tensors = false
+
+        func run() throws {
+            let check = ModelCheck.run(URL(fileURLWithPath: path))
+            print(check.report(tensors: tensors))
+            if !check.ok { throw ExitCode.failure }
+        }
     }
 }
 

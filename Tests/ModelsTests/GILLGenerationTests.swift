@@ -103,7 +103,7 @@ struct GILLGenerationTests {
         #expect(throws: GILLError.self) { _ = try GILLConfig.load(from: empty.appendingPathComponent("config.json")) }
     }
 
-    @Test("story contexts: last caption, all captions, captions with the earlier images before them")
+    @Test("legacy story contexts: last caption, all captions, captions with the earlier images before them")
     func storyContexts() throws {
         let gill = try GILLModel.load(from: Self.tinyGILL)
         let captions = ["A red ball is on a beach.", "It rolls.", "Now it is night."]
@@ -111,16 +111,16 @@ struct GILLGenerationTests {
         func describe(_ s: [GILLSegment]) -> [String] {
             s.map { if case .text(let t) = $0 { return t }; if case .image = $0 { return "<image>" }; return "?" }
         }
-        #expect(describe(GILLContext.story(captions: captions, images: images, mode: .lastCaption)) == ["Now it is night."])
-        #expect(describe(GILLContext.story(captions: captions, images: images, mode: .captions))
+        #expect(describe(GILLContext.story(captions: captions, images: images, mode: .lastCaption, layout: .legacy)) == ["Now it is night."])
+        #expect(describe(GILLContext.story(captions: captions, images: images, mode: .captions, layout: .legacy))
                 == ["A red ball is on a beach. It rolls. Now it is night."])
         // The last caption describes the image to produce: it never gets an image, even if one is bound.
-        #expect(describe(GILLContext.story(captions: captions, images: images, mode: .captionsAndImages))
+        #expect(describe(GILLContext.story(captions: captions, images: images, mode: .captionsAndImages, layout: .legacy))
                 == ["<image>", "A red ball is on a beach.", "<image>", "It rolls.", " Now it is night."])
         let k = gill.config.nVisualTokens
-        let last = try gill.embed(GILLContext.story(captions: captions, mode: .lastCaption))
-        let all = try gill.embed(GILLContext.story(captions: captions, mode: .captions))
-        let withImages = try gill.embed(GILLContext.story(captions: captions, images: images, mode: .captionsAndImages))
+        let last = try gill.embed(GILLContext.story(captions: captions, mode: .lastCaption, layout: .legacy))
+        let all = try gill.embed(GILLContext.story(captions: captions, mode: .captions, layout: .legacy))
+        let withImages = try gill.embed(GILLContext.story(captions: captions, images: images, mode: .captionsAndImages, layout: .legacy))
         let tokens = { (s: String) in gill.tokenizer.encode(s, addBOS: false).count }
         #expect(last.rowCount == 1 + tokens("Now it is night."))
         #expect(all.rowCount == 1 + tokens(captions.joined(separator: " ")))
@@ -130,14 +130,14 @@ struct GILLGenerationTests {
         #expect(Array(withImages.data[gill.llm.embeddingDimension..<(gill.llm.embeddingDimension * (1 + k))]) == prefix.data)
     }
 
-    @Test("dialogue contexts: caption and the first N rounds")
+    @Test("legacy dialogue contexts: caption and the first N rounds")
     func dialogueContexts() {
         let rounds = [("Is it big?", "No."), ("Where is it?", "On the left.")].map { (question: $0.0, answer: $0.1) }
         func text(_ s: [GILLSegment]) -> String? { if s.count == 1, case .text(let t) = s[0] { return t }; return nil }
-        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 1, mode: .captions)) == "A ball. Q: Is it big? A: No.")
-        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 10, mode: .captionsAndImages))
+        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 1, mode: .captions, layout: .legacy)) == "A ball. Q: Is it big? A: No.")
+        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 10, mode: .captionsAndImages, layout: .legacy))
                 == "A ball. Q: Is it big? A: No. Q: Where is it? A: On the left.")
-        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 0, mode: .captions)) == "A ball.")
-        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 5, mode: .lastCaption)) == "A ball.")
+        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 0, mode: .captions, layout: .legacy)) == "A ball.")
+        #expect(text(GILLContext.dialogue(caption: "A ball.", rounds: rounds, maxRounds: 5, mode: .lastCaption, layout: .legacy)) == "A ball.")
     }
 }

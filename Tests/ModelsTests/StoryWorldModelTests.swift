@@ -214,16 +214,16 @@ struct StoryWorldModelTests {
         #expect(try model.llm.generate(promptEmbeddings: prompt, options: options) == captionIDs,
                 "recorded top-1 − top-2 logit margins per step: \(meta["caption_margins"] as? [Double] ?? [])")
 
-        // Contexts built as the steps build them (GILLContext), then the forced [IMG] block.
+        // Contexts in the legacy layout the outputs were recorded with (GILLContext), then the forced [IMG] block.
         let captions = try #require(inputs["captions"] as? [String])
         let story = try #require(inputs["story"] as? [String])
         let dialogue = try #require(inputs["dialogue"] as? [String: Any])
         let rounds = try #require(dialogue["rounds"] as? [[String]]).map { (question: $0[0], answer: $0[1]) }
         let segments: [String: [GILLSegment]] = [
-            "caption": GILLContext.story(captions: [captions[0]], mode: .lastCaption),
-            "story": GILLContext.story(captions: story, mode: .captions),
+            "caption": GILLContext.story(captions: [captions[0]], mode: .lastCaption, layout: .legacy),
+            "story": GILLContext.story(captions: story, mode: .captions, layout: .legacy),
             "dialogue": GILLContext.dialogue(caption: try #require(dialogue["caption"] as? String), rounds: rounds,
-                                             maxRounds: rounds.count, mode: .captions),
+                                             maxRounds: rounds.count, mode: .captions, layout: .legacy),
         ]
         let contexts = try #require(meta["contexts"] as? [String: [String: Any]])
         #expect(Set(contexts.keys) == Set(segments.keys))

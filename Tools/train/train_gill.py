@@ -334,7 +334,8 @@ def main():
     model_dir = os.path.join(args.out, "model")
     os.makedirs(model_dir, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in gill.gill_state_dict().items()}, os.path.join(model_dir, "gill.safetensors"))
-    json.dump(gill_args, open(os.path.join(model_dir, "config.json"), "w"), indent=1)
+    # Decision labels above are 1 = generate wins: the reverse of GILL's idx2dec (0 = gen), so say so.
+    json.dump({**gill_args, "decision_classes": ["ret", "gen"]}, open(os.path.join(model_dir, "config.json"), "w"), indent=1)
     lm_out = copy.deepcopy(lm).cpu()
     with torch.no_grad():
         lm_out.get_input_embeddings().weight[img_ids] = gill.input_embeddings.weight.detach().cpu()

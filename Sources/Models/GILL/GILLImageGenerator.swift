@@ -19,7 +19,7 @@ public final class GILLImageGenerator: Sendable {
     /// (`num_clip_tokens` = the text encoder's context length).
     public init(gill: GILLModel, pipeline: StableDiffusionPipeline) throws {
         let d = pipeline.unet.config.crossAttentionDim
-        let gillConfig = gill.folder.appendingPathComponent("config.json").path
+        let gillConfig = ((try? GILLConfig.file(in: gill.folder)) ?? gill.folder.appendingPathComponent("config.json")).path
         let unetConfig = pipeline.folder.appendingPathComponent("unet/config.json").path
         guard gill.config.genEmbDim == d else {
             throw GILLError("\(gillConfig): gen_emb_dim \(gill.config.genEmbDim) (the width of GILL's prompt embeddings) does not match the image decoder's cross_attention_dim \(d) (\(unetConfig)): the GILLMapper must be trained for this Stable Diffusion")

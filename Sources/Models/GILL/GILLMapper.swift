@@ -1,30 +1,5 @@
 import Tensor
 
-/// Source of GILL weights by name with shape checks and use tracking (a safetensors file or a
-/// torch `.pth.tar` state dict, read into memory: GILL's own parts are ~100 MB at full size).
-final class GILLWeights {
-    let file: String
-    private let tensors: [String: Tensor]
-    private(set) var used: Set<String> = []
-
-    init(file: String, tensors: [String: Tensor]) {
-        self.file = file
-        self.tensors = tensors
-    }
-
-    func take(_ name: String, shape: [Int]) throws -> Tensor {
-        guard let t = tensors[name] else { throw GILLError("\(file): tensor '\(name)' is required but missing") }
-        // GILL stores some vectors with leading 1s (query_embs [1, 77, 512]); compare element layouts.
-        guard t.shape.filter({ $0 != 1 }) == shape.filter({ $0 != 1 }) else {
-            throw GILLError("\(file): tensor '\(name)' has shape \(t.shape), but the GILL config implies \(shape)")
-        }
-        used.insert(name)
-        return try t.reshaped(shape)
-    }
-
-    var unused: [String] { tensors.keys.filter { !used.contains($0) }.sorted() }
-}
-
 /// A GILL model folder, config or call is not usable.
 public struct GILLError: Error, CustomStringConvertible, Sendable {
     public var message: String
@@ -93,14 +68,15 @@ public struct GILLMapper: Sendable {
     var queries: Tensor
     var outWeight: Tensor, outBias: Tensor
 
-    static func load(_ w: GILLWeights, prefix p: String, config c: GILLConfig, inputDim: Int) throws -> GILLMapper {
-        let d = c.mapper.dim, h = c.mapper.heads, f = c.mapper.ffn, t = p + "tfm."
-        let encoder = try (0..<c.mapper.layers).map { i -> EncoderLayer in
+    static func load(_ w: GILLWeights, prefix p: String, config c: GILLConfig, sizes m: GILLConfig.Mapper,
+                     inputDim: Int) throws -> GILLMapper {
+        let d = m.dim, h = m.heads, f = m.ffn, t = p + "tfm."
+        let encoder = try (0..<m.layers).map { i -> EncoderLayer in
             let l = t + "encoder.layers.\(i)."
             return EncoderLayer(norm1: try .load(w, l + "norm1", d), attn: try .load(w, l + "self_attn", d: d, heads: h),
                                 norm2: try .load(w, l + "norm2", d), ffn: try .load(w, l, d: d, ffn: f))
         }
-        let decoder = try (0..<c.mapper.layers).map { i -> DecoderLayer in
+        let decoder = try (0..<m.layers).map { i -> DecoderLayer in
             let l = t + "decoder.layers.\(i)."
             return DecoderLayer(norm1: try .load(w, l + "norm1", d), selfAttn: try .load(w, l + "self_attn", d: d, heads: h),
                                 norm2: try .load(w, l + "norm2", d), crossAttn: try .load(w, l + "multihead_attn", d: d, heads: h),
@@ -109,7 +85,7 @@ public struct GILLMapper: Sendable {
         return GILLMapper(fcWeight: try w.take(p + "fc.weight", shape: [d, inputDim]), fcBias: try w.take(p + "fc.bias", shape: [d]),
                           encoder: encoder, encoderNorm: try .load(w, t + "encoder.norm", d),
                           decoder: decoder, decoderNorm: try .load(w, t + "decoder.norm", d),
-                          queries: try w.take(p + "query_embs", shape: [c.numClipTokens, d]),
+                          queries: try w.take(p + "query_embs", shape: [1, c.numClipTokens, d]).reshaped([c.numClipTokens, d]),
                           outWeight: try w.take(p + "model.weight", shape: [c.genEmbDim, d]),
                           outBias: try w.take(p + "model.bias", shape: [c.genEmbDim]))
     }

@@ -5,10 +5,12 @@ import Tensor
 
 /// One piece of an interleaved GILL input.
 public enum GILLSegment: Sendable {
-    /// Text, tokenised with no BOS (the sequence's BOS is added once, first).
+    /// Text, tokenised on its own with no BOS.
     case text(String)
     /// Token ids as they are.
     case ids([Int])
+    /// The tokenizer's BOS, where GILL puts it: before the first text piece (`GILLPrompt`).
+    case bos
     /// An image, preprocessed as CLIP does and turned into `n_visual_tokens` visual tokens.
     case image(Image)
     /// Already preprocessed pixels `[1, 3, S, S]`.
@@ -21,10 +23,33 @@ public struct GILLImageOutputs: Sendable {
     public var retrievalEmbedding: [Float]
     /// GILLMapper output `[num_clip_tokens, gen_emb_dim]` (77×768): Stable Diffusion's `prompt_embeds`.
     public var promptEmbeddings: Tensor
-    /// Decision head softmax: `[p(retrieve), p(generate)]`.
+    /// Decision head softmax in the head's own class order (`decisionClasses`); empty without a head.
     public var decision: [Float]
-    /// Whether generating is more probable than retrieving.
-    public var prefersGeneration: Bool { decision.count == 2 && decision[1] > decision[0] }
+    /// What each entry of `decision` means (the config's `decision_classes`; GILL's: gen, ret).
+    public var decisionClasses: [GILLDecision] = [.gen, .ret]
+
+    public init(retrievalEmbedding: [Float], promptEmbeddings: Tensor, decision: [Float],
+                decisionClasses: [GILLDecision] = [.gen, .ret]) {
+        self.retrievalEmbedding = retrievalEmbedding
+        self.promptEmbeddings = promptEmbeddings
+        self.decision = decision
+        self.decisionClasses = decisionClasses
+    }
+
+    /// The decision head's probability of `d`; nil without a decision head.
+    public func probability(_ d: GILLDecision) -> Float? {
+        guard decision.count == decisionClasses.count, let i = decisionClasses.firstIndex(of: d) else { return nil }
+        return decision[i]
+    }
+    /// p(generate) from the decision head; nil without one.
+    public var pGenerate: Float? { probability(.gen) }
+    /// p(retrieve) from the decision head; nil without one.
+    public var pRetrieve: Float? { probability(.ret) }
+    /// Whether generating is more probable than retrieving (false without a decision head).
+    public var prefersGeneration: Bool {
+        guard let g = pGenerate, let r = pRetrieve else { return false }
+        return g > r
+    }
 }
 
 /// Result of `GILLModel.generate`.
@@ -37,13 +62,17 @@ public struct GILLGeneration: Sendable {
     public var image: GILLImageOutputs?
 }
 
-/// GILL (Koh et al. 2023) over a native OPT and CLIP, loaded from a Storyloom GILL folder:
+/// GILL (Koh et al. 2023) over a native OPT and CLIP, loaded from a GILL folder:
 ///
-///     config.json         GILL's model_args.json fields (+ llm_embed_dim, clip_dim, mapper sizes)
+///     config.json         GILL's model_args.json fields (+ llm_embed_dim, clip_dim, mapper sizes,
+///                         decision_classes) — or GILL's own model_args.json alone (sizes then
+///                         come from the weights' shapes)
 ///     gill.safetensors    visual_embeddings, visual_fc, logit_scale, input_embeddings ([IMG] rows),
 ///                         ret_text_hidden_fcs.0.model, gen_text_hidden_fcs.0 (mapper), decision.1
-///       — or GILL's released pretrained_ckpt.pth.tar (+ decision_model.pth.tar), `model.` stripped
-///     opt/                a transformers OPT folder with its tokenizer (vocab.json, merges.txt)
+///       — or GILL's released pretrained_ckpt.pth.tar (+ decision_model.pth.tar), any `module.`
+///         and the leading `model.` dropped, any float dtype (the release is bf16)
+///     opt/                a transformers OPT folder with its tokenizer (vocab.json, merges.txt);
+///                         safetensors or pytorch_model.bin (single or sharded)
 ///     clip/               a transformers CLIP (vision) folder with preprocessor_config.json
 ///     sd/                 optional: the image decoder, a diffusers Stable Diffusion folder (or
 ///                         `"decoder": "relative/path"` in config.json); see `GILLImageGenerator`
@@ -58,20 +87,23 @@ public final class GILLModel: Sendable {
     let visualEmbeddings: (weight: Tensor, bias: Tensor)
     let visualFC: (weight: Tensor, bias: Tensor)
     let retrievalHead: (weight: Tensor, bias: Tensor)
-    let decisionHead: (weight: Tensor, bias: Tensor)?
+    /// The decision head, when the folder has one.
+    public let decisionHead: GILLDecisionHead?
     let mapper: GILLMapper
     /// `logit_scale` (log of the similarity temperature).
     public let logitScale: Float
     /// SHA-256 over the GILL config and weights and the OPT and CLIP digests.
     public let digest: String
+    /// Tensors in GILL's weights files that GILL does not use (reported at load, not an error).
+    public let unusedTensors: [String]
 
     /// `[IMG0]`…`[IMG7]` ids.
     public var imageTokenIDs: [Int] { config.genTokenIdx }
 
     private init(folder: URL, config: GILLConfig, llm: OPTModel, clip: CLIPModel, tokenizer: GPT2Tokenizer,
                  visualEmbeddings: (weight: Tensor, bias: Tensor), visualFC: (weight: Tensor, bias: Tensor),
-                 retrievalHead: (weight: Tensor, bias: Tensor), decisionHead: (weight: Tensor, bias: Tensor)?,
-                 mapper: GILLMapper, logitScale: Float, digest: String) {
+                 retrievalHead: (weight: Tensor, bias: Tensor), decisionHead: GILLDecisionHead?,
+                 mapper: GILLMapper, logitScale: Float, digest: String, unusedTensors: [String]) {
         self.folder = folder
         self.config = config
         self.llm = llm
@@ -84,11 +116,14 @@ public final class GILLModel: Sendable {
         self.mapper = mapper
         self.logitScale = logitScale
         self.digest = digest
+        self.unusedTensors = unusedTensors
     }
 
-    /// Loads a GILL folder (layout above).
+    /// Loads a GILL folder (layout above). Missing or misshapen GILL tensors fail, all named at
+    /// once; tensors GILL does not use are written to stderr and kept in `unusedTensors`.
     public static func load(from folder: URL) throws -> GILLModel {
-        let config = try GILLConfig.load(from: folder.appendingPathComponent("config.json"))
+        let configURL = try GILLConfig.file(in: folder)
+        let config = try GILLConfig.load(from: configURL)
         let opt = try OPTModel.load(from: folder.appendingPathComponent("opt"))
         let clip = try CLIPModel.load(from: folder.appendingPathComponent("clip"))
         guard let vision = clip.vision else { throw GILLError("\(folder.path)/clip has no vision tower") }
@@ -96,18 +131,24 @@ public final class GILLModel: Sendable {
         tokenizer.addTokens([config.imageToken], special: true)
         let added = tokenizer.addTokens((0..<config.numTokens).map { "[IMG\($0)]" })
         guard added == config.genTokenIdx else {
-            throw GILLError("\(folder.path)/config.json: gen_token_idx \(config.genTokenIdx) differs from the tokenizer's [IMG] ids \(added)")
+            throw GILLError("\(configURL.path): gen_token_idx \(config.genTokenIdx) differs from the tokenizer's [IMG] ids \(added) (opt/ vocabulary + \(config.imageToken) + [IMG0]…)")
         }
         let e = config.llmEmbedDim ?? opt.embeddingDimension
         let c = config.clipDim ?? vision.config.hiddenSize
         guard e == opt.embeddingDimension else {
-            throw GILLError("\(folder.path)/config.json: llm_embed_dim \(e) but opt/ has word_embed_proj_dim \(opt.embeddingDimension)")
+            throw GILLError("\(configURL.path): llm_embed_dim \(e) but opt/ has word_embed_proj_dim \(opt.embeddingDimension)")
         }
         guard c == vision.config.hiddenSize else {
-            throw GILLError("\(folder.path)/config.json: clip_dim \(c) but clip/ has hidden_size \(vision.config.hiddenSize)")
+            throw GILLError("\(configURL.path): clip_dim \(c) but clip/ has hidden_size \(vision.config.hiddenSize)")
         }
-        var hasher = SHA256()
-        let weights = try loadWeights(folder, hasher: &hasher)
+        let weights = try GILLWeights(folder: folder)
+        let prefix = "gen_text_hidden_fcs.0."
+        let sizes = try config.mapper ?? GILLMapper.sizes(from: weights, prefix: prefix)
+        let hasDecision = weights.contains("decision.1.weight")
+        let unused = try weights.validate(tensorSpec(config: config, mapper: sizes, llmDim: e, clipDim: c, decision: hasDecision))
+        if !unused.isEmpty {
+            FileHandle.standardError.write(Data("note: \(weights.files[0].path): \(unused.count) tensor(s) not used by GILL: \(unused.joined(separator: ", "))\n".utf8))
+        }
         let k = config.nVisualTokens
         func pair(_ name: String, _ out: Int, _ input: Int) throws -> (weight: Tensor, bias: Tensor) {
             (try weights.take(name + ".weight", shape: [out, input]), try weights.take(name + ".bias", shape: [out]))
@@ -115,51 +156,24 @@ public final class GILLModel: Sendable {
         let imgRows = try weights.take("input_embeddings.weight", shape: [config.numTokens, e])
         var rows: [Int: [Float]] = [:]
         for (i, id) in config.genTokenIdx.enumerated() { rows[id] = imgRows.row(i) }
-        let decision = weights.unused.contains("decision.1.weight") ? try pair("decision.1", 2, e) : nil
-        let model = GILLModel(
-            folder: folder, config: config, llm: try opt.replacingEmbeddingRows(rows), clip: clip, tokenizer: tokenizer,
-            visualEmbeddings: try pair("visual_embeddings", e * k, c), visualFC: try pair("visual_fc", config.retEmbDim, c),
-            retrievalHead: try pair("ret_text_hidden_fcs.0.model", config.retEmbDim, e), decisionHead: decision,
-            mapper: try GILLMapper.load(weights, prefix: "gen_text_hidden_fcs.0.", config: config, inputDim: e),
-            logitScale: try weights.take("logit_scale", shape: []).data[0],
-            digest: "")
-        let left = weights.unused
-        guard left.isEmpty else {
-            throw GILLError("\(weights.file): \(left.count) tensor(s) not used by GILL: \(left.prefix(12).joined(separator: ", "))")
-        }
-        if let data = try? Data(contentsOf: folder.appendingPathComponent("config.json")) { hasher.update(data: data) }
-        hasher.update(data: Data((opt.digest + clip.digest).utf8))
-        return GILLModel(folder: folder, config: config, llm: model.llm, clip: clip, tokenizer: tokenizer,
-                         visualEmbeddings: model.visualEmbeddings, visualFC: model.visualFC, retrievalHead: model.retrievalHead,
-                         decisionHead: decision, mapper: model.mapper, logitScale: model.logitScale,
-                         digest: hasher.finalize().map { String(format: "%02x", $0) }.joined())
-    }
+        let visualEmbeddings = try pair("visual_embeddings", e * k, c), visualFC = try pair("visual_fc", config.retEmbDim, c)
+        let retrievalHead = try pair("ret_text_hidden_fcs.0.model", config.retEmbDim, e)
+        let decision = hasDecision ? try pair("decision.1", 2, e) : nil
+        let decisionHead = try decision.map { try GILLDecisionHead(weight: $0.weight, bias: $0.bias, classes: config.decisionClasses) }
+        let mapper = try GILLMapper.load(weights, prefix: prefix, config: config, sizes: sizes, inputDim: e)
+        let logitScale = try weights.take("logit_scale", shape: []).data[0]
 
-    /// `gill.safetensors`, else GILL's released `pretrained_ckpt.pth.tar` (+ `decision_model.pth.tar`).
-    private static func loadWeights(_ folder: URL, hasher: inout SHA256) throws -> GILLWeights {
-        let st = folder.appendingPathComponent("gill.safetensors")
-        var tensors: [String: Tensor] = [:]
-        let file: String
-        if FileManager.default.fileExists(atPath: st.path) {
-            let f = try SafetensorsFile(url: st)
-            for name in f.names { tensors[name] = try f.tensor(named: name) }
-            f.withFileBytes { hasher.update(bufferPointer: $0) }
-            file = st.path
-        } else {
-            let pth = folder.appendingPathComponent("pretrained_ckpt.pth.tar")
-            guard FileManager.default.fileExists(atPath: pth.path) else {
-                throw GILLError("\(folder.path): no gill.safetensors or pretrained_ckpt.pth.tar")
-            }
-            tensors = try TorchCheckpoint(url: pth).stateDict(strippingPrefixes: ["module.model.", "model.", "module."])
-            if let data = try? Data(contentsOf: pth, options: .alwaysMapped) { hasher.update(data: data) }
-            file = pth.path
-            let decision = folder.appendingPathComponent("decision_model.pth.tar")
-            if FileManager.default.fileExists(atPath: decision.path) {
-                for (k, v) in try TorchCheckpoint(url: decision).stateDict(strippingPrefixes: ["module."]) { tensors["decision." + k] = v }
-                if let data = try? Data(contentsOf: decision) { hasher.update(data: data) }
-            }
+        // Weights first, then the config: the order digests had before model_args.json folders.
+        var hasher = SHA256()
+        for url in weights.files + [configURL] {
+            guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else { continue }
+            hasher.update(data: data)
         }
-        return GILLWeights(file: file, tensors: tensors)
+        hasher.update(data: Data((opt.digest + clip.digest).utf8))
+        return GILLModel(folder: folder, config: config, llm: try opt.replacingEmbeddingRows(rows), clip: clip, tokenizer: tokenizer,
+                         visualEmbeddings: visualEmbeddings, visualFC: visualFC, retrievalHead: retrievalHead,
+                         decisionHead: decisionHead, mapper: mapper, logitScale: logitScale,
+                         digest: hasher.finalize().map { String(format: "%02x", $0) }.joined(), unusedTensors: unused)
     }
 
     // MARK: images
@@ -191,15 +205,13 @@ public final class GILLModel: Sendable {
 
     // MARK: text and interleaved input
 
-    /// Input embeddings `[T, llm_embed_dim]` of an interleaved sequence: BOS (when `addBOS`), then
-    /// each segment — text as token embeddings, images as their visual tokens.
+    /// Input embeddings `[T, llm_embed_dim]` of an interleaved sequence: each segment — text as
+    /// token embeddings, images as their visual tokens — after a BOS when `addBOS` and the
+    /// segments place none themselves (`.bos`, as GILL's layout from `GILLPrompt` does).
     public func embed(_ segments: [GILLSegment], addBOS: Bool = true) throws -> Tensor {
-        var data: [Float] = addBOS ? try llm.embed([tokenizer.bosTokenID]).data : []
-        for s in segments {
-            switch s {
-            case let .text(t):
-                let ids = tokenizer.encode(t, addBOS: false)
-                if !ids.isEmpty { data += try llm.embed(ids).data }
+        var data: [Float] = []
+        for part in GILLPrompt.parts(segments, tokenizer: tokenizer, addBOS: addBOS) {
+            switch part {
             case let .ids(ids):
                 if !ids.isEmpty { data += try llm.embed(ids).data }
             case let .image(image):
@@ -211,6 +223,9 @@ public final class GILLModel: Sendable {
         let e = llm.embeddingDimension
         return try Tensor(shape: [data.count / e, e], data: data)
     }
+
+    /// The id GILL stops generated text at ("\n" as the tokenizer encodes it); nil if it has none.
+    public var newlineTokenID: Int? { GILLPrompt.newlineTokenID(tokenizer) }
 
     /// Runs the LLM over `context` followed by `[IMG0]`…`[IMG7]` (generation forced to produce the
     /// image tokens) and returns what GILL derives from them.
@@ -225,13 +240,9 @@ public final class GILLModel: Sendable {
         let img0 = try Tensor(shape: [1, hidden.lastDimension], data: hidden.row(0))
         let ret = try linear(img0, weight: retrievalHead.weight, bias: retrievalHead.bias).data
         let prompt = try mapper(hidden: hidden, inputEmbeddings: inputEmbeddings)
-        var decision: [Float] = []
-        if let d = decisionHead {
-            var logits = try linear(img0, weight: d.weight, bias: d.bias)
-            softmaxLastDimension(&logits)
-            decision = logits.data
-        }
-        return GILLImageOutputs(retrievalEmbedding: ret, promptEmbeddings: prompt, decision: decision)
+        let decision = try decisionHead?.probabilities(img0.data) ?? []
+        return GILLImageOutputs(retrievalEmbedding: ret, promptEmbeddings: prompt, decision: decision,
+                                decisionClasses: config.decisionClasses)
     }
 
     /// Retrieval scores of one text retrieval embedding against image retrieval embeddings:

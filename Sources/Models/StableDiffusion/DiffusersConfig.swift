@@ -147,7 +147,7 @@ extension CheckpointReader: WeightSource {
         var bad = 0
         t.data.withUnsafeBufferPointer { p in for v in p where !v.isFinite { bad += 1 } }
         if bad > 0 {
-            let file = checkpoint.info(prefix + name)?.file.url.path ?? checkpoint.location.path
+            let file = checkpoint.info(prefix + name)?.url.path ?? checkpoint.location.path
             throw SafetensorsError(file: URL(fileURLWithPath: file), tensor: prefix + name,
                                    "has \(bad) NaN/infinite value(s) — an fp16 export that overflowed? Use the fp32 weights")
         }
@@ -156,7 +156,7 @@ extension CheckpointReader: WeightSource {
 
     public func has(_ name: String) -> Bool { checkpoint.contains(prefix + name) }
 
-    public func shape(of name: String) -> [Int]? { checkpoint.info(prefix + name)?.info.shape }
+    public func shape(of name: String) -> [Int]? { checkpoint.info(prefix + name)?.shape }
 }
 
 /// Deterministic random weights of whatever shapes a model asks for, recorded by name so they
