@@ -48,7 +48,7 @@ public enum ClipBench {
             defer { try? FileManager.default.removeItem(at: dir) }
             try writeRandomTower(spec, to: dir)
             let model = try CLIPModel.load(from: dir)
-            guard let tower = model.vision else { throw CLIPUsageError("benchmark tower failed to load") }
+            guard let tower = model.vision else { throw ModelError("benchmark tower failed to load") }
 
             // Same pixels on both sides for a correctness check at full size.
             let size = spec.config.imageSize

@@ -1,17 +1,6 @@
 import Foundation
 import Tensor
 
-/// A CLIP model folder's config could not be read or does not make sense.
-public struct CLIPConfigError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var message: String
-    public init(file: URL, _ message: String) {
-        self.file = file.path
-        self.message = message
-    }
-    public var description: String { "\(file): \(message)" }
-}
-
 /// `text_config` of a transformers CLIP `config.json` (or the whole file for `clip_text_model`).
 /// Missing keys take transformers' `CLIPTextConfig` defaults.
 public struct CLIPTextConfig: Codable, Sendable, Equatable {
@@ -42,18 +31,18 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = CLIPTextConfig()
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? d.intermediateSize
-        projectionDim = c.contains(.projectionDim) ? try c.decodeIfPresent(Int.self, forKey: .projectionDim) : d.projectionDim
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? d.numHiddenLayers
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? d.numAttentionHeads
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? d.maxPositionEmbeddings
-        hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? d.hiddenAct
-        layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? d.layerNormEps
-        bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID) ?? d.bosTokenID
-        eosTokenID = try c.decodeIfPresent(Int.self, forKey: .eosTokenID) ?? d.eosTokenID
-        padTokenID = c.contains(.padTokenID) ? try c.decodeIfPresent(Int.self, forKey: .padTokenID) : d.padTokenID
+        vocabSize = try c.value(.vocabSize, default: d.vocabSize)
+        hiddenSize = try c.value(.hiddenSize, default: d.hiddenSize)
+        intermediateSize = try c.value(.intermediateSize, default: d.intermediateSize)
+        projectionDim = try c.nullable(.projectionDim, default: d.projectionDim)
+        numHiddenLayers = try c.value(.numHiddenLayers, default: d.numHiddenLayers)
+        numAttentionHeads = try c.value(.numAttentionHeads, default: d.numAttentionHeads)
+        maxPositionEmbeddings = try c.value(.maxPositionEmbeddings, default: d.maxPositionEmbeddings)
+        hiddenAct = try c.value(.hiddenAct, default: d.hiddenAct)
+        layerNormEps = try c.value(.layerNormEps, default: d.layerNormEps)
+        bosTokenID = try c.value(.bosTokenID, default: d.bosTokenID)
+        eosTokenID = try c.value(.eosTokenID, default: d.eosTokenID)
+        padTokenID = try c.nullable(.padTokenID, default: d.padTokenID)
     }
 
     func validate(file: URL) throws {
@@ -61,7 +50,7 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
             ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
             ("num_attention_heads", numAttentionHeads), ("max_position_embeddings", maxPositionEmbeddings)])
         guard hiddenSize % numAttentionHeads == 0 else {
-            throw CLIPConfigError(file: file, "text_config: hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+            throw ModelError(file: file, "text_config: hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
     }
 }
@@ -91,16 +80,16 @@ public struct CLIPVisionConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = CLIPVisionConfig()
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? d.intermediateSize
-        projectionDim = c.contains(.projectionDim) ? try c.decodeIfPresent(Int.self, forKey: .projectionDim) : d.projectionDim
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? d.numHiddenLayers
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? d.numAttentionHeads
-        numChannels = try c.decodeIfPresent(Int.self, forKey: .numChannels) ?? d.numChannels
-        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? d.imageSize
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? d.patchSize
-        hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? d.hiddenAct
-        layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? d.layerNormEps
+        hiddenSize = try c.value(.hiddenSize, default: d.hiddenSize)
+        intermediateSize = try c.value(.intermediateSize, default: d.intermediateSize)
+        projectionDim = try c.nullable(.projectionDim, default: d.projectionDim)
+        numHiddenLayers = try c.value(.numHiddenLayers, default: d.numHiddenLayers)
+        numAttentionHeads = try c.value(.numAttentionHeads, default: d.numAttentionHeads)
+        numChannels = try c.value(.numChannels, default: d.numChannels)
+        imageSize = try c.value(.imageSize, default: d.imageSize)
+        patchSize = try c.value(.patchSize, default: d.patchSize)
+        hiddenAct = try c.value(.hiddenAct, default: d.hiddenAct)
+        layerNormEps = try c.value(.layerNormEps, default: d.layerNormEps)
     }
 
     /// Patches per image side.
@@ -113,10 +102,10 @@ public struct CLIPVisionConfig: Codable, Sendable, Equatable {
             ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
             ("num_channels", numChannels), ("image_size", imageSize), ("patch_size", patchSize)])
         guard hiddenSize % numAttentionHeads == 0 else {
-            throw CLIPConfigError(file: file, "vision_config: hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+            throw ModelError(file: file, "vision_config: hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
         guard imageSize % patchSize == 0 else {
-            throw CLIPConfigError(file: file, "vision_config: image_size \(imageSize) is not a multiple of patch_size \(patchSize)")
+            throw ModelError(file: file, "vision_config: image_size \(imageSize) is not a multiple of patch_size \(patchSize)")
         }
     }
 }
@@ -143,60 +132,32 @@ public struct CLIPConfig: Sendable, Equatable {
 
     /// Reads and validates `config.json`.
     public static func load(from file: URL) throws -> CLIPConfig {
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch {
-            throw CLIPConfigError(file: file, "cannot read: \(error.localizedDescription)")
-        }
-        let top: TopLevel
-        do { top = try JSONDecoder().decode(TopLevel.self, from: data) } catch {
-            throw CLIPConfigError(file: file, "not a CLIP config: \(describe(error))")
-        }
+        let top = try ConfigFile.read(TopLevel.self, from: file)
         var config: CLIPConfig
         switch top.modelType ?? "clip" {
         case "clip":
             config = CLIPConfig(modelType: "clip", text: top.textConfig ?? CLIPTextConfig(),
                                 vision: top.visionConfig ?? CLIPVisionConfig(), projectionDim: top.projectionDim ?? 512)
         case "clip_text_model":
-            let text = try decode(CLIPTextConfig.self, data, file)
+            let text = try ConfigFile.read(CLIPTextConfig.self, from: file)
             config = CLIPConfig(modelType: "clip_text_model", text: text, vision: nil, projectionDim: text.projectionDim)
         case "clip_vision_model":
-            let vision = try decode(CLIPVisionConfig.self, data, file)
+            let vision = try ConfigFile.read(CLIPVisionConfig.self, from: file)
             config = CLIPConfig(modelType: "clip_vision_model", text: nil, vision: vision, projectionDim: vision.projectionDim)
         case let other:
-            throw CLIPConfigError(file: file, "model_type '\(other)' is not a CLIP model (expected clip, clip_text_model or clip_vision_model)")
+            throw ModelError(file: file, "model_type '\(other)' is not a CLIP model (expected clip, clip_text_model or clip_vision_model)")
         }
         try config.text?.validate(file: file)
         try config.vision?.validate(file: file)
         if let p = config.projectionDim, p <= 0 {
-            throw CLIPConfigError(file: file, "projection_dim must be positive, got \(p)")
+            throw ModelError(file: file, "projection_dim must be positive, got \(p)")
         }
         return config
-    }
-
-    private static func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ file: URL) throws -> T {
-        do { return try JSONDecoder().decode(type, from: data) } catch {
-            throw CLIPConfigError(file: file, describe(error))
-        }
-    }
-}
-
-/// A `DecodingError` in the words of the JSON keys involved.
-func describe(_ error: Error) -> String {
-    guard let e = error as? DecodingError else { return "\(error)" }
-    func path(_ ctx: DecodingError.Context) -> String {
-        ctx.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-    }
-    switch e {
-    case let .typeMismatch(type, ctx): return "key '\(path(ctx))': expected \(type): \(ctx.debugDescription)"
-    case let .valueNotFound(type, ctx): return "key '\(path(ctx))': missing \(type) value"
-    case let .keyNotFound(key, ctx): return "key '\(path(ctx)).\(key.stringValue)' is missing"
-    case let .dataCorrupted(ctx): return "key '\(path(ctx))': \(ctx.debugDescription)"
-    @unknown default: return "\(error)"
     }
 }
 
 private func checkPositive(_ file: URL, _ section: String, _ values: [(String, Int)]) throws {
     for (key, value) in values where value <= 0 {
-        throw CLIPConfigError(file: file, "\(section).\(key) must be positive, got \(value)")
+        throw ModelError(file: file, "\(section).\(key) must be positive, got \(value)")
     }
 }

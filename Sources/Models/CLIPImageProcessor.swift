@@ -7,7 +7,7 @@ import Tensor
 /// convert to RGB (alpha composited onto white) → resize the shortest side with PIL's bicubic filter (`Imaging`'s PIL-exact
 /// resampler) → center crop (offsets `(size - crop) // 2`, zero padding when the crop is
 /// larger) → rescale (`× rescale_factor`) → normalise with `image_mean` / `image_std`.
-public struct CLIPImageProcessor: Sendable, Equatable {
+public struct CLIPImageProcessor: Decodable, Sendable, Equatable {
     public var doConvertRGB = true
     public var doResize = true
     /// `size.shortest_edge` (or a square `size.height`/`width` when given that way).
@@ -34,81 +34,65 @@ public struct CLIPImageProcessor: Sendable, Equatable {
 
     /// Reads `preprocessor_config.json`; unknown keys are ignored, known keys are type-checked.
     public init(configURL url: URL) throws {
+        self = try ConfigFile.read(CLIPImageProcessor.self, from: url)
+    }
+
+    /// `size` / `crop_size`: a number, or `{shortest_edge}` / `{height, width}`.
+    private struct SizeKeys: Decodable {
+        var shortestEdge: Int?, height: Int?, width: Int?
+        enum CodingKeys: String, CodingKey { case shortestEdge = "shortest_edge", height, width }
+    }
+
+    public init(from decoder: any Decoder) throws {
         self.init()
-        let object: [String: Any]
-        do {
-            guard let o = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] else {
-                throw CLIPConfigError(file: url, "is not a JSON object")
-            }
-            object = o
-        } catch let e as CLIPConfigError { throw e } catch {
-            throw CLIPConfigError(file: url, "cannot read as JSON: \(error.localizedDescription)")
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        func key(_ name: String) -> ConfigKey { ConfigKey(name) }
+        /// One number, or three (per channel).
+        func triple(_ name: String, _ fallback: [Float]) throws -> [Float] {
+            if let n = try? c.decodeIfPresent(Float.self, forKey: key(name)) { return [n, n, n] }
+            let a = try c.value(key(name), default: fallback)
+            guard a.count == 3 else { throw c.invalid(key(name), "expected 3 numbers") }
+            return a
         }
-        func bool(_ key: String) throws -> Bool? {
-            guard let v = object[key], !(v is NSNull) else { return nil }
-            guard let b = v as? Bool else { throw CLIPConfigError(file: url, "key '\(key)': expected true or false") }
-            return b
-        }
-        func number(_ key: String, in dict: [String: Any]? = nil) throws -> Double? {
-            guard let v = (dict ?? object)[key], !(v is NSNull) else { return nil }
-            guard let n = v as? NSNumber else { throw CLIPConfigError(file: url, "key '\(key)': expected a number") }
-            return n.doubleValue
-        }
-        func int(_ key: String, in dict: [String: Any]? = nil) throws -> Int? {
-            guard let d = try number(key, in: dict) else { return nil }
-            guard d == d.rounded(), d > 0 else { throw CLIPConfigError(file: url, "key '\(key)': expected a positive integer, got \(d)") }
-            return Int(d)
-        }
-        func triple(_ key: String) throws -> [Float]? {
-            guard let v = object[key], !(v is NSNull) else { return nil }
-            if let n = v as? NSNumber { return [Float](repeating: n.floatValue, count: 3) }
-            guard let a = v as? [NSNumber], a.count == 3 else { throw CLIPConfigError(file: url, "key '\(key)': expected 3 numbers") }
-            return a.map(\.floatValue)
-        }
-        doConvertRGB = try bool("do_convert_rgb") ?? doConvertRGB
-        doResize = try bool("do_resize") ?? doResize
-        doCenterCrop = try bool("do_center_crop") ?? doCenterCrop
-        doRescale = try bool("do_rescale") ?? doRescale
-        doNormalize = try bool("do_normalize") ?? doNormalize
-        resample = try number("resample").map { Int($0) } ?? resample
-        rescaleFactor = try number("rescale_factor").map { Float($0) } ?? rescaleFactor
-        imageMean = try triple("image_mean") ?? imageMean
-        imageStd = try triple("image_std") ?? imageStd
-        switch object["size"] {
-        case let n as NSNumber where !(object["size"] is Bool):
-            shortestEdge = Int(n.intValue)
-        case let d as [String: Any]:
-            if let s = try int("shortest_edge", in: d) {
+        doConvertRGB = try c.value(key("do_convert_rgb"), default: doConvertRGB)
+        doResize = try c.value(key("do_resize"), default: doResize)
+        doCenterCrop = try c.value(key("do_center_crop"), default: doCenterCrop)
+        doRescale = try c.value(key("do_rescale"), default: doRescale)
+        doNormalize = try c.value(key("do_normalize"), default: doNormalize)
+        resample = try c.value(key("resample"), default: resample)
+        rescaleFactor = try c.value(key("rescale_factor"), default: rescaleFactor)
+        imageMean = try triple("image_mean", imageMean)
+        imageStd = try triple("image_std", imageStd)
+        if let n = try? c.decodeIfPresent(Int.self, forKey: key("size")) {
+            shortestEdge = n
+        } else if let size = try c.decodeIfPresent(SizeKeys.self, forKey: key("size")) {
+            if let s = size.shortestEdge {
                 shortestEdge = s
-            } else if let h = try int("height", in: d), let w = try int("width", in: d) {
+            } else if let h = size.height, let w = size.width {
                 shortestEdge = nil
                 resizeHeight = h
                 resizeWidth = w
             } else {
-                throw CLIPConfigError(file: url, "key 'size': expected 'shortest_edge' or 'height' and 'width'")
+                throw c.invalid(key("size"), "expected 'shortest_edge' or 'height' and 'width'")
             }
-        case nil, is NSNull: break
-        default: throw CLIPConfigError(file: url, "key 'size': expected a number or an object")
         }
-        switch object["crop_size"] {
-        case let n as NSNumber:
-            cropHeight = n.intValue
-            cropWidth = n.intValue
-        case let d as [String: Any]:
-            guard let h = try int("height", in: d), let w = try int("width", in: d) else {
-                throw CLIPConfigError(file: url, "key 'crop_size': expected 'height' and 'width'")
-            }
+        if let n = try? c.decodeIfPresent(Int.self, forKey: key("crop_size")) {
+            cropHeight = n
+            cropWidth = n
+        } else if let crop = try c.decodeIfPresent(SizeKeys.self, forKey: key("crop_size")) {
+            guard let h = crop.height, let w = crop.width else { throw c.invalid(key("crop_size"), "expected 'height' and 'width'") }
             cropHeight = h
             cropWidth = w
-        case nil, is NSNull: break
-        default: throw CLIPConfigError(file: url, "key 'crop_size': expected a number or an object")
+        }
+        for (name, v) in [("size", shortestEdge ?? resizeHeight ?? 1), ("crop_size", min(cropHeight, cropWidth))] where v <= 0 {
+            throw c.invalid(key(name), "expected a positive integer, got \(v)")
         }
         guard resample == 3 else {
-            throw CLIPConfigError(file: url, "key 'resample': only 3 (bicubic) is supported, got \(resample)")
+            throw c.invalid(key("resample"), "only 3 (bicubic) is supported, got \(resample)")
         }
-        guard imageStd.allSatisfy({ $0 != 0 }) else { throw CLIPConfigError(file: url, "key 'image_std': values must be non-zero") }
+        guard imageStd.allSatisfy({ $0 != 0 }) else { throw c.invalid(key("image_std"), "values must be non-zero") }
         guard doCenterCrop || (resizeHeight != nil && resizeWidth != nil) else {
-            throw CLIPConfigError(file: url, "without do_center_crop the output size depends on the image; set a square 'size' or enable cropping")
+            throw c.invalid(key("do_center_crop"), "without do_center_crop the output size depends on the image; set a square 'size' or enable cropping")
         }
     }
 
@@ -129,7 +113,7 @@ public struct CLIPImageProcessor: Sendable, Equatable {
     /// One image → `3 × H × W` floats, channel-major.
     public func process(_ image: Image) throws -> [Float] {
         guard image.width > 0, image.height > 0 else {
-            throw CLIPUsageError("CLIP preprocessing: image is empty (\(image.width)×\(image.height))")
+            throw ModelError("CLIP preprocessing: image is empty (\(image.width)×\(image.height))")
         }
         var img = rgb(image)
         if doResize {

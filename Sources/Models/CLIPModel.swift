@@ -81,7 +81,7 @@ public final class CLIPModel: Sendable {
             processor = FileManager.default.fileExists(atPath: url.path)
                 ? try CLIPImageProcessor(configURL: url) : CLIPImageProcessor(imageSize: v.imageSize)
             if let p = processor, p.outputHeight != v.imageSize || p.outputWidth != v.imageSize {
-                throw CLIPConfigError(file: url, "crops to \(p.outputWidth)×\(p.outputHeight) but vision_config.image_size is \(v.imageSize)")
+                throw ModelError(file: url, "crops to \(p.outputWidth)×\(p.outputHeight) but vision_config.image_size is \(v.imageSize)")
             }
         }
         let digest = try Self.digest(folder: folder, checkpoint: checkpoint)
@@ -115,7 +115,7 @@ public final class CLIPModel: Sendable {
 
     /// Preprocesses images as `CLIPImageProcessor` does into `[B, 3, S, S]` pixel values.
     public func pixelValues(_ images: [Image]) throws -> Tensor {
-        guard let processor = imageProcessor, vision != nil else { throw CLIPUsageError("\(folder.path) has no vision tower") }
+        guard let processor = imageProcessor, vision != nil else { throw ModelError("\(folder.path) has no vision tower") }
         return try processor.pixelValues(images)
     }
 
@@ -128,11 +128,11 @@ public final class CLIPModel: Sendable {
 
     /// As `imageEmbeddings(_:projected:)` from already preprocessed `[B, 3, S, S]` pixels.
     public func imageEmbeddings(pixelValues: Tensor, projected: Bool = true) throws -> [[Float]] {
-        guard let vision else { throw CLIPUsageError("\(folder.path) has no vision tower") }
+        guard let vision else { throw ModelError("\(folder.path) has no vision tower") }
         let out = try vision.forward(pixelValues: pixelValues)
         let result: Tensor
         if projected {
-            guard let p = out.projected else { throw CLIPUsageError("\(folder.path) has no visual_projection; ask for projected: false") }
+            guard let p = out.projected else { throw ModelError("\(folder.path) has no visual_projection; ask for projected: false") }
             result = p
         } else {
             result = out.pooled
@@ -149,7 +149,7 @@ public final class CLIPModel: Sendable {
 
     /// Token ids of each text: `bos`, BPE ids, `eos`, padded to the context length (77).
     public func tokenIDs(_ texts: [String]) throws -> [[Int]] {
-        guard let tokenizer else { throw CLIPUsageError("\(folder.path) has no text tokenizer (vocab.json, merges.txt)") }
+        guard let tokenizer else { throw ModelError("\(folder.path) has no text tokenizer (vocab.json, merges.txt)") }
         return texts.map { tokenizer($0) }
     }
 
@@ -162,12 +162,12 @@ public final class CLIPModel: Sendable {
 
     /// As `textEmbeddings(_:projected:)` from token ids (equal-length sequences).
     public func textEmbeddings(tokenIDs: [[Int]], projected: Bool = true) throws -> [[Float]] {
-        guard let text else { throw CLIPUsageError("\(folder.path) has no text tower") }
+        guard let text else { throw ModelError("\(folder.path) has no text tower") }
         // Only pooled outputs are needed, so positions after the last end-of-text are skipped.
         let out = try text.forward(tokenIDs: tokenIDs, fullSequence: false)
         let result: Tensor
         if projected {
-            guard let p = out.projected else { throw CLIPUsageError("\(folder.path) has no text_projection; ask for projected: false") }
+            guard let p = out.projected else { throw ModelError("\(folder.path) has no text_projection; ask for projected: false") }
             result = p
         } else {
             result = out.pooled
@@ -178,7 +178,7 @@ public final class CLIPModel: Sendable {
     /// The text encoder's `last_hidden_state` `[B, T, D]` (after `final_layer_norm`) for token
     /// ids — Stable Diffusion's `prompt_embeds` (77×768 for SD 1.5).
     public func textEncoderHiddenStates(tokenIDs: [[Int]]) throws -> Tensor {
-        guard let text else { throw CLIPUsageError("\(folder.path) has no text tower") }
+        guard let text else { throw ModelError("\(folder.path) has no text tower") }
         return try text.forward(tokenIDs: tokenIDs, fullSequence: true).lastHiddenState
     }
 
@@ -188,9 +188,3 @@ public final class CLIPModel: Sendable {
     }
 }
 
-/// A CLIP call the loaded model cannot serve (e.g. text embeddings from a vision-only folder).
-public struct CLIPUsageError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}

@@ -1,16 +1,5 @@
 import Foundation
 
-/// A CLIP tokenizer folder's files are missing or malformed.
-public struct CLIPTokenizerError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var message: String
-    public init(file: URL, _ message: String) {
-        self.file = file.path
-        self.message = message
-    }
-    public var description: String { "\(file): \(message)" }
-}
-
 /// CLIP's byte-level BPE tokenizer, from `vocab.json` + `merges.txt`, as transformers'
 /// `CLIPTokenizer` runs it without ftfy:
 ///
@@ -40,20 +29,20 @@ public struct CLIPTokenizer: Sendable {
     public init(folder: URL, contextLength: Int = 77) throws {
         let vocabURL = folder.appendingPathComponent("vocab.json")
         let mergesURL = folder.appendingPathComponent("merges.txt")
-        let specials = try BPEFiles.specialTokens(in: folder, error: CLIPTokenizerError.init)
+        let specials = try BPEFiles.specialTokens(in: folder, error: ModelError.init)
         try self.init(vocabURL: vocabURL, mergesURL: mergesURL, specialTokens: specials, contextLength: contextLength)
     }
 
     /// Loads from explicit files. `specialTokens` may override `bos_token`, `eos_token`,
     /// `pad_token`, `unk_token` (defaults: `<|startoftext|>`, then `<|endoftext|>` for the rest).
     public init(vocabURL: URL, mergesURL: URL, specialTokens: [String: String] = [:], contextLength: Int = 77) throws {
-        guard contextLength >= 2 else { throw CLIPTokenizerError(file: vocabURL, "context length must be at least 2") }
-        let vocabulary = try BPEFiles.vocabulary(vocabURL, error: CLIPTokenizerError.init)
-        let ranks = try BPEFiles.mergeRanks(mergesURL, error: CLIPTokenizerError.init)
+        guard contextLength >= 2 else { throw ModelError(file: vocabURL, "context length must be at least 2") }
+        let vocabulary = try BPEFiles.vocabulary(vocabURL, error: ModelError.init)
+        let ranks = try BPEFiles.mergeRanks(mergesURL, error: ModelError.init)
         func id(_ key: String, _ fallback: String) throws -> Int {
             let token = specialTokens[key] ?? fallback
             guard let id = vocabulary[token] else {
-                throw CLIPTokenizerError(file: vocabURL, "\(key) '\(token)' is not in the vocabulary")
+                throw ModelError(file: vocabURL, "\(key) '\(token)' is not in the vocabulary")
             }
             return id
         }

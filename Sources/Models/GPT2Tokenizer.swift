@@ -1,16 +1,5 @@
 import Foundation
 
-/// A GPT-2 tokenizer folder's files are missing or malformed.
-public struct GPT2TokenizerError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var message: String
-    public init(file: URL, _ message: String) {
-        self.file = file.path
-        self.message = message
-    }
-    public var description: String { "\(file): \(message)" }
-}
-
 /// GPT-2's byte-level BPE tokenizer (the one OPT publishes), from `vocab.json` + `merges.txt`,
 /// as transformers' `AutoTokenizer` runs it for OPT:
 ///
@@ -45,7 +34,7 @@ public struct GPT2Tokenizer: Sendable {
     /// Loads `vocab.json`, `merges.txt` and, when present, `tokenizer_config.json` (special tokens,
     /// `add_bos_token`) from a model folder.
     public init(folder: URL) throws {
-        let specials = try BPEFiles.specialTokens(in: folder, error: GPT2TokenizerError.init)
+        let specials = try BPEFiles.specialTokens(in: folder, error: ModelError.init)
         try self.init(vocabURL: folder.appendingPathComponent("vocab.json"),
                       mergesURL: folder.appendingPathComponent("merges.txt"), specialTokens: specials)
     }
@@ -53,14 +42,14 @@ public struct GPT2Tokenizer: Sendable {
     /// Loads from explicit files. `specialTokens` may name `bos_token`, `eos_token`, `pad_token`,
     /// `unk_token` (OPT's defaults: `</s>`, `</s>`, `<pad>`, `</s>`).
     public init(vocabURL: URL, mergesURL: URL, specialTokens: [String: String] = [:]) throws {
-        let vocabulary = try BPEFiles.vocabulary(vocabURL, error: GPT2TokenizerError.init)
+        let vocabulary = try BPEFiles.vocabulary(vocabURL, error: ModelError.init)
         var tokens: [Int: String] = [:]
         for (token, id) in vocabulary { tokens[id] = token }
-        let ranks = try BPEFiles.mergeRanks(mergesURL, error: GPT2TokenizerError.init)
+        let ranks = try BPEFiles.mergeRanks(mergesURL, error: ModelError.init)
         func id(_ key: String, _ fallback: String) throws -> Int {
             let token = specialTokens[key] ?? fallback
             guard let id = vocabulary[token] else {
-                throw GPT2TokenizerError(file: vocabURL, "\(key) '\(token)' is not in the vocabulary")
+                throw ModelError(file: vocabURL, "\(key) '\(token)' is not in the vocabulary")
             }
             return id
         }

@@ -130,7 +130,7 @@ public struct ModelCheck: Sendable {
             let prefix = checkpoint.contains("decoder.embed_tokens.weight") ? "decoder." : "model.decoder."
             part.rows = compare(OPTModel.tensorSpec(config: config, prefix: prefix), checkpoint,
                                 ignored: { config.tieWordEmbeddings && $0 == "lm_head.weight" })
-        } catch { part.errors.append(describe(error)) }
+        } catch { part.errors.append("\(error)") }
         return part
     }
 
@@ -145,7 +145,7 @@ public struct ModelCheck: Sendable {
             if config.vision != nil, !FileManager.default.fileExists(atPath: folder.appendingPathComponent("preprocessor_config.json").path) {
                 part.notes.append("no preprocessor_config.json: CLIP's defaults for image_size \(config.vision!.imageSize) are used")
             }
-        } catch { part.errors.append(describe(error)) }
+        } catch { part.errors.append("\(error)") }
         return part
     }
 
@@ -176,7 +176,7 @@ public struct ModelCheck: Sendable {
                 let source = DrySource(checkpoint)
                 try build(url, source)
                 part.rows = compare(source.asked, checkpoint, ignored: ignored)
-            } catch { part.errors.append(describe(error)) }
+            } catch { part.errors.append("\(error)") }
             parts.append(part)
         }
         dry("unet") { url, source in
@@ -206,7 +206,7 @@ public struct ModelCheck: Sendable {
             config = try GILLConfig.load(from: url)
             part.notes.append("config: \(url.lastPathComponent); decision classes \(config.decisionClasses.map(\.rawValue))")
         } catch {
-            errors.append(describe(error))
+            errors.append("\(error)")
             return parts
         }
         let optPart = opt(folder.appendingPathComponent("opt"), name: "gill/opt")
@@ -215,7 +215,7 @@ public struct ModelCheck: Sendable {
         do {
             let optConfig = try OPTConfig.load(from: folder.appendingPathComponent("opt/config.json"))
             let clipConfig = try CLIPConfig.load(from: folder.appendingPathComponent("clip/config.json"))
-            guard let vision = clipConfig.vision else { throw GILLError("\(folder.path)/clip has no vision tower") }
+            guard let vision = clipConfig.vision else { throw ModelError("\(folder.path)/clip has no vision tower") }
             let e = config.llmEmbedDim ?? optConfig.wordEmbedProjDim, c = config.clipDim ?? vision.hiddenSize
             if e != optConfig.wordEmbedProjDim { part.errors.append("llm_embed_dim \(e) but opt/ has word_embed_proj_dim \(optConfig.wordEmbedProjDim)") }
             if c != vision.hiddenSize { part.errors.append("clip_dim \(c) but clip/ has hidden_size \(vision.hiddenSize)") }
@@ -249,7 +249,7 @@ public struct ModelCheck: Sendable {
                 rows.append(Row(name: name, expected: nil, found: entry?.shape, dtype: entry?.dtype, status: .unused))
             }
             part.rows = rows
-        } catch { part.errors.append(describe(error)) }
+        } catch { part.errors.append("\(error)") }
         let decoder = GILLImageGenerator.decoderFolder(of: folder, config: config)
         if decoder == nil { part.notes.append("no image decoder (sd/ or config decoder): generation unavailable") }
         parts.append(part)

@@ -1,17 +1,6 @@
 import Foundation
 import Tensor
 
-/// An OPT model folder's config could not be read or does not make sense.
-public struct OPTConfigError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var message: String
-    public init(file: URL, _ message: String) {
-        self.file = file.path
-        self.message = message
-    }
-    public var description: String { "\(file): \(message)" }
-}
-
 /// A transformers OPT `config.json` (`model_type: "opt"`). Missing keys take `OPTConfig`'s defaults
 /// (those of facebook/opt-125m).
 public struct OPTConfig: Codable, Sendable, Equatable {
@@ -33,6 +22,8 @@ public struct OPTConfig: Codable, Sendable, Equatable {
     public var eosTokenID = 2
     public var padTokenID: Int? = 1
     public var tieWordEmbeddings = true
+    /// transformers' `model_type` (`opt`), checked on load.
+    public var modelType: String?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", wordEmbedProjDim = "word_embed_proj_dim"
@@ -40,7 +31,7 @@ public struct OPTConfig: Codable, Sendable, Equatable {
         case maxPositionEmbeddings = "max_position_embeddings", doLayerNormBefore = "do_layer_norm_before"
         case removeFinalLayerNorm = "_remove_final_layer_norm", activationFunction = "activation_function"
         case enableBias = "enable_bias", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
-        case padTokenID = "pad_token_id", tieWordEmbeddings = "tie_word_embeddings"
+        case padTokenID = "pad_token_id", tieWordEmbeddings = "tie_word_embeddings", modelType = "model_type"
     }
 
     public init() {}
@@ -48,41 +39,30 @@ public struct OPTConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = OPTConfig()
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
+        vocabSize = try c.value(.vocabSize, default: d.vocabSize)
+        hiddenSize = try c.value(.hiddenSize, default: d.hiddenSize)
         // transformers defaults word_embed_proj_dim to hidden_size when absent.
-        wordEmbedProjDim = try c.decodeIfPresent(Int.self, forKey: .wordEmbedProjDim) ?? hiddenSize
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? d.numHiddenLayers
-        ffnDim = try c.decodeIfPresent(Int.self, forKey: .ffnDim) ?? d.ffnDim
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? d.numAttentionHeads
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? d.maxPositionEmbeddings
-        doLayerNormBefore = try c.decodeIfPresent(Bool.self, forKey: .doLayerNormBefore) ?? d.doLayerNormBefore
-        removeFinalLayerNorm = try c.decodeIfPresent(Bool.self, forKey: .removeFinalLayerNorm) ?? d.removeFinalLayerNorm
-        activationFunction = try c.decodeIfPresent(Activation.self, forKey: .activationFunction) ?? d.activationFunction
-        enableBias = try c.decodeIfPresent(Bool.self, forKey: .enableBias) ?? d.enableBias
-        bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID) ?? d.bosTokenID
-        eosTokenID = try c.decodeIfPresent(Int.self, forKey: .eosTokenID) ?? d.eosTokenID
-        padTokenID = c.contains(.padTokenID) ? try c.decodeIfPresent(Int.self, forKey: .padTokenID) : d.padTokenID
-        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? d.tieWordEmbeddings
+        wordEmbedProjDim = try c.value(.wordEmbedProjDim, default: hiddenSize)
+        numHiddenLayers = try c.value(.numHiddenLayers, default: d.numHiddenLayers)
+        ffnDim = try c.value(.ffnDim, default: d.ffnDim)
+        numAttentionHeads = try c.value(.numAttentionHeads, default: d.numAttentionHeads)
+        maxPositionEmbeddings = try c.value(.maxPositionEmbeddings, default: d.maxPositionEmbeddings)
+        doLayerNormBefore = try c.value(.doLayerNormBefore, default: d.doLayerNormBefore)
+        removeFinalLayerNorm = try c.value(.removeFinalLayerNorm, default: d.removeFinalLayerNorm)
+        activationFunction = try c.value(.activationFunction, default: d.activationFunction)
+        enableBias = try c.value(.enableBias, default: d.enableBias)
+        bosTokenID = try c.value(.bosTokenID, default: d.bosTokenID)
+        eosTokenID = try c.value(.eosTokenID, default: d.eosTokenID)
+        padTokenID = try c.nullable(.padTokenID, default: d.padTokenID)
+        tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: d.tieWordEmbeddings)
+        modelType = try c.decodeIfPresent(String.self, forKey: .modelType)
     }
 
     /// Reads and validates `config.json`.
     public static func load(from url: URL) throws -> OPTConfig {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw OPTConfigError(file: url, "cannot read: \(error.localizedDescription)")
-        }
-        let config: OPTConfig
-        do { config = try JSONDecoder().decode(OPTConfig.self, from: data) } catch let DecodingError.typeMismatch(_, ctx) {
-            throw OPTConfigError(file: url, "key '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))': \(ctx.debugDescription)")
-        } catch let DecodingError.dataCorrupted(ctx) {
-            let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-            throw OPTConfigError(file: url, key.isEmpty ? "not valid JSON: \(ctx.debugDescription)" : "key '\(key)': \(ctx.debugDescription)")
-        } catch {
-            throw OPTConfigError(file: url, "cannot decode: \(error)")
-        }
-        if let type = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["model_type"] as? String, type != "opt" {
-            throw OPTConfigError(file: url, "model_type is '\(type)', expected 'opt'")
+        let config = try ConfigFile.read(OPTConfig.self, from: url)
+        if let type = config.modelType, type != "opt" {
+            throw ModelError(file: url, "model_type is '\(type)', expected 'opt'")
         }
         try config.validate(file: url)
         return config
@@ -93,10 +73,10 @@ public struct OPTConfig: Codable, Sendable, Equatable {
                              ("num_hidden_layers", numHiddenLayers), ("ffn_dim", ffnDim),
                              ("num_attention_heads", numAttentionHeads), ("max_position_embeddings", maxPositionEmbeddings)]
         where value <= 0 {
-            throw OPTConfigError(file: file, "\(key) must be positive, got \(value)")
+            throw ModelError(file: file, "\(key) must be positive, got \(value)")
         }
         guard hiddenSize % numAttentionHeads == 0 else {
-            throw OPTConfigError(file: file, "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+            throw ModelError(file: file, "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
     }
 

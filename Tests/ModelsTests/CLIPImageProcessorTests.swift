@@ -72,8 +72,8 @@ struct CLIPImageProcessorTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("clip-proc-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data(#"{"resample": 2}"#.utf8).write(to: dir)
-        #expect(throws: CLIPConfigError.self) { try CLIPImageProcessor(configURL: dir) }
+        #expect(throws: ModelError.self) { try CLIPImageProcessor(configURL: dir) }
         try Data(#"{"image_mean": [0.5, 0.5]}"#.utf8).write(to: dir)
-        #expect(throws: CLIPConfigError.self) { try CLIPImageProcessor(configURL: dir) }
+        #expect(throws: ModelError.self) { try CLIPImageProcessor(configURL: dir) }
     }
 }

@@ -69,7 +69,7 @@ struct GILLGenerationTests {
         do {
             _ = try GILLImageGenerator.load(gill: gill)
             Issue.record("a 20-wide GILL must not pair with a 32-wide UNet")
-        } catch let error as GILLError {
+        } catch let error as ModelError {
             #expect(error.message.contains("gen_emb_dim 20"))
             #expect(error.message.contains("cross_attention_dim 32"))
             #expect(error.message.contains(folder.appendingPathComponent("config.json").path))
@@ -86,7 +86,7 @@ struct GILLGenerationTests {
                 == relative.deletingLastPathComponent().appendingPathComponent("elsewhere/sd").path)
         // A missing decoder folder is reported with the GILL folder and the path tried.
         let gill = try GILLModel.load(from: relative)
-        #expect(throws: GILLError.self) { _ = try GILLImageGenerator.load(gill: gill) }
+        #expect(throws: ModelError.self) { _ = try GILLImageGenerator.load(gill: gill) }
         do { _ = try GILLImageGenerator.load(gill: gill) } catch { #expect("\(error)".contains("elsewhere/sd")) }
 
         let bare = try Self.copyOfParityGILL { $0 }
@@ -100,7 +100,7 @@ struct GILLGenerationTests {
 
         let empty = try Self.copyOfParityGILL { var j = $0; j["decoder"] = ""; return j }
         defer { try? FileManager.default.removeItem(at: empty) }
-        #expect(throws: GILLError.self) { _ = try GILLConfig.load(from: empty.appendingPathComponent("config.json")) }
+        #expect(throws: ModelError.self) { _ = try GILLConfig.load(from: empty.appendingPathComponent("config.json")) }
     }
 
     @Test("legacy story contexts: last caption, all captions, captions with the earlier images before them")

@@ -125,7 +125,7 @@ struct SDSchedulerTests {
             (.ddim, ["num_train_timesteps": "many"], "num_train_timesteps"),
         ]
         for (kind, object, field) in cases {
-            let error = #expect(throws: SchedulerConfigError.self) {
+            let error = #expect(throws: ModelError.self) {
                 _ = try kind.make(config: try SchedulerConfig(object: object, source: "test.json"), steps: 10)
             }
             #expect(error?.field == field, "\(kind): \(String(describing: error))")

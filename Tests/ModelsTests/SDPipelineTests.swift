@@ -67,13 +67,13 @@ struct SDPipelineTests {
     func errors() throws {
         let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
         let long = Array(repeating: "the red ball rolls to the right", count: 20).joined(separator: " ")
-        let tooLong = #expect(throws: GenerationError.self) { _ = try pipe.encodePrompt(long) }
+        let tooLong = #expect(throws: ModelError.self) { _ = try pipe.encodePrompt(long) }
         #expect(tooLong?.message.contains("at most 75") == true)
         #expect(try pipe.encodePrompt(long, truncate: true).shape == [1, 77, 32])
-        #expect(throws: GenerationError.self) {
+        #expect(throws: ModelError.self) {
             _ = try pipe.generate(promptEmbeddings: Tensor(zeros: [77, 16]), options: GenerationOptions(steps: 1))
         }
-        #expect(throws: GenerationError.self) {
+        #expect(throws: ModelError.self) {
             _ = try pipe.generate(prompt: "x", options: GenerationOptions(steps: 1, width: 30, height: 64))
         }
 
@@ -82,7 +82,7 @@ struct SDPipelineTests {
         defer { try? FileManager.default.removeItem(at: tmp) }
         try FileManager.default.copyItem(at: SDFixtures.tinySD, to: tmp)
         try FileManager.default.removeItem(at: tmp.appendingPathComponent("vae"))
-        let missing = #expect(throws: DiffusersConfigError.self) { _ = try StableDiffusionPipeline(folder: tmp) }
+        let missing = #expect(throws: ModelError.self) { _ = try StableDiffusionPipeline(folder: tmp) }
         #expect(missing?.description.contains("missing component folder 'vae/'") == true)
 
         let unetWeights = tmp.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
@@ -99,7 +99,7 @@ struct SDPipelineTests {
         var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
         config["class_embed_type"] = "timestep"
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        let unsupported = #expect(throws: DiffusersConfigError.self) { _ = try UNet2DConditionModel.load(from: tmp.appendingPathComponent("unet")) }
+        let unsupported = #expect(throws: ModelError.self) { _ = try UNet2DConditionModel.load(from: tmp.appendingPathComponent("unet")) }
         #expect(unsupported?.field == "class_embed_type")
     }
 }

@@ -153,7 +153,7 @@ struct StoryWorldModelTests {
             // Not recorded because the folder cannot embed text: the Swift loader must agree.
             let reason = meta["text"] as? String ?? "?"
             #expect(model.text == nil || model.tokenizer == nil, "no text outputs recorded (\(reason)) yet Swift loads a text tower and tokenizer")
-            #expect(throws: CLIPUsageError.self) { _ = try model.textEmbeddings(["a ball"]) }
+            #expect(throws: ModelError.self) { _ = try model.textEmbeddings(["a ball"]) }
         }
     }
 

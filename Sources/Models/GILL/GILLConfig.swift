@@ -89,22 +89,13 @@ public struct GILLConfig: Codable, Sendable, Equatable {
             let url = folder.appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: url.path) { return url }
         }
-        throw GILLError("\(folder.path): no config.json or model_args.json (a GILL folder needs one of them)")
+        throw ModelError("\(folder.path): no config.json or model_args.json (a GILL folder needs one of them)")
     }
 
     /// Reads and validates a GILL `config.json` (or GILL's `model_args.json`).
     public static func load(from url: URL) throws -> GILLConfig {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw GILLError("\(url.path): cannot read: \(error.localizedDescription)")
-        }
-        let config: GILLConfig
-        do { config = try JSONDecoder().decode(GILLConfig.self, from: data) } catch let DecodingError.typeMismatch(_, ctx) {
-            throw GILLError("\(url.path): key '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))': \(ctx.debugDescription)")
-        } catch {
-            throw GILLError("\(url.path): cannot decode: \(error)")
-        }
-        func fail(_ m: String) -> GILLError { GILLError("\(url.path): \(m)") }
+        let config = try ConfigFile.read(GILLConfig.self, from: url)
+        func fail(_ m: String) -> ModelError { ModelError(file: url, m) }
         guard config.textFcMode == "gill_mapper" else { throw fail("text_fc_mode '\(config.textFcMode)' is not supported (expected 'gill_mapper')") }
         guard config.retTextFcMode == "linear" else { throw fail("ret_text_fc_mode '\(config.retTextFcMode)' is not supported (expected 'linear')") }
         guard config.normImageEmbed == "none" else { throw fail("norm_image_embed '\(config.normImageEmbed)' is not supported (expected 'none')") }

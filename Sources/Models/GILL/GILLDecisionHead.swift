@@ -11,7 +11,7 @@ public struct GILLDecisionHead: Sendable {
 
     public init(weight: Tensor, bias: Tensor, classes: [GILLDecision]) throws {
         guard weight.shape.count == 2, weight.shape[0] == classes.count, bias.shape == [classes.count] else {
-            throw GILLError("decision head: weight \(weight.shape) and bias \(bias.shape) do not give \(classes.count) classes \(classes.map(\.rawValue))")
+            throw ModelError("decision head: weight \(weight.shape) and bias \(bias.shape) do not give \(classes.count) classes \(classes.map(\.rawValue))")
         }
         self.weight = weight
         self.bias = bias
@@ -22,7 +22,7 @@ public struct GILLDecisionHead: Sendable {
     public static func load(released url: URL, classes: [GILLDecision] = [.gen, .ret]) throws -> GILLDecisionHead {
         let state = try TorchCheckpoint(url: url).stateDict(strippingPrefixes: ["module."])
         guard let w = state["1.weight"], let b = state["1.bias"] else {
-            throw GILLError("\(url.path): expected tensors '1.weight' and '1.bias' (Sequential(Dropout, Linear)); found \(state.keys.sorted())")
+            throw ModelError("\(url.path): expected tensors '1.weight' and '1.bias' (Sequential(Dropout, Linear)); found \(state.keys.sorted())")
         }
         return try GILLDecisionHead(weight: w, bias: b, classes: classes)
     }
@@ -30,7 +30,7 @@ public struct GILLDecisionHead: Sendable {
     /// Softmax over the classes for one `[IMG0]` hidden state, in `classes` order.
     public func probabilities(_ img0: [Float]) throws -> [Float] {
         guard img0.count == weight.shape[1] else {
-            throw GILLError("decision head expects a \(weight.shape[1])-wide [IMG0] hidden state, got \(img0.count)")
+            throw ModelError("decision head expects a \(weight.shape[1])-wide [IMG0] hidden state, got \(img0.count)")
         }
         var logits = try linear(try Tensor(shape: [1, img0.count], data: img0), weight: weight, bias: bias)
         softmaxLastDimension(&logits)

@@ -22,7 +22,7 @@ public final class GILLImageGenerator: Sendable {
         let gillConfig = ((try? GILLConfig.file(in: gill.folder)) ?? gill.folder.appendingPathComponent("config.json")).path
         let unetConfig = pipeline.folder.appendingPathComponent("unet/config.json").path
         guard gill.config.genEmbDim == d else {
-            throw GILLError("\(gillConfig): gen_emb_dim \(gill.config.genEmbDim) (the width of GILL's prompt embeddings) does not match the image decoder's cross_attention_dim \(d) (\(unetConfig)): the GILLMapper must be trained for this Stable Diffusion")
+            throw ModelError("\(gillConfig): gen_emb_dim \(gill.config.genEmbDim) (the width of GILL's prompt embeddings) does not match the image decoder's cross_attention_dim \(d) (\(unetConfig)): the GILLMapper must be trained for this Stable Diffusion")
         }
         self.gill = gill
         self.pipeline = pipeline
@@ -30,7 +30,7 @@ public final class GILLImageGenerator: Sendable {
             let empty = try pipeline.encodePrompt("")
             let t = empty.count / d
             guard t == gill.config.numClipTokens else {
-                throw GILLError("\(gillConfig): num_clip_tokens \(gill.config.numClipTokens) does not match the image decoder's text encoder context of \(t) tokens (\(pipeline.folder.path)/text_encoder), which gives the unconditional embeddings")
+                throw ModelError("\(gillConfig): num_clip_tokens \(gill.config.numClipTokens) does not match the image decoder's text encoder context of \(t) tokens (\(pipeline.folder.path)/text_encoder), which gives the unconditional embeddings")
             }
             negativeEmbeddings = try empty.reshaped([t, d])
         } else {
@@ -52,11 +52,11 @@ public final class GILLImageGenerator: Sendable {
     /// Loads the image decoder of `gill`'s folder (see `decoderFolder(of:config:)`).
     public static func load(gill: GILLModel) throws -> GILLImageGenerator {
         guard let folder = decoderFolder(of: gill.folder, config: gill.config) else {
-            throw GILLError("\(gill.folder.path): no image decoder: add an sd/ subfolder (a diffusers Stable Diffusion folder) or \"decoder\": \"relative/path\" to config.json")
+            throw ModelError("\(gill.folder.path): no image decoder: add an sd/ subfolder (a diffusers Stable Diffusion folder) or \"decoder\": \"relative/path\" to config.json")
         }
         let pipeline: StableDiffusionPipeline
         do { pipeline = try StableDiffusionPipeline(folder: folder) } catch {
-            throw GILLError("\(gill.folder.path): image decoder \(folder.path): \(error)")
+            throw ModelError("\(gill.folder.path): image decoder \(folder.path): \(error)")
         }
         return try GILLImageGenerator(gill: gill, pipeline: pipeline)
     }
@@ -84,7 +84,7 @@ public final class GILLImageGenerator: Sendable {
     public func generate(promptEmbeddings: Tensor, options: GenerationOptions,
                          progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> Tensor {
         guard options.guidance <= 1 || negativeEmbeddings != nil else {
-            throw GILLError("\(pipeline.folder.path) has no text_encoder/: guidance \(options.guidance) needs the empty prompt's embeddings (set guidance to 1 or add the text encoder)")
+            throw ModelError("\(pipeline.folder.path) has no text_encoder/: guidance \(options.guidance) needs the empty prompt's embeddings (set guidance to 1 or add the text encoder)")
         }
         return try pipeline.generate(promptEmbeddings: promptEmbeddings, negativePromptEmbeddings: options.guidance > 1 ? negativeEmbeddings : nil,
                                      options: options, progress: progress, isCancelled: isCancelled)

@@ -1,12 +1,5 @@
 import Tensor
 
-/// A GILL model folder, config or call is not usable.
-public struct GILLError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// A LayerNorm's parameters (eps 1e-5, PyTorch's default).
 struct Norm: Sendable {
     var weight: Tensor, bias: Tensor

@@ -126,20 +126,20 @@ public final class GILLModel: Sendable {
         let config = try GILLConfig.load(from: configURL)
         let opt = try OPTModel.load(from: folder.appendingPathComponent("opt"))
         let clip = try CLIPModel.load(from: folder.appendingPathComponent("clip"))
-        guard let vision = clip.vision else { throw GILLError("\(folder.path)/clip has no vision tower") }
+        guard let vision = clip.vision else { throw ModelError("\(folder.path)/clip has no vision tower") }
         var tokenizer = try GPT2Tokenizer(folder: folder.appendingPathComponent("opt"))
         tokenizer.addTokens([config.imageToken], special: true)
         let added = tokenizer.addTokens((0..<config.numTokens).map { "[IMG\($0)]" })
         guard added == config.genTokenIdx else {
-            throw GILLError("\(configURL.path): gen_token_idx \(config.genTokenIdx) differs from the tokenizer's [IMG] ids \(added) (opt/ vocabulary + \(config.imageToken) + [IMG0]…)")
+            throw ModelError("\(configURL.path): gen_token_idx \(config.genTokenIdx) differs from the tokenizer's [IMG] ids \(added) (opt/ vocabulary + \(config.imageToken) + [IMG0]…)")
         }
         let e = config.llmEmbedDim ?? opt.embeddingDimension
         let c = config.clipDim ?? vision.config.hiddenSize
         guard e == opt.embeddingDimension else {
-            throw GILLError("\(configURL.path): llm_embed_dim \(e) but opt/ has word_embed_proj_dim \(opt.embeddingDimension)")
+            throw ModelError("\(configURL.path): llm_embed_dim \(e) but opt/ has word_embed_proj_dim \(opt.embeddingDimension)")
         }
         guard c == vision.config.hiddenSize else {
-            throw GILLError("\(configURL.path): clip_dim \(c) but clip/ has hidden_size \(vision.config.hiddenSize)")
+            throw ModelError("\(configURL.path): clip_dim \(c) but clip/ has hidden_size \(vision.config.hiddenSize)")
         }
         let weights = try GILLWeights(folder: folder)
         let prefix = "gen_text_hidden_fcs.0."

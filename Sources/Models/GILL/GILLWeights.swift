@@ -18,7 +18,7 @@ final class GILLWeights {
             let url = folder.appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: url.path) { return url }
         }
-        throw GILLError("\(folder.path): no gill.safetensors or pretrained_ckpt.pth.tar (GILL's weights)")
+        throw ModelError("\(folder.path): no gill.safetensors or pretrained_ckpt.pth.tar (GILL's weights)")
     }
 
     init(folder: URL) throws {
@@ -29,7 +29,7 @@ final class GILLWeights {
             for stored in checkpoint.names {
                 let name = rename(stored)
                 if let other = location[name] {
-                    throw GILLError("\(checkpoint.location.path): tensors '\(other.stored)' and '\(stored)' both read as '\(name)'")
+                    throw ModelError("\(checkpoint.location.path): tensors '\(other.stored)' and '\(stored)' both read as '\(name)'")
                 }
                 location[name] = (checkpoint, stored)
             }
@@ -67,10 +67,10 @@ final class GILLWeights {
     /// Reads `name`, which must have exactly `shape` (as GILL stores it).
     func take(_ name: String, shape: [Int]) throws -> Tensor {
         guard let (e, stored) = entry(name) else {
-            throw GILLError("\(files[0].path): tensor '\(name)' is required but missing")
+            throw ModelError("\(files[0].path): tensor '\(name)' is required but missing")
         }
         guard e.shape == shape else {
-            throw GILLError("\(e.url.path): tensor '\(stored)' has shape \(e.shape), but the GILL config implies \(shape)")
+            throw ModelError("\(e.url.path): tensor '\(stored)' has shape \(e.shape), but the GILL config implies \(shape)")
         }
         taken[name] = shape
         return try location[name]!.checkpoint.tensor(named: stored)
@@ -83,14 +83,14 @@ final class GILLWeights {
     func validate(_ spec: [GILLTensorSpec]) throws -> [String] {
         let missing = spec.filter { location[$0.name] == nil }.map(\.name)
         guard missing.isEmpty else {
-            throw GILLError("\(files.map(\.path).joined(separator: " + ")): \(missing.count) tensor(s) GILL needs are missing: \(missing.joined(separator: ", "))")
+            throw ModelError("\(files.map(\.path).joined(separator: " + ")): \(missing.count) tensor(s) GILL needs are missing: \(missing.joined(separator: ", "))")
         }
         let wrong = spec.compactMap { s -> String? in
             guard let (e, stored) = entry(s.name), e.shape != s.shape else { return nil }
             return "'\(stored)' has shape \(e.shape), expected \(s.shape)"
         }
         guard wrong.isEmpty else {
-            throw GILLError("\(files.map(\.path).joined(separator: " + ")): \(wrong.count) tensor(s) do not fit the GILL config: \(wrong.joined(separator: "; "))")
+            throw ModelError("\(files.map(\.path).joined(separator: " + ")): \(wrong.count) tensor(s) do not fit the GILL config: \(wrong.joined(separator: "; "))")
         }
         let needed = Set(spec.map(\.name))
         return names.filter { !needed.contains($0) }
@@ -147,15 +147,15 @@ extension GILLMapper {
     public static func sizes(file: String, prefix p: String = "gen_text_hidden_fcs.0.", heads: Int = 4,
                              shape: (String) -> [Int]?) throws -> GILLConfig.Mapper {
         guard let fc = shape(p + "fc.weight"), fc.count == 2 else {
-            throw GILLError("\(file): tensor '\(p)fc.weight' (the GILLMapper's input layer) is missing or not a matrix; it gives the mapper's width")
+            throw ModelError("\(file): tensor '\(p)fc.weight' (the GILLMapper's input layer) is missing or not a matrix; it gives the mapper's width")
         }
         guard let l1 = shape(p + "tfm.encoder.layers.0.linear1.weight"), l1.count == 2 else {
-            throw GILLError("\(file): tensor '\(p)tfm.encoder.layers.0.linear1.weight' is missing or not a matrix; it gives the mapper's FFN width")
+            throw ModelError("\(file): tensor '\(p)tfm.encoder.layers.0.linear1.weight' is missing or not a matrix; it gives the mapper's FFN width")
         }
         var layers = 0
         while shape(p + "tfm.encoder.layers.\(layers).norm1.weight") != nil { layers += 1 }
         guard fc[0] % heads == 0 else {
-            throw GILLError("\(file): mapper width \(fc[0]) (from \(p)fc.weight) is not divisible by \(heads) heads; set mapper in config.json")
+            throw ModelError("\(file): mapper width \(fc[0]) (from \(p)fc.weight) is not divisible by \(heads) heads; set mapper in config.json")
         }
         return GILLConfig.Mapper(dim: fc[0], heads: heads, layers: layers, ffn: l1[0])
     }

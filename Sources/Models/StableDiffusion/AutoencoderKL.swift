@@ -2,7 +2,7 @@ import Foundation
 import Tensor
 
 /// `vae/config.json` of a diffusers `AutoencoderKL` (SD v1.x: 4 latent channels, scaling factor 0.18215).
-public struct VAEConfig: Sendable, Equatable {
+public struct VAEConfig: Decodable, Sendable, Equatable {
     public var inChannels = 3
     public var outChannels = 3
     public var latentChannels = 4
@@ -18,34 +18,39 @@ public struct VAEConfig: Sendable, Equatable {
     public init() {}
 
     public init(url: URL) throws {
-        let r = try ConfigReader(url: url)
+        self = try ConfigFile.read(VAEConfig.self, from: url)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let r = try decoder.container(keyedBy: ConfigKey.self)
+        func key(_ name: String) -> ConfigKey { ConfigKey(name) }
         let d = VAEConfig()
-        inChannels = try r.int("in_channels", d.inChannels)
-        outChannels = try r.int("out_channels", d.outChannels)
-        latentChannels = try r.int("latent_channels", d.latentChannels)
-        blockOutChannels = try r.ints("block_out_channels", [64])
-        layersPerBlock = try r.int("layers_per_block", 1)
-        normNumGroups = try r.int("norm_num_groups", d.normNumGroups)
-        sampleSize = try r.int("sample_size", 32)
-        scalingFactor = Float(try r.double("scaling_factor", Double(d.scalingFactor)))
-        useQuantConv = try r.bool("use_quant_conv", true)
-        usePostQuantConv = try r.bool("use_post_quant_conv", true)
-        midBlockAddAttention = try r.bool("mid_block_add_attention", true)
+        inChannels = try r.value(key("in_channels"), default: d.inChannels)
+        outChannels = try r.value(key("out_channels"), default: d.outChannels)
+        latentChannels = try r.value(key("latent_channels"), default: d.latentChannels)
+        blockOutChannels = try r.value(key("block_out_channels"), default: [64])
+        layersPerBlock = try r.value(key("layers_per_block"), default: 1)
+        normNumGroups = try r.value(key("norm_num_groups"), default: d.normNumGroups)
+        sampleSize = try r.value(key("sample_size"), default: 32)
+        scalingFactor = Float(try r.value(key("scaling_factor"), default: Double(d.scalingFactor)))
+        useQuantConv = try r.value(key("use_quant_conv"), default: true)
+        usePostQuantConv = try r.value(key("use_post_quant_conv"), default: true)
+        midBlockAddAttention = try r.value(key("mid_block_add_attention"), default: true)
         let n = blockOutChannels.count
-        let down = try r.strings("down_block_types", Array(repeating: "DownEncoderBlock2D", count: n))
-        let up = try r.strings("up_block_types", Array(repeating: "UpDecoderBlock2D", count: n))
+        let down = try r.value(key("down_block_types"), default: Array(repeating: "DownEncoderBlock2D", count: n))
+        let up = try r.value(key("up_block_types"), default: Array(repeating: "UpDecoderBlock2D", count: n))
         guard n >= 1, down.count == n, up.count == n else {
-            throw r.fail("down_block_types", "\(down.count) down and \(up.count) up blocks for \(n) block_out_channels")
+            throw r.invalid(key("down_block_types"), "\(down.count) down and \(up.count) up blocks for \(n) block_out_channels")
         }
-        if let t = down.first(where: { $0 != "DownEncoderBlock2D" }) { throw r.fail("down_block_types", "'\(t)' is not supported (DownEncoderBlock2D)") }
-        if let t = up.first(where: { $0 != "UpDecoderBlock2D" }) { throw r.fail("up_block_types", "'\(t)' is not supported (UpDecoderBlock2D)") }
+        if let t = down.first(where: { $0 != "DownEncoderBlock2D" }) { throw r.invalid(key("down_block_types"), "'\(t)' is not supported (DownEncoderBlock2D)") }
+        if let t = up.first(where: { $0 != "UpDecoderBlock2D" }) { throw r.invalid(key("up_block_types"), "'\(t)' is not supported (UpDecoderBlock2D)") }
         try r.require("act_fn", oneOf: ["silu"])
         try r.requireNull("shift_factor")
         try r.requireNull("latents_mean")
         try r.requireNull("latents_std")
         try r.require("norm_type", oneOf: ["group"])
         for (i, c) in blockOutChannels.enumerated() where c <= 0 || c % normNumGroups != 0 {
-            throw r.fail("norm_num_groups", "\(normNumGroups) groups do not divide block_out_channels[\(i)] = \(c)")
+            throw r.invalid(key("norm_num_groups"), "\(normNumGroups) groups do not divide block_out_channels[\(i)] = \(c)")
         }
     }
 
@@ -147,7 +152,7 @@ public struct AutoencoderKL: Sendable {
     public static func load(from folder: URL, decoderOnly: Bool = false) throws -> AutoencoderKL {
         let configURL = folder.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else {
-            throw DiffusersConfigError(file: folder.path, "no config.json: not a diffusers vae/ folder")
+            throw ModelError(file: folder.path, "no config.json: not a diffusers vae/ folder")
         }
         let config = try VAEConfig(url: configURL)
         let reader = CheckpointReader(try diffusersWeights(in: folder), configName: configURL.path)

@@ -24,7 +24,7 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
 
     /// A scheduler of this kind from a config, set to `steps` inference steps.
     public func make(config: SchedulerConfig, steps: Int) throws -> any DiffusionScheduler {
-        guard steps >= 1 else { throw SchedulerConfigError(file: config.source, field: "steps", "must be at least 1, got \(steps)") }
+        guard steps >= 1 else { throw ModelError(file: config.source, field: "steps", "must be at least 1, got \(steps)") }
         switch self {
         case .ddim: return try DDIMScheduler(config: config, steps: steps)
         case .pndm: return try PNDMScheduler(config: config, steps: steps)

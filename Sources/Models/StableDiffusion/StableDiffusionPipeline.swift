@@ -33,13 +33,6 @@ public struct GenerationOptions: Sendable, Equatable {
     }
 }
 
-/// A generation request the pipeline cannot serve (prompt too long, wrong embedding shape, …).
-public struct GenerationError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// Stable Diffusion v1.x text-to-image, as diffusers' `StableDiffusionPipeline` (no safety
 /// checker), loaded from a diffusers folder: `model_index.json`, `unet/`, `vae/`,
 /// `scheduler/`, and — for text prompts — `text_encoder/` (a transformers `CLIPTextModel`)
@@ -64,15 +57,15 @@ public final class StableDiffusionPipeline: Sendable {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DiffusersConfigError(file: folder.path, "is not a folder (expected a diffusers Stable Diffusion folder)")
+            throw ModelError(file: folder.path, "is not a folder (expected a diffusers Stable Diffusion folder)")
         }
         guard fm.fileExists(atPath: folder.appendingPathComponent("model_index.json").path) else {
-            throw DiffusersConfigError(file: folder.path, "no model_index.json: not a diffusers pipeline folder")
+            throw ModelError(file: folder.path, "no model_index.json: not a diffusers pipeline folder")
         }
         func component(_ name: String) throws -> URL {
             let url = folder.appendingPathComponent(name)
             guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw DiffusersConfigError(file: folder.path, "missing component folder '\(name)/'")
+                throw ModelError(file: folder.path, "missing component folder '\(name)/'")
             }
             return url
         }
@@ -80,17 +73,17 @@ public final class StableDiffusionPipeline: Sendable {
         vae = try AutoencoderKL.load(from: component("vae"), decoderOnly: true)
         schedulerConfig = try SchedulerConfig(url: component("scheduler").appendingPathComponent("scheduler_config.json"))
         guard vae.config.latentChannels == unet.config.inChannels, unet.config.outChannels == unet.config.inChannels else {
-            throw DiffusersConfigError(file: folder.appendingPathComponent("unet/config.json").path, field: "in_channels",
+            throw ModelError(file: folder.appendingPathComponent("unet/config.json").path, field: "in_channels",
                                        "UNet in/out channels \(unet.config.inChannels)/\(unet.config.outChannels) do not match the VAE's \(vae.config.latentChannels) latent channels")
         }
         let textURL = folder.appendingPathComponent("text_encoder")
         if fm.fileExists(atPath: textURL.path) {
             let encoder = try CLIPModel.load(from: textURL)
             guard let width = encoder.text?.config.hiddenSize else {
-                throw DiffusersConfigError(file: textURL.path, "has no CLIP text tower")
+                throw ModelError(file: textURL.path, "has no CLIP text tower")
             }
             guard width == unet.config.crossAttentionDim else {
-                throw DiffusersConfigError(file: textURL.appendingPathComponent("config.json").path, field: "hidden_size",
+                throw ModelError(file: textURL.appendingPathComponent("config.json").path, field: "hidden_size",
                                            "\(width) does not match the UNet's cross_attention_dim \(unet.config.crossAttentionDim)")
             }
             textEncoder = encoder
@@ -108,11 +101,11 @@ public final class StableDiffusionPipeline: Sendable {
     /// `prompt_embeds` of one text: the CLIP text encoder's last hidden state, `[1, 77, D]`.
     public func encodePrompt(_ text: String, truncate: Bool = false) throws -> Tensor {
         guard let textEncoder, let tokenizer else {
-            throw GenerationError("\(folder.path) has no text_encoder/ and tokenizer/: pass prompt embeddings instead of text")
+            throw ModelError("\(folder.path) has no text_encoder/ and tokenizer/: pass prompt embeddings instead of text")
         }
         let length = tokenizer.encode(text).count
         if length > tokenizer.contextLength - 2 && !truncate {
-            throw GenerationError("prompt is \(length) tokens but the text encoder takes at most \(tokenizer.contextLength - 2) (plus start/end): shorten it or allow truncation — \"\(text.prefix(80))\(text.count > 80 ? "…" : "")\"")
+            throw ModelError("prompt is \(length) tokens but the text encoder takes at most \(tokenizer.contextLength - 2) (plus start/end): shorten it or allow truncation — \"\(text.prefix(80))\(text.count > 80 ? "…" : "")\"")
         }
         return try textEncoder.textEncoderHiddenStates(tokenIDs: [tokenizer(text)])
     }
@@ -138,7 +131,7 @@ public final class StableDiffusionPipeline: Sendable {
         let d = unet.config.crossAttentionDim
         func flat(_ t: Tensor, _ what: String) throws -> Tensor {
             let ok = (t.rank == 2 && t.shape[1] == d) || (t.rank == 3 && t.shape[0] == 1 && t.shape[2] == d)
-            guard ok else { throw GenerationError("\(what) must be [T, \(d)] or [1, T, \(d)], got \(t.shape)") }
+            guard ok else { throw ModelError("\(what) must be [T, \(d)] or [1, T, \(d)], got \(t.shape)") }
             return try t.reshaped([t.count / d, d])
         }
         let cond = try flat(promptEmbeddings, "prompt embeddings")
@@ -147,15 +140,15 @@ public final class StableDiffusionPipeline: Sendable {
         if useGuidance {
             negative = try negativePromptEmbeddings.map { try flat($0, "negative prompt embeddings") } ?? flat(encodePrompt(""), "empty-prompt embeddings")
             guard negative!.shape == cond.shape else {
-                throw GenerationError("negative embeddings \(negative!.shape) and prompt embeddings \(cond.shape) differ in shape")
+                throw ModelError("negative embeddings \(negative!.shape) and prompt embeddings \(cond.shape) differ in shape")
             }
         }
-        guard o.steps >= 1, o.steps <= 1000 else { throw GenerationError("steps must be in 1...1000, got \(o.steps)") }
-        guard o.imagesPerPrompt >= 1, o.imagesPerPrompt <= 64 else { throw GenerationError("images per prompt must be in 1...64, got \(o.imagesPerPrompt)") }
+        guard o.steps >= 1, o.steps <= 1000 else { throw ModelError("steps must be in 1...1000, got \(o.steps)") }
+        guard o.imagesPerPrompt >= 1, o.imagesPerPrompt <= 64 else { throw ModelError("images per prompt must be in 1...64, got \(o.imagesPerPrompt)") }
         let f = vae.config.scaleFactor
         let width = o.width ?? defaultImageSize, height = o.height ?? defaultImageSize
         guard width >= f, height >= f, width % f == 0, height % f == 0, width <= 4096, height <= 4096 else {
-            throw GenerationError("image size \(width)×\(height) must be a multiple of \(f) (the VAE scale factor), at most 4096")
+            throw ModelError("image size \(width)×\(height) must be a multiple of \(f) (the VAE scale factor), at most 4096")
         }
         let n = o.imagesPerPrompt, t = cond.rowCount
         let batch = useGuidance ? 2 * n : n
@@ -215,7 +208,7 @@ public final class StableDiffusionPipeline: Sendable {
 
     /// `[N, H, W, C]` floats in [0, 1] → 8-bit images, `(x · 255).round()` as `numpy_to_pil`.
     public static func images(_ x: Tensor) throws -> [Image] {
-        guard x.rank == 4 else { throw GenerationError("expected [N, H, W, C] images, got \(x.shape)") }
+        guard x.rank == 4 else { throw ModelError("expected [N, H, W, C] images, got \(x.shape)") }
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let per = h * w * c
         return (0..<n).map { b in

@@ -37,7 +37,7 @@ public struct UNet2DConditionModel: Sendable {
     public static func load(from folder: URL) throws -> UNet2DConditionModel {
         let configURL = folder.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else {
-            throw DiffusersConfigError(file: folder.path, "no config.json: not a diffusers unet/ folder")
+            throw ModelError(file: folder.path, "no config.json: not a diffusers unet/ folder")
         }
         let config = try UNetConfig(url: configURL)
         let reader = CheckpointReader(try diffusersWeights(in: folder), configName: configURL.path)

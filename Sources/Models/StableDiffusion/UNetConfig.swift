@@ -5,7 +5,7 @@ import Foundation
 /// `UpBlock2D`/`CrossAttnUpBlock2D` up, positional time embedding, GEGLU transformer blocks,
 /// conv or linear projections. Any key that would change the architecture beyond that is
 /// refused, naming the key.
-public struct UNetConfig: Sendable, Equatable {
+public struct UNetConfig: Decodable, Sendable, Equatable {
     public var inChannels = 4
     public var outChannels = 4
     public var sampleSize = 64
@@ -30,30 +30,38 @@ public struct UNetConfig: Sendable, Equatable {
     public init() {}
 
     public init(url: URL) throws {
-        let r = try ConfigReader(url: url)
+        self = try ConfigFile.read(UNetConfig.self, from: url)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let r = try decoder.container(keyedBy: ConfigKey.self)
+        func key(_ name: String) -> ConfigKey { ConfigKey(name) }
         let d = UNetConfig()
-        inChannels = try r.int("in_channels", d.inChannels)
-        outChannels = try r.int("out_channels", d.outChannels)
-        sampleSize = try r.int("sample_size", d.sampleSize)
-        blockOutChannels = try r.ints("block_out_channels", d.blockOutChannels)
+        inChannels = try r.value(key("in_channels"), default: d.inChannels)
+        outChannels = try r.value(key("out_channels"), default: d.outChannels)
+        sampleSize = try r.value(key("sample_size"), default: d.sampleSize)
+        blockOutChannels = try r.value(key("block_out_channels"), default: d.blockOutChannels)
         let n = blockOutChannels.count
-        downBlockTypes = try r.strings("down_block_types", d.downBlockTypes)
-        upBlockTypes = try r.strings("up_block_types", d.upBlockTypes)
-        layersPerBlock = try r.int("layers_per_block", d.layersPerBlock)
+        downBlockTypes = try r.value(key("down_block_types"), default: d.downBlockTypes)
+        upBlockTypes = try r.value(key("up_block_types"), default: d.upBlockTypes)
+        layersPerBlock = try r.value(key("layers_per_block"), default: d.layersPerBlock)
         if r.isSet("num_attention_heads") {
-            throw r.fail("num_attention_heads", "is not used by UNet2DConditionModel for SD v1.x; set attention_head_dim")
+            throw r.invalid(key("num_attention_heads"), "is not used by UNet2DConditionModel for SD v1.x; set attention_head_dim")
         }
-        attentionHeads = try r.intOrList("attention_head_dim", 8, count: n)
-        transformerLayersPerBlock = try r.intOrList("transformer_layers_per_block", 1, count: n)
-        crossAttentionDim = try r.int("cross_attention_dim", 1280)   // diffusers' class default
-        normNumGroups = try r.int("norm_num_groups", d.normNumGroups)
-        normEps = Float(try r.double("norm_eps", Double(d.normEps)))
-        flipSinToCos = try r.bool("flip_sin_to_cos", true)
-        freqShift = try r.int("freq_shift", 0)
-        useLinearProjection = try r.bool("use_linear_projection", false)
-        downsamplePadding = try r.int("downsample_padding", 1)
-        midBlockScaleFactor = Float(try r.double("mid_block_scale_factor", 1))
-        resnetOutScaleFactor = Float(try r.double("resnet_out_scale_factor", 1))
+        attentionHeads = try r.intOrList(key("attention_head_dim"), default: 8, count: n)
+        transformerLayersPerBlock = try r.intOrList(key("transformer_layers_per_block"), default: 1, count: n)
+        if let list = try? r.decode([Double].self, forKey: key("cross_attention_dim")) {
+            throw r.invalid(key("cross_attention_dim"), "a per-block list (\(list.count) entries) is not supported")
+        }
+        crossAttentionDim = try r.value(key("cross_attention_dim"), default: 1280)   // diffusers' class default
+        normNumGroups = try r.value(key("norm_num_groups"), default: d.normNumGroups)
+        normEps = Float(try r.value(key("norm_eps"), default: Double(d.normEps)))
+        flipSinToCos = try r.value(key("flip_sin_to_cos"), default: true)
+        freqShift = try r.value(key("freq_shift"), default: 0)
+        useLinearProjection = try r.value(key("use_linear_projection"), default: false)
+        downsamplePadding = try r.value(key("downsample_padding"), default: 1)
+        midBlockScaleFactor = Float(try r.value(key("mid_block_scale_factor"), default: 1.0))
+        resnetOutScaleFactor = Float(try r.value(key("resnet_out_scale_factor"), default: 1.0))
 
         // Architecture switches outside the SD v1.x family.
         for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "time_cond_proj_dim",
@@ -73,28 +81,25 @@ public struct UNetConfig: Sendable, Equatable {
         try r.require("attention_type", oneOf: ["default"])
         try r.require("conv_in_kernel", oneOf: [3])
         try r.require("conv_out_kernel", oneOf: [3])
-        if let list = r.object["cross_attention_dim"] as? [Any] {
-            throw r.fail("cross_attention_dim", "a per-block list (\(list.count) entries) is not supported")
-        }
 
         guard n >= 1, downBlockTypes.count == n, upBlockTypes.count == n else {
-            throw r.fail("down_block_types", "\(downBlockTypes.count) down and \(upBlockTypes.count) up blocks for \(n) block_out_channels")
+            throw r.invalid(key("down_block_types"), "\(downBlockTypes.count) down and \(upBlockTypes.count) up blocks for \(n) block_out_channels")
         }
         for t in downBlockTypes where t != "CrossAttnDownBlock2D" && t != "DownBlock2D" {
-            throw r.fail("down_block_types", "'\(t)' is not supported (CrossAttnDownBlock2D, DownBlock2D)")
+            throw r.invalid(key("down_block_types"), "'\(t)' is not supported (CrossAttnDownBlock2D, DownBlock2D)")
         }
         for t in upBlockTypes where t != "CrossAttnUpBlock2D" && t != "UpBlock2D" {
-            throw r.fail("up_block_types", "'\(t)' is not supported (CrossAttnUpBlock2D, UpBlock2D)")
+            throw r.invalid(key("up_block_types"), "'\(t)' is not supported (CrossAttnUpBlock2D, UpBlock2D)")
         }
-        guard layersPerBlock >= 1 else { throw r.fail("layers_per_block", "must be at least 1") }
+        guard layersPerBlock >= 1 else { throw r.invalid(key("layers_per_block"), "must be at least 1") }
         for (i, c) in blockOutChannels.enumerated() {
             guard c > 0, c % normNumGroups == 0 else {
-                throw r.fail("norm_num_groups", "\(normNumGroups) groups do not divide block_out_channels[\(i)] = \(c)")
+                throw r.invalid(key("norm_num_groups"), "\(normNumGroups) groups do not divide block_out_channels[\(i)] = \(c)")
             }
             guard attentionHeads[i] > 0, c % attentionHeads[i] == 0 else {
-                throw r.fail("attention_head_dim", "\(attentionHeads[i]) heads do not divide block_out_channels[\(i)] = \(c)")
+                throw r.invalid(key("attention_head_dim"), "\(attentionHeads[i]) heads do not divide block_out_channels[\(i)] = \(c)")
             }
         }
-        guard blockOutChannels[0] % 2 == 0 else { throw r.fail("block_out_channels", "the first width must be even (sinusoidal embedding)") }
+        guard blockOutChannels[0] % 2 == 0 else { throw r.invalid(key("block_out_channels"), "the first width must be even (sinusoidal embedding)") }
     }
 }
