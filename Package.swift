@@ -37,22 +37,19 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Models", dependencies: [
-            "Tensor", "Imaging",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(name: "Models", dependencies: ["Tensor", "Imaging", "Store"]),
         .target(name: "Workflow", dependencies: [
             "Store", "Stories", "StoryWorld", "Gallery",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Gallery", dependencies: [
+            "Store",
             .product(name: "Plot", package: "Plot"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Steps", dependencies: ["Workflow", "Models", "Tensor", "Imaging", "Stories", "Store", "StoryWorld"]),
         .target(name: "Bench", dependencies: ["Workflow", "Steps", "StoryWorld", "Tensor", "Models"]),
         .executableTarget(name: "storyloom", dependencies: [
-            "Workflow", "Steps", "StoryWorld", "Stories", "Store", "Gallery", "Bench", "Tensor",
+            "Workflow", "Steps", "Models", "StoryWorld", "Stories", "Store", "Gallery", "Bench", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,7 +64,7 @@ let package = Package(
         .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging", "StoryWorld", "Stories"]),
         // Test support: libxml2's HTML parser with XPath, for asserting on the DOM a browser would build.
         .target(name: "HTMLInspection", dependencies: ["CLibXML2"]),
-        .testTarget(name: "GalleryTests", dependencies: ["Gallery", "HTMLInspection"]),
+        .testTarget(name: "GalleryTests", dependencies: ["Gallery", "Store", "HTMLInspection"]),
         .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "Imaging", "HTMLInspection", "Gallery", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

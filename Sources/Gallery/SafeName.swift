@@ -1,17 +1,9 @@
-import Crypto
 import Foundation
+import Store
 
 /// File names derived from user data. Any id — with `/`, `..`, markup or any script — becomes a name
 /// of lowercase ASCII letters, digits and `-`, made unique by a hash of the full id.
 enum SafeName {
-    /// Hex SHA-256 of a string's UTF-8 bytes.
-    static func sha256Hex(_ string: String) -> String {
-        SHA256.hash(data: Data(string.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
-    }
-
     /// A readable slug: ASCII-folded, lowercased, runs of other characters collapsed to `-`,
     /// at most 40 characters, "entry" when nothing readable is left.
     static func slug(_ id: String) -> String {
@@ -34,7 +26,7 @@ enum SafeName {
 
     /// The page name of an entry id: `<slug>-<10 hex of sha256(id)>`.
     static func entryName(_ id: String) -> String {
-        slug(id) + "-" + sha256Hex(id).prefix(10)
+        slug(id) + "-" + Hashing.sha256Hex(id).prefix(10)
     }
 
     /// Page names for a list of ids, in order; distinct even when ids repeat or hashes collide.
@@ -56,7 +48,7 @@ enum SafeName {
     /// A media file name: the content hash when it is plain hex, else the SHA-256 of the path;
     /// the extension is kept when it is short and alphanumeric.
     static func mediaName(_ file: MediaFile) -> String {
-        let stem = contentHash(file) ?? String(sha256Hex(file.path).prefix(32))
+        let stem = contentHash(file) ?? String(Hashing.sha256Hex(file.path).prefix(32))
         let ext = URL(fileURLWithPath: file.path).pathExtension.lowercased()
         let safeExt = (1...8).contains(ext.count)
             && ext.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) })

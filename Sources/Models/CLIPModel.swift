@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import Store
 import Imaging
 import Tensor
 
@@ -90,18 +90,9 @@ public final class CLIPModel: Sendable {
     }
 
     private static func digest(folder: URL, checkpoint: Checkpoint) throws -> String {
-        var hasher = SHA256()
-        for name in ["config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "preprocessor_config.json"] {
-            let url = folder.appendingPathComponent(name)
-            guard let data = try? Data(contentsOf: url) else { continue }
-            hasher.update(data: Data(name.utf8))
-            hasher.update(data: data)
-        }
-        for url in checkpoint.urls {
-            hasher.update(data: Data(url.lastPathComponent.utf8))
-            hasher.update(data: try Data(contentsOf: url, options: .alwaysMapped))
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let configs = ["config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "preprocessor_config.json"]
+        return Hashing.sha256Hex(files: configs.map { ($0, folder.appendingPathComponent($0)) }
+                                      + checkpoint.urls.map { ($0.lastPathComponent, $0) })
     }
 
     /// Width of the vectors `imageEmbeddings`/`textEmbeddings` return with `projected: true`

@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import Store
 import Tensor
 
 /// One OPT decoder layer: self-attention and a ReLU FFN, each with a residual and a LayerNorm
@@ -148,13 +148,8 @@ public final class OPTModel: Sendable {
             lmHead = try reader.take("lm_head.weight", shape: [c.vocabSize, e])
         }
         try reader.requireAllUsed()
-        var hasher = SHA256()
-        for name in ["config.json"] + checkpoint.urls.map(\.lastPathComponent) {
-            guard let data = try? Data(contentsOf: folder.appendingPathComponent(name), options: .alwaysMapped) else { continue }
-            hasher.update(data: Data(name.utf8))
-            hasher.update(data: data)
-        }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = Hashing.sha256Hex(files: [("config.json", folder.appendingPathComponent("config.json"))]
+                                            + checkpoint.urls.map { ($0.lastPathComponent, $0) })
         return OPTModel(folder: folder, config: c, embedTokens: embed, embedPositions: positions, projectIn: projectIn,
                         projectOut: projectOut, layers: layers, finalNorm: finalNorm, lmHead: lmHead, digest: digest)
     }

@@ -23,6 +23,19 @@ public enum Hashing {
         return hex(hasher.finalize())
     }
 
+    /// A model's digest: the SHA-256 of each file's name then its bytes (memory-mapped), in order; files
+    /// that do not exist are skipped, and `extra` (e.g. the digests of parts loaded from elsewhere) ends it.
+    public static func sha256Hex(files: [(name: String, url: URL)], extra: String = "") -> String {
+        var hasher = SHA256()
+        for (name, url) in files {
+            guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else { continue }
+            hasher.update(data: Data(name.utf8))
+            hasher.update(data: data)
+        }
+        hasher.update(data: Data(extra.utf8))
+        return hex(hasher.finalize())
+    }
+
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func hex(_ digest: SHA256.Digest) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Plot
 import Testing
 @testable import Gallery
@@ -41,9 +42,9 @@ import Testing
         #expect(names[3].hasPrefix("entry-"))
         #expect(names[4].hasPrefix("cafe-creme-"))
         #expect(names[5] != names[6])
-        #expect(SafeName.entryName("x") == "x-" + SafeName.sha256Hex("x").prefix(10))
+        #expect(SafeName.entryName("x") == "x-" + Hashing.sha256Hex("x").prefix(10))
         // SHA-256 of "abc" (FIPS 180-2 test vector).
-        #expect(SafeName.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Hashing.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(SafeName.entryNames(["dup", "dup"]) == [SafeName.entryName("dup"), SafeName.entryName("dup") + "-2"])
         #expect(SafeName.mediaName(MediaFile(path: "/a/b.JPEG", hash: "00ff00ff")) == "00ff00ff.jpeg")
         #expect(SafeName.mediaName(MediaFile(path: "/a/b.p<n>g", hash: "zz")).hasSuffix(".bin"))

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import HTMLInspection
 import Testing
 @testable import Gallery
@@ -264,8 +265,8 @@ import Testing
         _ = try GalleryWriter.write(document, to: folder)
         let media = folder.appendingPathComponent("media")
         let names = try FileManager.default.contentsOfDirectory(atPath: media.path).sorted()
-        let pathName = String(SafeName.sha256Hex(source.path).prefix(32)) + ".png"
-        let linkName = String(SafeName.sha256Hex(link.path).prefix(32)) + ".png"
+        let pathName = String(Hashing.sha256Hex(source.path).prefix(32)) + ".png"
+        let linkName = String(Hashing.sha256Hex(link.path).prefix(32)) + ".png"
         #expect(names == ["abcdef0123456789.png", pathName, linkName].sorted())
         for name in names {
             #expect(try Data(contentsOf: media.appendingPathComponent(name)) == Data([1, 2, 3, 4]))

@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import Store
 import Imaging
 import Tensor
 
@@ -163,17 +163,12 @@ public final class GILLModel: Sendable {
         let mapper = try GILLMapper.load(weights, prefix: prefix, config: config, sizes: sizes, inputDim: e)
         let logitScale = try weights.take("logit_scale", shape: []).data[0]
 
-        // Weights first, then the config: the order digests had before model_args.json folders.
-        var hasher = SHA256()
-        for url in weights.files + [configURL] {
-            guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else { continue }
-            hasher.update(data: data)
-        }
-        hasher.update(data: Data((opt.digest + clip.digest).utf8))
+        let digest = Hashing.sha256Hex(files: (weights.files + [configURL]).map { ($0.lastPathComponent, $0) },
+                                       extra: opt.digest + clip.digest)
         return GILLModel(folder: folder, config: config, llm: try opt.replacingEmbeddingRows(rows), clip: clip, tokenizer: tokenizer,
                          visualEmbeddings: visualEmbeddings, visualFC: visualFC, retrievalHead: retrievalHead,
                          decisionHead: decisionHead, mapper: mapper, logitScale: logitScale,
-                         digest: hasher.finalize().map { String(format: "%02x", $0) }.joined(), unusedTensors: unused)
+                         digest: digest, unusedTensors: unused)
     }
 
     // MARK: images
