@@ -1,8 +1,9 @@
 import Foundation
 
-/// An error reading or writing a collection, naming the file and, where known, the line.
+/// The one error type of Stories: a collection, importer option or path the code cannot use, located by
+/// file (or folder) and line where there is one.
 public struct CollectionError: Error, CustomStringConvertible, Sendable {
-    public var file: String
+    public var file: String?
     public var line: Int?
     public var message: String
 
@@ -12,7 +13,13 @@ public struct CollectionError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// An importer option (`collection: {importer: KIND, …}`) the importer cannot use.
+    public init(importer kind: String, _ message: String) {
+        self.message = "collection (\(kind)): \(message)"
+    }
+
     public var description: String {
+        guard let file else { return message }
         if let line { return "\(file):\(line): \(message)" }
         return "\(file): \(message)"
     }
@@ -156,17 +163,10 @@ public enum PathSafety {
     /// `allowOutside`.
     public static func resolve(_ relativePath: String, in root: URL, allowOutside: Bool = false) throws -> URL {
         guard allowOutside || staysInside(relativePath: relativePath) else {
-            throw PathError(path: relativePath, root: root.path)
+            throw CollectionError(file: root.path, "path \"\(relativePath)\" leaves its root folder")
         }
         return UserPath.resolve(relativePath, relativeTo: root)
     }
-}
-
-/// A path that escapes its root folder.
-public struct PathError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var root: String
-    public var description: String { "path \"\(path)\" leaves its root folder \(root)" }
 }
 
 /// Builds entries from parsed JSON, with messages in the same words as the Codable path.

@@ -61,7 +61,7 @@ public struct AttributeChecker: Sendable {
     /// Reads `image` against `scene`. Throws when the image is not square.
     public func check(_ image: Image, against scene: Scene) throws -> Result {
         guard image.width == image.height, image.width >= 8 else {
-            throw AttributeCheckError("expected a square image of at least 8×8 pixels, got \(image.width)×\(image.height)")
+            throw WorldError("expected a square image of at least 8×8 pixels, got \(image.width)×\(image.height)")
         }
         let n = image.width
         let img = Pixels(image.converted(toChannels: 3))
@@ -126,13 +126,6 @@ public struct AttributeChecker: Sendable {
         func c(_ v: Double) -> Int { min(max(Int(v), 0), n - 1) }
         return (c(b.minX * d), c(b.minY * d), c((b.maxX * d).rounded(.up)), c((b.maxY * d).rounded(.up)))
     }
-}
-
-/// An image the attribute checker cannot read.
-public struct AttributeCheckError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 /// RGB pixels as doubles in 0–255, row-major.

@@ -97,27 +97,27 @@ public struct Scene: Codable, Sendable, Equatable, Hashable {
     /// Reads a scene back from panel metadata, naming the key that is missing or wrong.
     public init(metadata: JSONValue) throws {
         guard let bgWord = metadata["background"]?.stringValue else {
-            throw SceneDecodingError(key: "background", "expected a string")
+            throw WorldError(key: "background", "expected a string")
         }
         guard let bg = Background(rawValue: bgWord) else {
-            throw SceneDecodingError(key: "background", "unknown background \"\(bgWord)\" (expected one of \(Background.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw WorldError(key: "background", "unknown background \"\(bgWord)\" (expected one of \(Background.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let list = metadata["objects"]?.arrayValue else {
-            throw SceneDecodingError(key: "objects", "expected an array")
+            throw WorldError(key: "objects", "expected an array")
         }
         var objects: [SceneObject] = []
         for (i, item) in list.enumerated() {
             func word<T: RawRepresentable>(_ key: String, _ type: T.Type) throws -> T where T.RawValue == String {
                 guard let w = item[key]?.stringValue else {
-                    throw SceneDecodingError(key: "objects[\(i)].\(key)", "expected a string")
+                    throw WorldError(key: "objects[\(i)].\(key)", "expected a string")
                 }
                 guard let v = T(rawValue: w) else {
-                    throw SceneDecodingError(key: "objects[\(i)].\(key)", "unknown value \"\(w)\"")
+                    throw WorldError(key: "objects[\(i)].\(key)", "unknown value \"\(w)\"")
                 }
                 return v
             }
             guard let id = item["id"]?.doubleValue, id == id.rounded(), abs(id) < 1e9 else {
-                throw SceneDecodingError(key: "objects[\(i)].id", "expected an integer")
+                throw WorldError(key: "objects[\(i)].id", "expected an integer")
             }
             objects.append(SceneObject(id: Int(id), kind: try word("kind", ObjectKind.self),
                                        colour: try word("colour", ObjectColour.self),
@@ -128,13 +128,3 @@ public struct Scene: Codable, Sendable, Equatable, Hashable {
     }
 }
 
-/// Panel metadata that is not a valid scene graph.
-public struct SceneDecodingError: Error, CustomStringConvertible, Sendable {
-    public var key: String
-    public var message: String
-    public init(key: String, _ message: String) {
-        self.key = key
-        self.message = message
-    }
-    public var description: String { "scene metadata key \"\(key)\": \(message)" }
-}

@@ -30,11 +30,23 @@ public struct WorldSummary: Sendable {
     public var folder: URL
 }
 
-/// Options that cannot be generated.
+/// The one error type of StoryWorld: options it cannot render, scene metadata it cannot read (with the
+/// key), images the attribute checker cannot read.
 public struct WorldError: Error, CustomStringConvertible, Sendable {
+    public var key: String?
     public var message: String
+
     public init(_ message: String) { self.message = message }
-    public var description: String { "storyworld: \(message)" }
+
+    /// A scene-graph key in a panel's metadata.
+    public init(key: String, _ message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        key.map { "scene metadata key \"\($0)\": \(message)" } ?? message
+    }
 }
 
 /// Generates StoryWorld collections: stories and dialogues as native collection entries, rendered to PNG.
@@ -108,13 +120,13 @@ public enum StoryWorldGenerator {
     /// PNGs are written with ``PNGCodec/encode(_:)``; existing files of the same names are replaced.
     public static func generate(_ options: WorldOptions, into folder: URL) throws -> WorldSummary {
         guard options.stories >= 0, options.dialogues >= 0 else {
-            throw WorldError("story and dialogue counts must not be negative (got \(options.stories) and \(options.dialogues))")
+            throw WorldError("storyworld: story and dialogue counts must not be negative (got \(options.stories) and \(options.dialogues))")
         }
         guard (8...4096).contains(options.imageSize) else {
-            throw WorldError("imageSize must be between 8 and 4096 pixels (got \(options.imageSize))")
+            throw WorldError("storyworld: imageSize must be between 8 and 4096 pixels (got \(options.imageSize))")
         }
         if let d = options.displaySize, !(8...4096).contains(d) {
-            throw WorldError("displaySize must be between 8 and 4096 pixels (got \(d))")
+            throw WorldError("storyworld: displaySize must be between 8 and 4096 pixels (got \(d))")
         }
         let entries = entries(options)
         var images = 0
@@ -129,7 +141,7 @@ public enum StoryWorldGenerator {
                     guard let path = p.image, let meta = p.metadata else { continue }
                     let scene: Scene
                     do { scene = try Scene(metadata: meta) } catch {
-                        throw WorldError("\(entry.id) panel \(i + 1): \(error)")
+                        throw WorldError("storyworld: \(entry.id) panel \(i + 1): \(error)")
                     }
                     try write(PNGCodec.encode(SceneRenderer.render(scene, size: options.imageSize)), folder, path)
                     images += 1
@@ -154,7 +166,7 @@ public enum StoryWorldGenerator {
     static func write(_ data: Data, _ folder: URL, _ path: String) throws {
         let url = folder.appendingPathComponent(path)
         do { try data.write(to: url) } catch {
-            throw WorldError("cannot write \(url.path): \(error.localizedDescription)")
+            throw WorldError("storyworld: cannot write \(url.path): \(error.localizedDescription)")
         }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct CollectionImporterTests {
     @Test func unknownKindListsTheValidOnes() throws {
-        let error = #expect(throws: ImporterOptionError.self) {
+        let error = #expect(throws: CollectionError.self) {
             try CollectionImporter.load(kind: "coco", options: [:], base: URL(fileURLWithPath: "/tmp"), allowOutsideRoot: false)
         }
         #expect(error?.description == "collection (coco): unknown collection kind \"coco\"; valid kinds: native, vist-sis, vist-dii, visdial, csv")
@@ -12,21 +12,21 @@ import Testing
 
     @Test func unknownAndMissingOptions() throws {
         let base = URL(fileURLWithPath: "/tmp")
-        let unknown = #expect(throws: ImporterOptionError.self) {
+        let unknown = #expect(throws: CollectionError.self) {
             try CollectionImporter.load(kind: "visdial", options: ["annotations": "a.json", "images": "i", "imgs": "x"],
                                         base: base, allowOutsideRoot: false)
         }
         #expect(unknown?.description == "collection (visdial): unknown option \"imgs\"; valid options: annotations, images, question_mark, limit")
-        let missing = #expect(throws: ImporterOptionError.self) {
+        let missing = #expect(throws: CollectionError.self) {
             try CollectionImporter.load(kind: "vist-sis", options: ["annotations": "a.json"], base: base, allowOutsideRoot: false)
         }
         #expect(missing?.description.contains("missing option \"images\"") == true)
-        let badBool = #expect(throws: ImporterOptionError.self) {
+        let badBool = #expect(throws: CollectionError.self) {
             try CollectionImporter.load(kind: "vist-sis", options: ["annotations": "a.json", "images": "i", "use_original_text": "maybe"],
                                         base: base, allowOutsideRoot: false)
         }
         #expect(badBool?.description.contains("option \"use_original_text\": expected true or false, found \"maybe\"") == true)
-        let badLimit = #expect(throws: ImporterOptionError.self) {
+        let badLimit = #expect(throws: CollectionError.self) {
             try CollectionImporter.load(kind: "csv", options: ["annotations": "a.csv", "limit": "-3"], base: base, allowOutsideRoot: false)
         }
         #expect(badLimit?.description.contains("expected a positive integer, found \"-3\"") == true)

@@ -34,14 +34,14 @@ public enum CollectionImporter {
     ///   - allowOutsideRoot: permit image paths in the data that leave the collection root.
     public static func load(kind: String, options: [String: String], base: URL, allowOutsideRoot: Bool) throws -> StoryCollection {
         guard let names = optionNames[kind] else {
-            throw ImporterOptionError(kind: kind, "unknown collection kind \"\(kind)\"; valid kinds: \(kinds.joined(separator: ", "))")
+            throw CollectionError(importer: kind, "unknown collection kind \"\(kind)\"; valid kinds: \(kinds.joined(separator: ", "))")
         }
         let valid = names.required + names.optional
         for key in options.keys.sorted() where !valid.contains(key) {
-            throw ImporterOptionError(kind: kind, "unknown option \"\(key)\"; valid options: \(valid.joined(separator: ", "))")
+            throw CollectionError(importer: kind, "unknown option \"\(key)\"; valid options: \(valid.joined(separator: ", "))")
         }
         for key in names.required where (options[key] ?? "").isEmpty {
-            throw ImporterOptionError(kind: kind, "missing option \"\(key)\" (required: \(names.required.joined(separator: ", ")))")
+            throw CollectionError(importer: kind, "missing option \"\(key)\" (required: \(names.required.joined(separator: ", ")))")
         }
         let reader = OptionReader(kind: kind, options: options, base: base)
 
@@ -73,19 +73,6 @@ public enum CollectionImporter {
     }
 }
 
-/// A bad importer configuration: unknown kind, unknown or missing option, or an unreadable value.
-public struct ImporterOptionError: Error, CustomStringConvertible, Sendable {
-    public var kind: String
-    public var message: String
-
-    public init(kind: String, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { "collection (\(kind)): \(message)" }
-}
-
 /// Typed access to the string options, with errors naming the option and what it expects.
 struct OptionReader {
     var kind: String
@@ -100,7 +87,7 @@ struct OptionReader {
 
     /// A required path option as a URL.
     func required(_ key: String) throws -> URL {
-        guard let url = url(key) else { throw ImporterOptionError(kind: kind, "missing option \"\(key)\"") }
+        guard let url = url(key) else { throw CollectionError(importer: kind, "missing option \"\(key)\"") }
         return url
     }
 
@@ -109,7 +96,7 @@ struct OptionReader {
         switch value.lowercased() {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
-        default: throw ImporterOptionError(kind: kind, "option \"\(key)\": expected true or false, found \"\(value)\"")
+        default: throw CollectionError(importer: kind, "option \"\(key)\": expected true or false, found \"\(value)\"")
         }
     }
 
@@ -117,7 +104,7 @@ struct OptionReader {
     func count(_ key: String) throws -> Int? {
         guard let value = options[key] else { return nil }
         guard let n = Int(value.trimmingCharacters(in: .whitespaces)), n > 0 else {
-            throw ImporterOptionError(kind: kind, "option \"\(key)\": expected a positive integer, found \"\(value)\"")
+            throw CollectionError(importer: kind, "option \"\(key)\": expected a positive integer, found \"\(value)\"")
         }
         return n
     }
@@ -126,7 +113,7 @@ struct OptionReader {
     func delimiter(_ value: String) throws -> Character {
         if value == "tab" || value == "\\t" { return "\t" }
         guard value.count == 1, let c = value.first, c != "\"", !c.isNewline else {
-            throw ImporterOptionError(kind: kind, "option \"delimiter\": expected one character (or \"tab\"), found \"\(value)\"")
+            throw CollectionError(importer: kind, "option \"delimiter\": expected one character (or \"tab\"), found \"\(value)\"")
         }
         return c
     }
