@@ -145,6 +145,14 @@ enum GalleryAssets {
     .chart-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 1rem; margin-top: .8rem; }
     .chart figcaption { font-weight: 600; font-size: .9rem; margin-bottom: .3rem; overflow-wrap: anywhere; }
     .chart-svg { width: 100%; height: auto; display: block; }
+    .step-graph { margin: 0; overflow-x: auto; }
+    .step-graph svg { max-width: 100%; height: auto; }
+    .step-graph .edge { fill: none; stroke: var(--muted); stroke-width: 1.2; }
+    .step-graph .edge-head { fill: var(--muted); }
+    .step-graph .step-node rect { fill: var(--card); stroke: var(--line); stroke-width: 1.2; }
+    .step-graph .step-node.failed rect { stroke: #c0392b; }
+    .step-graph .step-id { font-size: 12px; font-weight: 600; fill: currentColor; }
+    .step-graph .step-counts { font-size: 11px; fill: var(--muted); }
     .chart-svg .grid { stroke: var(--line); stroke-width: 1; }
     .chart-svg .axis { stroke: var(--muted); stroke-width: 1; }
     .chart-svg .tick, .chart-svg .axis-label { fill: var(--muted); font-size: 10px; font-family: system-ui, sans-serif; }

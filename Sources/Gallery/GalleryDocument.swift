@@ -120,12 +120,16 @@ public struct RunReport: Sendable {
     public var steps: [StepReport]
     /// Run-level charts, e.g. "CLIP similarity vs context length", drawn after the step cells.
     public var charts: [ChartSpec]
-    public init(startedAt: String, seconds: Double, status: String, steps: [StepReport], charts: [ChartSpec] = []) {
+    /// The steps and what each reads, drawn at the top of the report.
+    public var graph: StepGraphSpec?
+    public init(startedAt: String, seconds: Double, status: String, steps: [StepReport], charts: [ChartSpec] = [],
+                graph: StepGraphSpec? = nil) {
         self.startedAt = startedAt
         self.seconds = seconds
         self.status = status
         self.steps = steps
         self.charts = charts
+        self.graph = graph
     }
 }
 

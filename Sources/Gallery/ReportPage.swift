@@ -25,6 +25,12 @@ struct ReportPage {
             ]),
         ]
         if !report.steps.isEmpty { body.append(summaryTable(report.steps)) }
+        if let graph = report.graph, !graph.nodes.isEmpty {
+            body.append(.el("section", [("class", "notebook-cell"), ("id", "step-graph")], [
+                .el("div", [("class", "cell-prompt")], text: "graph"),
+                .el("div", [("class", "cell-body")], [.el("h2", text: "Step graph"), StepGraphFigure(spec: graph).figure()]),
+            ]))
+        }
         body += try report.steps.enumerated().map { try stepCell($1, number: $0 + 1) }
         if !report.charts.isEmpty {
             body.append(.el("section", [("class", "notebook-cell"), ("id", "charts")], [

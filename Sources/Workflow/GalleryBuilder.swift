@@ -128,6 +128,21 @@ public enum GalleryBuilder {
             }, yLabel: chart.yLabel, kind: ChartSpec.Kind(rawValue: chart.kind) ?? .line)
         }
         return RunReport(startedAt: summary.map { formatter.string(from: $0.startedAt) } ?? "not run yet",
-                         seconds: summary?.seconds ?? 0, status: summary?.status ?? "planned", steps: steps, charts: charts)
+                         seconds: summary?.seconds ?? 0, status: summary?.status ?? "planned", steps: steps, charts: charts,
+                         graph: stepGraph(plan: plan, steps: steps))
+    }
+
+    /// The plan's step graph with each step's run counts (planned counts before any run).
+    static func stepGraph(plan: Plan, steps: [StepReport]) -> StepGraphSpec {
+        let graph = plan.graph
+        let index = Dictionary(graph.nodes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let reports = Dictionary(steps.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return StepGraphSpec(
+            nodes: graph.nodes.map { n in
+                let r = reports[n.id]
+                return .init(id: n.id, kind: n.kind, ran: r?.ran ?? 0, cached: r?.cached ?? n.cached, failed: r?.failed ?? 0,
+                             layer: n.layer)
+            },
+            edges: graph.edges.compactMap { e in index[e.from].flatMap { a in index[e.to].map { (a, $0) } } })
     }
 }

@@ -11,7 +11,7 @@ struct Storyloom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "storyloom",
         abstract: "Run GILL-style multimodal story workflows with per-item caching and static galleries.",
-        subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self,
+        subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self, ExportCommand.self,
                       CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self, ModelsCommand.self])
 }
 
@@ -62,18 +62,52 @@ struct RunCommand: AsyncParsableCommand {
 struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan", abstract: "Show, per step, how many items are new, stale (and why) or cached.")
     @OptionGroup var options: WorkflowOptions
-    @Flag(help: "Print {\"steps\":[{\"id\":…,\"new\":…,\"stale\":…,\"cached\":…}]}.") var json = false
+    @Flag(help: "Print {\"steps\":[{\"id\":…,\"new\":…,\"stale\":…,\"cached\":…}]} (as --format json).") var json = false
+    @Option(help: "text, json, dot (Graphviz) or mermaid: the step graph with per-step counts.") var format: PlanFormat = .text
 
     func run() async throws {
         try await reportingErrors {
             let session = try options.session(registry: StandardSteps.registry)
             try await session.recoveringDamage {
                 let plan = try session.makePlan()
-                print(json ? try plan.json() : plan.text)
+                switch json ? .json : format {
+                case .text: print(plan.text)
+                case .json: print(try plan.json())
+                case .dot: print(plan.graph.dot)
+                case .mermaid: print(plan.graph.mermaid)
+                }
             }
         }
     }
 }
+
+enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, dot, mermaid
+}
+
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Stored results as a table for pandas: one row per item of each step (ids, texts, scores, decisions, media paths).")
+    @OptionGroup var options: WorkflowOptions
+    @Option(help: "jsonl or csv.") var format: ResultExport.Format = .jsonl
+    @Option(parsing: .upToNextOption, help: "Steps or step outputs to export (STEP or STEP.OUTPUT; default: every output but embeddings).")
+    var columns: [String] = []
+    @Option(help: "The file to write (default: standard output); media paths are relative to its folder.") var output: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let session = try options.session(registry: StandardSteps.registry)
+            try await session.recoveringDamage {
+                let plan = try session.makePlan(explainStale: false)
+                try ResultExport(plan: plan, store: session.store)
+                    .write(format: format, columns: columns, to: output.map(UserPath.commandLine))
+            }
+        }
+    }
+}
+
+extension ResultExport.Format: ExpressibleByArgument {}
 
 struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "explain", abstract: "Explain why one item of one step is new, stale or cached.")
