@@ -88,6 +88,7 @@ public struct Executor: Sendable {
         var summaries: [StepSummary] = []
         var interrupted = false
         var resolved: [String: StepPlan] = [:]
+        options.progress.begin(run: plan.steps.map { ($0.spec.id, $0.items.count - $0.counts.cached) })
 
         for step in plan.steps {
             resolved[step.spec.id] = step

@@ -26,10 +26,24 @@ public final class ProgressReporter: @unchecked Sendable {
     private var lastPlainPercent = -1
     /// Sub-steps within the items in flight (e.g. denoising steps), as (done, total).
     private var inner: (Int, Int)?
+    /// The run's steps with the items each will run, to say where the run is and what follows.
+    private var runSteps: [(id: String, toRun: Int)] = []
 
     public init(quiet: Bool = false, forceTTY: Bool? = nil) {
         self.quiet = quiet
         self.isTTY = forceTTY ?? (isatty(2) == 1)
+    }
+
+    /// The steps of the run and how many items each will run (before the first step begins).
+    public func begin(run steps: [(id: String, toRun: Int)]) {
+        lock.withLock { runSteps = steps }
+    }
+
+    /// `2/5`: this step's place in the run; and the items the later steps will run.
+    private var position: (label: String, later: Int, laterSteps: Int) {
+        guard let i = runSteps.firstIndex(where: { $0.id == step }) else { return ("", 0, 0) }
+        let later = runSteps[(i + 1)...].filter { $0.toRun > 0 }
+        return ("\(i + 1)/\(runSteps.count) ", later.reduce(0) { $0 + $1.toRun }, later.count)
     }
 
     public func begin(step: String, total: Int, cached: Int) {
@@ -42,10 +56,11 @@ public final class ProgressReporter: @unchecked Sendable {
             started = Date()
             lastPlainPercent = -1
             if quiet { return }
+            let at = position.label
             if total == 0 {
-                write("[\(step)] nothing to run (\(cached) cached)\n")
+                write("[\(at)\(step)] nothing to run (\(cached) cached)\n")
             } else if !isTTY {
-                write("[\(step)] running \(total) item\(total == 1 ? "" : "s") (\(cached) cached)\n")
+                write("[\(at)\(step)] running \(total) item\(total == 1 ? "" : "s") (\(cached) cached)\n")
             }
         }
     }
@@ -71,7 +86,7 @@ public final class ProgressReporter: @unchecked Sendable {
             guard !quiet, total > 0 else { return }
             let secs = Date().timeIntervalSince(started)
             if isTTY { write("\r\u{1B}[2K") }
-            write("[\(step)] \(done)/\(total) done\(failed > 0 ? ", \(failed) failed" : "") in \(String(format: "%.2f", secs)) s (\(String(format: "%.1f", Double(done) / max(secs, 1e-9))) items/s)\n")
+            write("[\(position.label)\(step)] \(done)/\(total) done\(failed > 0 ? ", \(failed) failed" : "") in \(String(format: "%.2f", secs)) s (\(String(format: "%.1f", Double(done) / max(secs, 1e-9))) items/s)\n")
         }
     }
 
@@ -97,17 +112,31 @@ public final class ProgressReporter: @unchecked Sendable {
             let fraction = Double(done) / Double(total)
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let eta = rate > 0 ? Double(total - done) / rate : 0
-            var line = "[\(step)] \(bar) \(done)/\(total)  \(String(format: "%.1f", rate)) items/s  ETA \(Self.duration(eta))"
+            let (at, later, laterSteps) = position
+            var line = "[\(at)\(step)] \(bar) \(done)/\(total)  \(String(format: "%.1f", rate)) items/s  ETA \(eta(rate: rate, elapsed: elapsed))"
             if failed > 0 { line += "  \(failed) failed" }
             if let (d, t) = inner { line += "  (\(d)/\(t))" }
+            if later > 0 { line += "  · then \(later) item\(later == 1 ? "" : "s") in \(laterSteps) step\(laterSteps == 1 ? "" : "s")" }
             write("\r\u{1B}[2K" + line)
         } else {
             let percent = total > 0 ? done * 10 / total : 10
             guard percent != lastPlainPercent, done < total else { return }
             lastPlainPercent = percent
-            if done > 0 { write("[\(step)] \(done)/\(total) (\(String(format: "%.1f", rate)) items/s)\n") }
+            if done > 0 {
+                write("[\(position.label)\(step)] \(done)/\(total) (\(String(format: "%.1f", rate)) items/s, ETA \(eta(rate: rate, elapsed: elapsed)))\n")
+            }
         }
+    }
+
+    /// Time left in this step: from the item rate, or before the first item finishes from the sub-steps of
+    /// the items in flight (denoising steps), else unknown.
+    private func eta(rate: Double, elapsed: Double) -> String {
+        if done > 0, rate > 0 { return Self.duration(Double(total - done) / rate) }
+        if let (d, t) = inner, d > 0, t > d {
+            // The batch in flight is d/t through after `elapsed`: only its own remaining time is known yet.
+            return Self.duration(elapsed * Double(t - d) / Double(d)) + " for the first batch"
+        }
+        return "?"
     }
 
     static func duration(_ s: Double) -> String {
