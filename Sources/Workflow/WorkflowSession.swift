@@ -8,7 +8,7 @@ import Glibc
 /// A workflow opened against its store: the one path of `run`, `plan`, `explain` and `gallery`, also what
 /// `bench cache` and the tests call, so that what they measure and check is what a user runs.
 public struct WorkflowSession {
-    public let spec: WorkflowSpec
+    public internal(set) var spec: WorkflowSpec
     public let store: ProjectStore
     public let registry: StepRegistry
 

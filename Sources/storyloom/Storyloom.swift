@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gallery
 import Steps
 import Stories
 import Tensor
@@ -11,7 +12,7 @@ struct Storyloom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "storyloom",
         abstract: "Run GILL-style multimodal story workflows with per-item caching and static galleries.",
-        subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self, ExportCommand.self,
+        subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self, CompareCommand.self, ExportCommand.self,
                       CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self, ModelsCommand.self])
 }
 
@@ -108,6 +109,47 @@ struct ExportCommand: AsyncParsableCommand {
 }
 
 extension ResultExport.Format: ExpressibleByArgument {}
+
+struct CompareCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "A/B comparison: two variants of a workflow side by side, with the paired score difference per entry.",
+        discussion: """
+            Variants: --a/--b param overrides of one workflow; or --with another workflow file; or two score steps of one \
+            workflow (--score STEP.OUTPUT --score-b OTHER.OUTPUT). Only what is not cached is computed.
+            """)
+    @Argument(help: "The workflow YAML file (variant A).", completion: .file(extensions: ["yaml", "yml"])) var workflow: String
+    @Option(name: .customLong("a"), help: "A param override of variant A: STEP.PARAM=VALUE (repeatable).") var overridesA: [String] = []
+    @Option(name: .customLong("b"), help: "A param override of variant B: STEP.PARAM=VALUE (repeatable).") var overridesB: [String] = []
+    @Option(name: .customLong("with"), help: "Variant B's workflow file (default: the same file).") var other: String?
+    @Option(help: "The score both are judged by: STEP.OUTPUT (a number per panel or entry).") var score: String
+    @Option(help: "Variant B's score when it differs (two steps of one workflow).") var scoreB: String?
+    @Option(parsing: .upToNextOption, help: "Outputs to show side by side (default: what the score steps read).") var show: [String] = []
+    @Option(help: "Differences within this count as ties.") var tie: Double = 1e-6
+    @Option(help: "The project store folder (default: the workflow's store: key, else ./Output/store).") var store: String?
+    @Option(help: "Output folder (default: <store>/../galleries/<workflow>-compare).") var output: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let fileA = UserPath.commandLine(workflow)
+            let fileB = other.map(UserPath.commandLine) ?? fileA
+            guard !(overridesA.isEmpty && overridesB.isEmpty && other == nil && (scoreB == nil || scoreB == score)) else {
+                throw CLIError("error: the variants are the same: give --a/--b overrides, --with another workflow, or --score-b another score step")
+            }
+            func label(_ overrides: [String], _ file: URL, _ score: String) -> String {
+                !overrides.isEmpty ? overrides.joined(separator: " ") : file != fileA ? file.lastPathComponent : score
+            }
+            let comparison = Comparison(
+                a: .init(file: fileA, overrides: overridesA, score: score, label: label(overridesA, fileA, score)),
+                b: .init(file: fileB, overrides: overridesB, score: scoreB ?? score, label: label(overridesB, fileB, scoreB ?? score)),
+                storeRoot: store.map(UserPath.commandLine), registry: StandardSteps.registry, tie: tie, show: show)
+            let (document, summary, folder) = try await comparison.run(progress: ProgressReporter())
+            let index = try GalleryWriter.write(document, to: output.map(UserPath.commandLine) ?? folder)
+            print(summary.text)
+            print("gallery: \(index.path)")
+        }
+    }
+}
 
 struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "explain", abstract: "Explain why one item of one step is new, stale or cached.")
