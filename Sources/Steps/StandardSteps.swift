@@ -6,6 +6,6 @@ public enum StandardSteps {
         StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
                       GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind,
                       ScoreStep.kind,
-                      GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind])
+                      GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind, HTTPStep.kind])
     }
 }
