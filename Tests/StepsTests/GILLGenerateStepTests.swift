@@ -94,7 +94,7 @@ struct GILLGenerateStepTests {
         #expect(!out[0].values.contains { if case .vector = $0 { return true }; return false })
         // Equal to GILLImageGenerator on the default context (all captions) with the item's seed.
         let generator = try GILLImageGenerator.load(gill: GILLModel.load(from: Self.tinyGILL))
-        let embeddings = try generator.gill.embed([.text("A red ball is on a beach. It rolls to the right. Now it is night.")])
+        let embeddings = try generator.gill.embed(GILLContext.story(captions: Self.captions.compactMap(\.text), mode: .captions))
         #expect(out[0]["context_tokens"]?.number == Double(embeddings.rowCount))
         let direct = try generator.generate(context: embeddings, options: GenerationOptions(steps: 2, scheduler: .ddim, seed: 5))
         #expect(try StableDiffusionPipeline.images(direct.pixels)[0] == first)
@@ -117,10 +117,17 @@ struct GILLGenerateStepTests {
         let count = { (s: String) in Double(gill.tokenizer.encode(s, addBOS: false).count) }
         let texts = Self.captions.compactMap(\.text)
         #expect(tokens["last-caption"] == 1 + count(texts[2]))
-        #expect(tokens["captions"] == 1 + count(texts.joined(separator: " ")))
+        // GILL's layout: BOS once, each caption tokenised on its own.
+        #expect(tokens["captions"] == 1 + count(texts[0]) + count(texts[1]) + count(texts[2]))
         // Two earlier images (the third bound image belongs to the last caption and is not read).
-        #expect(tokens["captions+images"] == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(" " + texts[2]))
+        #expect(tokens["captions+images"] == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(texts[2]))
         #expect(images["last-caption"] != images["captions"] && images["captions"] != images["captions+images"])
+        // The earlier layout only when asked for: captions joined by spaces, each image before its caption.
+        let legacy = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "scheduler": .string("ddim"),
+                                                                     "context": .string("captions+images"), "layout": .string("legacy")], setup: setup)
+        let legacyOut = try Self.outputs(try await legacy.run([Self.storyItem("s1", seed: 1, images: setup.panelImages)],
+                                                             services: StepServices(media: setup.media, isCancelled: { false }))[0])
+        #expect(legacyOut["context_tokens"]?.number == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(" " + texts[2]))
     }
 
     @Test("dialogues read the caption and the first `rounds` rounds; an unbound rounds input is an error")
@@ -135,8 +142,9 @@ struct GILLGenerateStepTests {
         for n in [0, 1, 2] {
             let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "rounds": .number(Double(n))], setup: setup)
             let out = try Self.outputs(try await runner.run([item(["context": .list([.text("A photo with a ball.")]), "rounds": rounds])], services: ctx)[0])
-            let text = (["A photo with a ball."] + [("Is it big?", "No."), ("Where is it?", "On the left.")].prefix(n).map { "Q: \($0.0) A: \($0.1)" })
-                .joined(separator: " ")
+            // GILL's VisDial layout: the rounds alone as `Q: …?` / `A: …` lines; the caption only without rounds.
+            let text = n == 0 ? "A photo with a ball."
+                : [("Is it big?", "No."), ("Where is it?", "On the left.")].prefix(n).flatMap { ["Q: \($0.0)", "A: \($0.1)"] }.joined(separator: "\n")
             #expect(out["context_tokens"]?.number == Double(1 + gill.tokenizer.encode(text, addBOS: false).count))
         }
         let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1)], setup: setup)
