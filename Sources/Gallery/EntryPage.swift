@@ -37,7 +37,20 @@ struct EntryPage {
                 }),
             ]))
         }
-        let outputIds = document.orderedColumnIds(entry.cells.keys)
+        // Generated continuations read on from the panels they were given, before the other outputs.
+        let sequenceIds = document.orderedColumnIds(entry.cells.keys).filter {
+            if case .sequence? = entry.cells[$0] { return true }
+            return false
+        }
+        for id in sequenceIds {
+            guard case let .sequence(pieces, afterPanel)? = entry.cells[id] else { continue }
+            let read = afterPanel.map { $0 == 1 ? "after panel 1" : "after panels 1–\($0)" } ?? "after the context"
+            body.append(.el("section", [("class", "continuation"), ("id", "continuation-\(SafeName.slug(id))")], [
+                .el("h2", text: "\(document.label(ofColumn: id)): the story continued \(read)"),
+                try cells.sequence(pieces, size: "panel"),
+            ]))
+        }
+        let outputIds = document.orderedColumnIds(entry.cells.keys).filter { !sequenceIds.contains($0) }
         if !outputIds.isEmpty {
             body.append(.el("section", [("class", "outputs")], [
                 .el("h2", text: "Outputs"),

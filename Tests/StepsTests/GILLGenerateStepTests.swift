@@ -181,4 +181,68 @@ struct GILLGenerateStepTests {
             #expect(m.contains("gen_emb_dim 20") && m.contains("cross_attention_dim 32") && m.contains(configURL.path), "\(m)")
         }
     }
+
+    @Test("gill-story: GILL's sequence (text, then an image with its decision, retrieved pool ids and generated image) after the first panels; seeded; produce: decided skips SD when retrieving")
+    func story() async throws {
+        let setup = try Self.setup()
+        let gill = try GILLModel.load(from: Self.tinyGILL)
+        // The pool: GILL retrieval embeddings of the three panel images, as gill-embed writes them.
+        var pool: [(id: String, value: Value)] = []
+        for (i, v) in setup.panelImages.enumerated() {
+            let image = try Image.load(contentsOf: setup.media.url(hash: v.image!.hash, ext: "png")).converted(toChannels: 3)
+            pool.append(("other#\(i)", .vector(try gill.imageRetrievalEmbeddings([image])[0])))
+        }
+        func item(_ seed: UInt64) -> StepItem {
+            var it = Self.storyItem("s1", seed: seed, images: setup.panelImages)
+            it.pools = ["pool": pool]
+            return it
+        }
+        let params: [String: JSONValue] = ["panels": .number(2), "num_words": .number(3), "gen_scale_factor": .number(1e5),
+                                           "steps": .number(1), "scheduler": .string("ddim")]
+        let runner = try Self.runner(GILLStoryStep.kind, params: params, setup: setup)
+        let ctx = StepServices(media: setup.media, isCancelled: { false })
+        let out = try await runner.run([item(3), item(3)], services: ctx).map(Self.outputs)
+        let sequence = try #require(out[0]["sequence"]?.list)
+        // [IMG0] forced at the first step: an empty text piece, then the block.
+        #expect(sequence.count == 2 && sequence[0] == .text(""))
+        let record = try #require(sequence[1].record)
+        guard case .ranked(let retrieved)? = record["retrieved"] else { Issue.record("no retrieved candidates: \(record.keys)"); return }
+        #expect(retrieved.count == 3 && Set(retrieved.map(\.id)) == Set(pool.map(\.id)))
+        guard case .choice(let decision, let p)? = record["decision"] else { Issue.record("no decision"); return }
+        #expect(decision == "generate" || decision == "retrieve")
+        #expect(p >= 0.5 && p <= 1)
+        #expect(record["p_generate"]?.number != nil && record["generated_score"]?.number != nil)
+        let generated = try Self.image(setup.media, record["generated"])
+        #expect(generated.width == 64)
+        #expect(out[0]["image_count"] == .number(1) && out[0] == out[1])
+        // The same context embedded directly gives the same story.
+        let texts = Self.captions.compactMap(\.text)
+        var segments: [GILLSegment] = []
+        for i in 0..<2 {
+            let image = try Image.load(contentsOf: setup.media.url(hash: setup.panelImages[i].image!.hash, ext: "png")).converted(toChannels: 3)
+            segments += [.text(texts[i]), .image(GILLPrompt.squashed(image))]
+        }
+        var o = GILLStoryOptions()
+        o.numWords = 3
+        o.genScaleFactor = 1e5
+        let direct = try gill.story(prompt: gill.embed(GILLPrompt.segments(segments)), options: o, pool: pool.map { $0.value.vector! })
+        #expect(out[0]["text"] == .text(direct.text))
+        if case .image(let block)? = direct.pieces.last {
+            #expect(block.retrieved.map { pool[$0.index].id } == retrieved.map(\.id))
+        } else { Issue.record("direct story has no image") }
+        // Without a pool GILL generates; with produce: decided, a retrieval runs no SD.
+        var noPool = item(3)
+        noPool.pools = [:]
+        let gen = try Self.outputs(try await runner.run([noPool], services: ctx)[0])
+        let genRecord = try #require(gen["sequence"]?.list?.last?.record)
+        #expect(genRecord["decision"] == .choice("generate", probability: 1) && genRecord["retrieved"] == nil)
+        #expect(gen["image"] == genRecord["generated"])
+        var decided = params
+        decided["produce"] = .string("decided")
+        let decidedOut = try Self.outputs(try await Self.runner(GILLStoryStep.kind, params: decided, setup: setup).run([item(3)], services: ctx)[0])
+        let decidedRecord = try #require(decidedOut["sequence"]?.list?.last?.record)
+        #expect((decidedRecord["generated"] != nil) == (decision == "generate"))
+        // Greedy decoding with top_p is refused when the runner is made.
+        #expect(throws: (any Error).self) { _ = try Self.runner(GILLStoryStep.kind, params: ["top_p": .number(0.5)], setup: setup) }
+    }
 }
