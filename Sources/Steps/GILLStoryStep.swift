@@ -47,6 +47,8 @@ public enum GILLStoryStep {
         @Param(help: "how many [IMG] blocks become images (GILL's max_num_rets)", min: 1, max: 16) public var maxNumRets = 1
         @Param(help: "0: greedy (GILL's default); above 0: sampling at this temperature", min: 0, max: 10) public var temperature = 0.0
         @Param(help: "nucleus mass when sampling (GILL refuses top_p < 1 when greedy)", min: 0, max: 1) public var topP = 1.0
+        @Param(help: "skip pool items of the story's own panels (its later panels are what GILL should not be handed)")
+        public var excludeSameEntry = true
         @Param(help: "both: retrieve and generate at every [IMG] as GILL's code does; decided: run Stable Diffusion only where the decision is to generate")
         public var produce = Produce.both
         @Param(help: "denoising steps (GILL: 50)", min: 1, max: 1000) public var steps = 50
@@ -124,7 +126,14 @@ public enum GILLStoryStep {
                 let prompt = try gill.embed(try segments(item, services: services))
                 var options = story
                 options.seed = item.seed
-                let result = try gill.story(prompt: prompt, options: options, pool: vectors.isEmpty ? nil : vectors)
+                var ids = pool.map(\.id), rows = vectors
+                if params.excludeSameEntry {
+                    let own = item.entry.id + "#"
+                    let keep = ids.indices.filter { !ids[$0].hasPrefix(own) && ids[$0] != item.entry.id }
+                    ids = keep.map { ids[$0] }
+                    rows = keep.map { rows[$0] }
+                }
+                let result = try gill.story(prompt: prompt, options: options, pool: rows.isEmpty ? nil : rows)
                 var sequence: [Value] = []
                 var out: Outputs = ["text": .text(result.text)]
                 var shownCount = 0
@@ -133,7 +142,7 @@ public enum GILLStoryStep {
                     case .text(let t):
                         sequence.append(.text(t))
                     case .image(let block):
-                        let record = try image(block, number: shownCount, item: item, pool: pool.map(\.id), services: services,
+                        let record = try image(block, number: shownCount, item: item, pool: ids, services: services,
                                                progress: { step in services.progress(index * calls + min(step, calls), total) })
                         if out["image"] == nil, let shown = record["image"] { out["image"] = shown }
                         if out["p_generate"] == nil, let g = record["p_generate"] { out["p_generate"] = g }
