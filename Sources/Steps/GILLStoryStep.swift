@@ -101,11 +101,15 @@ public enum GILLStoryStep {
             case .captions: return GILLPrompt.segments(captions.map { .text($0) })
             case .captionsAndImages:
                 let images = try GILLInputs.images(item.inputs["images"], services: services)
-                guard images.count >= captions.count else {
-                    throw StepError("input images has \(images.count) image(s) for \(captions.count) caption(s): context captions+images reads each caption's image")
+                // One image per caption, or one fewer: GILL's VIST evaluation leaves the last caption without one.
+                guard images.count >= captions.count - 1 else {
+                    throw StepError("input images has \(images.count) image(s) for \(captions.count) caption(s): context captions+images reads each caption's image (the last one may have none)")
                 }
                 var pieces: [GILLSegment] = []
-                for (i, c) in captions.enumerated() { pieces += [.text(c), .image(GILLPrompt.squashed(images[i]))] }
+                for (i, c) in captions.enumerated() {
+                    pieces.append(.text(c))
+                    if i < images.count { pieces.append(.image(GILLPrompt.squashed(images[i]))) }
+                }
                 return GILLPrompt.segments(pieces)
             }
         }

@@ -242,6 +242,13 @@ struct GILLGenerateStepTests {
         let decidedOut = try Self.outputs(try await Self.runner(GILLStoryStep.kind, params: decided, setup: setup).run([item(3)], services: ctx)[0])
         let decidedRecord = try #require(decidedOut["sequence"]?.list?.last?.record)
         #expect((decidedRecord["generated"] != nil) == (decision == "generate"))
+        // GILL's VIST evaluation layout: five captions, four images (the last caption has none) — as gill-generate reads it.
+        let vist = try #require(try Self.runner(GILLStoryStep.kind, params: ["panels": .number(0)], setup: setup) as? GILLStoryStep.Runner)
+        var vistItem = Self.storyItem("s1", seed: 1, images: Array(setup.panelImages.prefix(2)))
+        vistItem.inputs["context"] = .list(Self.captions)
+        let images = try GILLInputs.images(vistItem.inputs["images"], services: ctx)
+        #expect(GILLPrompt.layout(try vist.segments(vistItem, services: ctx), tokenizer: gill.tokenizer, visualTokens: 4)
+                == GILLPrompt.layout(GILLContext.story(captions: texts, images: images, mode: .captionsAndImages), tokenizer: gill.tokenizer, visualTokens: 4))
         // Greedy decoding with top_p is refused when the runner is made.
         #expect(throws: (any Error).self) { _ = try Self.runner(GILLStoryStep.kind, params: ["top_p": .number(0.5)], setup: setup) }
     }
