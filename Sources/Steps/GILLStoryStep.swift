@@ -92,6 +92,9 @@ public enum GILLStoryStep {
             var captions = GILLInputs.texts(item.inputs["context"])
             guard !captions.isEmpty else { throw StepError("input context has no text (\(item.inputs["context"]?.summary ?? "missing"))") }
             if item.entry.kind == .dialogue {
+                if item.inputs["rounds"] == nil, !item.entry.rounds.isEmpty, params.rounds > 0, params.context != .lastCaption {
+                    throw StepError("\(item.entry.id) is a dialogue: bind inputs: {rounds: rounds} to read its first \(params.rounds) rounds (or set rounds: 0)")
+                }
                 return GILLContext.dialogue(caption: captions[0], rounds: try GILLInputs.rounds(item.inputs["rounds"]),
                                             maxRounds: params.rounds, mode: params.context, layout: .gill)
             }
