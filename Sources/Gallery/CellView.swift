@@ -78,12 +78,43 @@ struct CellView {
                 children.append(.el("p", [("class", "caption")], text: detail))
             }
             return .el("div", [("class", "decision")], children)
+        case .sequence(let pieces, _):
+            return try sequence(pieces, size: size)
         case .failed(let error):
             return .el("div", [("class", "cell-error")], [
                 .el("strong", text: "failed"),
                 .el("pre", text: error),
             ])
         }
+    }
+}
+
+extension CellView {
+    /// A generated sequence read in order: text as paragraphs, each image with its decision, scores
+    /// and the candidates it was chosen from.
+    func sequence(_ pieces: [SequencePiece], size: String) throws -> BodyNode {
+        .el("div", [("class", "sequence")], try pieces.map { piece in
+            switch piece {
+            case .text(let text):
+                return .el("p", [("class", "seq-text")], text: text.isEmpty ? "…" : text)
+            case let .image(file, decision, probability, scores, alternatives):
+                var head: [BodyNode] = [.el("span", [("class", "choice")], text: decision)]
+                if let probability { head.append(.el("span", [("class", "probability")], text: "p = " + GalleryFormat.percent(probability))) }
+                var children: [BodyNode] = [try image(file, alt: decision, size: size), .el("div", [("class", "decision-head")], head)]
+                if !scores.isEmpty {
+                    children.append(.el("div", [("class", "badges")], scores.map { badge(name: $0.name, value: $0.value) }))
+                }
+                if !alternatives.isEmpty {
+                    children.append(.el("ol", [("class", "ranked")], try alternatives.map { alt in
+                        var item: [BodyNode] = [try image(alt.image, alt: alt.label, size: "mini"),
+                                                .el("span", [("class", "ranked-id")], text: alt.label)]
+                        if let score = alt.score { item.append(badge(name: "", value: score)) }
+                        return .el("li", [], item)
+                    }))
+                }
+                return .el("figure", [("class", "seq-image")], children)
+            }
+        })
     }
 }
 
@@ -99,6 +130,9 @@ extension CellValue {
         switch self {
         case .image(let file, _): return file
         case .ranked(let candidates): return candidates.first?.image
+        case .sequence(let pieces, _):
+            for case let .image(file?, _, _, _, _) in pieces { return file }
+            return nil
         default: return nil
         }
     }

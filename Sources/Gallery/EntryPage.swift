@@ -20,10 +20,38 @@ struct EntryPage {
                 .el("ul", [], problems.map { .el("li", [], [.el("pre", text: $0)]) }),
             ]))
         }
+        // Generated continuations read on from the panels they were given: each sits right after the
+        // last panel its step read (or after all panels when that is not known).
+        let sequenceIds = document.orderedColumnIds(entry.cells.keys).filter {
+            if case .sequence? = entry.cells[$0] { return true }
+            return false
+        }
+        func continuation(_ id: String) throws -> BodyNode? {
+            guard case let .sequence(pieces, afterPanel)? = entry.cells[id] else { return nil }
+            let read = afterPanel.map { $0 == 1 ? "after panel 1" : "after panels 1–\($0)" } ?? "after the context"
+            return .el("article", [("class", "continuation"), ("id", "continuation-\(SafeName.slug(id))")], [
+                .el("h3", text: "\(document.label(ofColumn: id)): the story continued \(read)"),
+                try cells.sequence(pieces, size: "panel"),
+            ])
+        }
+        func placed(after panel: Int?) -> [String] {
+            sequenceIds.filter { id in
+                guard case let .sequence(_, afterPanel)? = entry.cells[id] else { return false }
+                let at = afterPanel.flatMap { entry.panels.map(\.index).contains($0) ? $0 : nil }
+                return at == panel
+            }
+        }
         if !entry.panels.isEmpty {
-            body.append(.el("section", [("class", "panels")], [
-                .el("h2", text: entry.kind == "dialogue" ? "Image" : "Panels"),
-            ] + (try entry.panels.map(panelRow))))
+            var rows: [BodyNode] = [.el("h2", text: entry.kind == "dialogue" ? "Image" : "Panels")]
+            for panel in entry.panels {
+                rows.append(try panelRow(panel))
+                rows += try placed(after: panel.index).compactMap(continuation)
+            }
+            body.append(.el("section", [("class", "panels")], rows))
+        }
+        let trailing = try placed(after: nil).compactMap(continuation)
+        if !trailing.isEmpty {
+            body.append(.el("section", [("class", "continuations")], [.el("h2", text: "Continued")] + trailing))
         }
         if !entry.rounds.isEmpty {
             body.append(.el("section", [("class", "rounds")], [
@@ -37,7 +65,7 @@ struct EntryPage {
                 }),
             ]))
         }
-        let outputIds = document.orderedColumnIds(entry.cells.keys)
+        let outputIds = document.orderedColumnIds(entry.cells.keys).filter { !sequenceIds.contains($0) }
         if !outputIds.isEmpty {
             body.append(.el("section", [("class", "outputs")], [
                 .el("h2", text: "Outputs"),

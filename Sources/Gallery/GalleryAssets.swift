@@ -112,6 +112,11 @@ enum GalleryAssets {
     .ranked { list-style: none; margin: 0; padding: 0; display: grid; gap: .35rem; }
     .ranked li { display: flex; align-items: center; gap: .5rem; }
     .ranked-id { flex: 1; font-size: .82rem; overflow-wrap: anywhere; }
+    .continuation { margin: .6rem 0 1rem 2.2rem; padding: .6rem .8rem; border-left: 4px solid var(--accent); background: var(--neutral-bg); border-radius: 4px; }
+    .continuation h3 { margin: 0 0 .5rem; font-size: .95rem; }
+    .sequence { display: flex; flex-wrap: wrap; align-items: flex-start; gap: .6rem; }
+    .seq-text { flex: 1 1 12rem; margin: 0; font-size: 1.02rem; line-height: 1.5; }
+    .seq-image { margin: 0; padding: .5rem; border: 1px solid var(--neutral-bg); border-radius: 6px; max-width: 18rem; }
     .decision-head { display: flex; justify-content: space-between; align-items: baseline; gap: .5rem; }
     .choice { font-weight: 700; text-transform: capitalize; }
     .probability { color: var(--muted); font-variant-numeric: tabular-nums; font-size: .88rem; }

@@ -58,7 +58,38 @@ public enum CellValue: Sendable, Equatable {
     case ranked([RankedImage])
     /// A retrieve-or-generate decision with the probability of the chosen option.
     case decision(choice: String, probability: Double, detail: String?)
+    /// Generated interleaved text and images (GILL continuing a story), read after the entry's first
+    /// `afterPanel` panels when known.
+    case sequence([SequencePiece], afterPanel: Int?)
     case failed(error: String)
+}
+
+/// A piece of a generated sequence: text, or an image with what chose it.
+public enum SequencePiece: Sendable, Equatable {
+    case text(String)
+    /// The image shown, the decision that chose it with its probability, and the scores behind it
+    /// (name, value), plus the other candidate images (label, image).
+    case image(MediaFile?, decision: String, probability: Double?, scores: [SequenceScore], alternatives: [SequenceAlternative])
+}
+
+public struct SequenceScore: Sendable, Equatable {
+    public var name: String
+    public var value: Double
+    public init(name: String, value: Double) {
+        self.name = name
+        self.value = value
+    }
+}
+
+public struct SequenceAlternative: Sendable, Equatable {
+    public var label: String
+    public var image: MediaFile?
+    public var score: Double?
+    public init(label: String, image: MediaFile?, score: Double?) {
+        self.label = label
+        self.image = image
+        self.score = score
+    }
 }
 
 public struct RankedImage: Sendable, Equatable {

@@ -11,7 +11,7 @@ import Workflow
 /// text encoder's empty prompt, as in GILL. Seeded per item like `generate`.
 public enum GILLGenerateStep {
     public static let kind = StepKind(
-        name: "gill-generate", version: 2,
+        name: "gill-generate", version: 3,
         summary: "GILL image generation: [IMG] hidden states → GILLMapper prompt embeddings → Stable Diffusion, seeded like generate.",
         scope: .entry,
         params: Params.self,
@@ -23,6 +23,7 @@ public enum GILLGenerateStep {
     public struct Params: StepParams {
         @Param(help: GILLInputs.contextHelp) public var context = GILLContextMode.captions
         @Param(help: GILLInputs.roundsHelp, min: 0, max: 100) public var rounds = 10
+        @Param(help: GILLInputs.layoutHelp) public var layout = GILLContextLayout.gill
         @Param(help: "denoising steps (GILL: 50)", min: 1, max: 1000) public var steps = 50
         @Param(help: "classifier-free guidance scale (GILL: 7.5; ≤ 1 disables it)", min: 0, max: 50) public var guidance = 7.5
         @Param(help: "ddim, pndm (SD v1.5's default, GILL's), euler or dpm++2m, configured from the decoder's scheduler_config.json")
@@ -40,7 +41,7 @@ public enum GILLGenerateStep {
 
         init(params: Params, model: ResolvedModel?) throws {
             generator = try SharedModels.gillGenerators.get(model)
-            reading = GILLInputs.Reading(mode: params.context, maxRounds: params.rounds)
+            reading = GILLInputs.Reading(mode: params.context, maxRounds: params.rounds, layout: params.layout)
             options = GenerationOptions(steps: params.steps, guidance: Float(params.guidance), scheduler: params.scheduler,
                                         seed: 0, width: params.width > 0 ? params.width : nil,
                                         height: params.height > 0 ? params.height : nil)

@@ -39,6 +39,8 @@ enum GILLInputs {
     struct Reading: Sendable {
         var mode: GILLContextMode
         var maxRounds: Int
+        /// GILL's layout (its evaluation scripts) unless a workflow asks for the earlier one.
+        var layout: GILLContextLayout = .gill
     }
 
     /// The item's context as GILL segments: a story's captions (and, for `captions+images`, the
@@ -51,14 +53,15 @@ enum GILLInputs {
                 throw StepError("\(item.entry.id) is a dialogue: bind inputs: {rounds: rounds} to read its first \(reading.maxRounds) rounds (or set rounds: 0)")
             }
             return GILLContext.dialogue(caption: captions[0], rounds: try rounds(item.inputs["rounds"]),
-                                        maxRounds: reading.maxRounds, mode: reading.mode, layout: .legacy)
+                                        maxRounds: reading.maxRounds, mode: reading.mode, layout: reading.layout)
         }
         let imgs = reading.mode == .captionsAndImages ? try images(item.inputs["images"], services: services) : []
-        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode, layout: .legacy)
+        return GILLContext.story(captions: captions, images: imgs, mode: reading.mode, layout: reading.layout)
     }
 
     static let contextHelp = "what GILL reads of a story: the last caption, all captions, or captions with the images before them (GILL's VIST settings)"
-    static let roundsHelp = "dialogues: the caption and the first N question-answer rounds (GILL's VisDial setting)"
+    static let roundsHelp = "dialogues: the first N question-answer rounds (GILL's VisDial setting; the caption alone when 0)"
+    static let layoutHelp = "gill: GILL's evaluation layout (BOS once, cap1, img1, …, cap5 with images squashed to 224×224; a dialogue's rounds as Q: …?/A: … lines); legacy: Storyloom's earlier one (captions joined by spaces, each image before its caption; caption + Q: … A: … on one line)"
 
     static let contextInputs = [
         InputSpec("context", doc: "a text or list of texts: a story's captions (e.g. texts; the last describes the image to produce) or a dialogue's caption"),
@@ -71,12 +74,14 @@ enum GILLInputs {
 public struct ContextParams: StepParams {
     @Param(help: GILLInputs.contextHelp) public var context = GILLContextMode.captions
     @Param(help: GILLInputs.roundsHelp, min: 0, max: 100) public var rounds = 10
+    @Param(help: GILLInputs.layoutHelp) public var layout = GILLContextLayout.gill
     public init() {}
 
-    var reading: GILLInputs.Reading { .init(mode: context, maxRounds: rounds) }
+    var reading: GILLInputs.Reading { .init(mode: context, maxRounds: rounds, layout: layout) }
 }
 
 extension GILLContextMode: ParamChoice {}
+extension GILLContextLayout: ParamChoice {}
 
 /// `caption`: an image (optionally after story context) → text through GILL's LLM with the visual prefix.
 public enum GILLCaptionStep {
@@ -132,7 +137,7 @@ public enum GILLCaptionStep {
 /// context through the `[IMG0]` token (`ret_text_hidden_fcs`) — for the `retrieve` step to rank.
 public enum GILLEmbedStep {
     public static let kind = StepKind(
-        name: "gill-embed", version: 2,
+        name: "gill-embed", version: 3,
         summary: "GILL retrieval embeddings: images through visual_fc, contexts through the [IMG0] hidden state.",
         scope: .panel,
         params: ContextParams.self,
@@ -165,13 +170,13 @@ public enum GILLEmbedStep {
 /// `decide`: GILL's decision head on the `[IMG0]` state after the context: retrieve or generate.
 public enum GILLDecideStep {
     public static let kind = StepKind(
-        name: "decide", version: 2,
+        name: "decide", version: 3,
         summary: "GILL's decision head: whether to retrieve or generate the next image, with its probability.",
         scope: .entry,
         params: ContextParams.self,
         inputs: GILLInputs.contextInputs,
-        outputs: ["decision", "p_generate"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
-        scoreOutputs: ["p_generate"],
+        outputs: ["decision", "p_generate", "p_retrieve"], modelKinds: ["gill"], defaultBatchSize: 8, scopeSelectable: true,
+        scoreOutputs: ["p_generate", "p_retrieve"],
         makeRunner: { params, config in Runner(model: try SharedModels.gill.get(config.model), reading: params.reading) })
 
     struct Runner: StepRunner {
@@ -184,7 +189,7 @@ public enum GILLDecideStep {
                 guard let g = o.pGenerate, let r = o.pRetrieve else { throw StepError("\(model.folder.path) has no decision head (decision.1.* weights)") }
                 let generate = g > r
                 return ["decision": .choice(generate ? "generate" : "retrieve", probability: Double(generate ? g : r)),
-                        "p_generate": .number(Double(g))]
+                        "p_generate": .number(Double(g)), "p_retrieve": .number(Double(r))]
             }
         }
     }

@@ -36,6 +36,7 @@ public enum ItemWire {
         case .ranked(let c): return .array(c.map { .object(["id": .string($0.id), "score": .number($0.score)]) })
         case .choice(let c, let p): return .object(["choice": .string(c), "probability": .number(p)])
         case .list(let l): return .array(try l.map { try json($0, images: images, services: services) })
+        case .record(let fields): return .object(try fields.mapValues { try json($0, images: images, services: services) })
         }
     }
 

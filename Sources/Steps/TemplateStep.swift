@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Workflow
 
 /// `template`: builds a text from inputs with `{name}` placeholders — e.g. a prompt from all captions of
@@ -14,7 +15,7 @@ public enum TemplateStep {
             InputSpec("texts", required: false, doc: "a list of texts (e.g. texts, context_texts)"),
             InputSpec("a", required: false, doc: "any text value"),
             InputSpec("b", required: false, doc: "any text value"),
-            InputSpec("rounds", required: false, doc: "a dialogue's rounds column; {rounds} is its first N rounds as `Q: … A: …`"),
+            InputSpec("rounds", required: false, doc: "a dialogue's rounds column; {rounds} is its first N rounds (rounds_style)"),
         ],
         outputs: ["text"],
         defaultBatchSize: 256, scopeSelectable: true,
@@ -26,7 +27,13 @@ public enum TemplateStep {
         @Param(help: "lower-case the result") public var lowercase = false
         @Param(help: "the rounds input: how many question-answer rounds to keep (as GILL reads a dialogue)", min: 0, max: 1000)
         public var rounds = 1000
+        @Param(help: "how {rounds} is written: inline (`Q: … A: …` joined by spaces) or gill (GILL's VisDial script: `Q: …?` and `A: …` lines joined by newlines)")
+        public var roundsStyle = RoundsStyle.inline
         public init() {}
+    }
+
+    public enum RoundsStyle: String, ParamChoice {
+        case inline, gill
     }
 
     struct Runner: StepRunner {
@@ -49,15 +56,18 @@ public enum TemplateStep {
             }
         }
 
-        /// The first `rounds` rounds as GILL's dialogue context writes them (GILLContext.dialogue).
+        /// The first `rounds` rounds, inline or as GILL's VisDial script writes them (`GILLPrompt.visdialText`).
         func dialogue(_ value: Value) -> String? {
             guard let list = value.list else { return nil }
-            var parts: [String] = []
+            var rounds: [(question: String, answer: String)] = []
             for round in list.prefix(params.rounds) {
                 guard let qa = round.list, qa.count == 2, let q = qa[0].text, let a = qa[1].text else { return nil }
-                parts.append("Q: \(q) A: \(a)")
+                rounds.append((q, a))
             }
-            return parts.joined(separator: " ")
+            switch params.roundsStyle {
+            case .inline: return rounds.map { "Q: \($0.question) A: \($0.answer)" }.joined(separator: " ")
+            case .gill: return GILLPrompt.visdialText(rounds: rounds)
+            }
         }
 
         func flatten(_ value: Value) -> String? {

@@ -59,7 +59,12 @@ public enum GalleryBuilder {
                                 problems.append("\(step.spec.id) failed for \(id): \(r.error ?? "unknown error")")
                             }
                         } else if let v = r.outputs[output], let c = cellMaker.cell(v) {
-                            cell = c
+                            // A sequence continues the story after the panels its step read.
+                            if case .sequence(let pieces, nil) = c, let n = step.params["panels"]?.doubleValue, n > 0 {
+                                cell = .sequence(pieces, afterPanel: min(Int(n), entry.panels.count))
+                            } else {
+                                cell = c
+                            }
                             if let n = v.number {
                                 if p == nil { scores[column] = n } else { panelScores[column, default: []].append(n) }
                             }

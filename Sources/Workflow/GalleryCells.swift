@@ -44,9 +44,44 @@ struct GalleryCells {
             return .ranked(candidates.map { RankedImage(id: $0.id, image: panels[$0.id], score: $0.score) })
         case .choice(let c, let p): return .decision(choice: c, probability: p, detail: nil)
         case .vector: return nil
+        case .record(let r): return sequencePiece(r).map { .sequence([$0], afterPanel: nil) }
         case .list(let values):
             let texts = values.compactMap(\.text)
-            return texts.count == values.count ? .text(texts.joined(separator: " ")) : nil
+            if texts.count == values.count { return .text(texts.joined(separator: " ")) }
+            // Texts and images-with-decisions: a generated sequence (gill-story), shown in its order.
+            var pieces: [SequencePiece] = []
+            for v in values {
+                if let t = v.text { pieces.append(.text(t)) }
+                else if let r = v.record, let piece = sequencePiece(r) { pieces.append(piece) }
+                else { return nil }
+            }
+            return .sequence(pieces, afterPanel: nil)
         }
+    }
+
+    private func file(_ ref: ImageRef) -> MediaFile {
+        MediaFile(path: ref.path ?? media.url(hash: ref.hash, ext: ref.ext).path, hash: ref.hash)
+    }
+
+    /// One image of a sequence: `image` (shown), `decision`, and what is known of `p_generate`,
+    /// `p_retrieve`, `generated` (+ `generated_score`) and `retrieved` (ranked pool ids).
+    private func sequencePiece(_ r: [String: Value]) -> SequencePiece? {
+        guard r["image"] != nil || r["decision"] != nil else { return nil }
+        var decision = "image", probability: Double?
+        if case .choice(let c, let p)? = r["decision"] { decision = c; probability = p }
+        var scores: [SequenceScore] = []
+        for name in ["p_generate", "p_retrieve", "generated_score"] {
+            if let n = r[name]?.number { scores.append(SequenceScore(name: name, value: n)) }
+        }
+        var alternatives: [SequenceAlternative] = []
+        if let g = r["generated"]?.image { alternatives.append(SequenceAlternative(label: "generated", image: file(g), score: r["generated_score"]?.number)) }
+        if case .ranked(let candidates)? = r["retrieved"] {
+            for c in candidates {
+                // The top candidate's copy is stored with the result; the others resolve through the collection.
+                let image = c.id == candidates.first?.id ? r["retrieved_image"]?.image.map(file) ?? panels[c.id] : panels[c.id]
+                alternatives.append(SequenceAlternative(label: "retrieved " + c.id, image: image, score: c.score))
+            }
+        }
+        return .image(r["image"]?.image.map(file), decision: decision, probability: probability, scores: scores, alternatives: alternatives)
     }
 }

@@ -132,6 +132,7 @@ public struct ResultExport {
             return .array(candidates.map { .object(["id": .string($0.id), "score": Self.number($0.score)]) })
         case .choice(let c, let p): return .object(["choice": .string(c), "probability": Self.number(p)])
         case .list(let values): return .array(values.map { json($0, relativeTo: folder) })
+        case .record(let fields): return .object(fields.mapValues { json($0, relativeTo: folder) })
         }
     }
 

@@ -39,12 +39,16 @@ public enum Value: Sendable, Equatable {
     /// A decision between named options with the probability of the chosen one.
     case choice(String, probability: Double)
     case list([Value])
+    /// Named values that belong together, e.g. one image of a generated story with its decision and
+    /// scores (stored as a JSON object; results stored before this case existed decode unchanged).
+    case record([String: Value])
 
     public var text: String? { if case .text(let s) = self { return s }; return nil }
     public var number: Double? { if case .number(let n) = self { return n }; return nil }
     public var image: ImageRef? { if case .image(let r) = self { return r }; return nil }
     public var vector: [Float]? { if case .vector(let v) = self { return v }; return nil }
     public var list: [Value]? { if case .list(let l) = self { return l }; return nil }
+    public var record: [String: Value]? { if case .record(let r) = self { return r }; return nil }
 
     /// A short human-readable rendering (for reports and `explain`).
     public var summary: String {
@@ -56,12 +60,13 @@ public enum Value: Sendable, Equatable {
         case .ranked(let c): return c.prefix(3).map { "\($0.id) (\(String(format: "%.3f", $0.score)))" }.joined(separator: ", ")
         case .choice(let c, let p): return "\(c) (p=\(String(format: "%.2f", p)))"
         case .list(let l): return "[\(l.count) values]"
+        case .record(let r): return "{" + r.keys.sorted().joined(separator: ", ") + "}"
         }
     }
 }
 
 extension Value: Codable {
-    enum CodingKeys: String, CodingKey { case text, number, image, vector, ranked, choice, probability, list }
+    enum CodingKeys: String, CodingKey { case text, number, image, vector, ranked, choice, probability, list, record }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -73,6 +78,7 @@ extension Value: Codable {
         else if let ch = try c.decodeIfPresent(String.self, forKey: .choice) {
             self = .choice(ch, probability: try c.decode(Double.self, forKey: .probability))
         } else if let l = try c.decodeIfPresent([Value].self, forKey: .list) { self = .list(l) }
+        else if let r = try c.decodeIfPresent([String: Value].self, forKey: .record) { self = .record(r) }
         else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown value")) }
     }
 
@@ -86,6 +92,7 @@ extension Value: Codable {
         case .ranked(let r): try c.encode(r, forKey: .ranked)
         case .choice(let ch, let p): try c.encode(ch, forKey: .choice); try c.encode(p, forKey: .probability)
         case .list(let l): try c.encode(l, forKey: .list)
+        case .record(let r): try c.encode(r, forKey: .record)
         }
     }
 }

@@ -306,3 +306,44 @@ import Testing
         #expect(page.values("//div[contains(@class,'missing')]/span") == ["missing image"])
     }
 }
+
+/// A generated continuation (gill-story's sequence) on its entry page.
+@Suite struct SequenceRenderingTests {
+    @Test("a sequence sits right after the last panel its step read, text escaped, each image with its decision and candidates")
+    func continuationAfterItsPanels() throws {
+        let temp = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: temp) }
+        let sample = SampleGallery(sourceFolder: temp.appendingPathComponent("src"))
+        var document = try sample.document()
+        let shown = try sample.image("seq-shown", seed: 91), other = try sample.image("seq-other", seed: 92)
+        let hostile = "<script>alert('x')</script> & the ball rolls on."
+        document.entries[0].cells["gill.story"] = .sequence([
+            .text(hostile),
+            .image(shown, decision: "generate", probability: 0.8,
+                   scores: [SequenceScore(name: "p_generate", value: 0.8), SequenceScore(name: "generated_score", value: 0.3)],
+                   alternatives: [SequenceAlternative(label: "generated", image: shown, score: 0.3),
+                                  SequenceAlternative(label: "retrieved story-9#2", image: other, score: 7.5)]),
+        ], afterPanel: 4)
+        document.entries[1].cells["gill.story"] = .sequence([.text("no panels known")], afterPanel: nil)
+        let folder = temp.appendingPathComponent("gallery")
+        _ = try GalleryWriter.write(document, to: folder)
+        var placed = 0, trailing = 0
+        for page in try GalleryWriterTests.pages(in: folder) where page.deletingLastPathComponent().lastPathComponent == "entries" {
+            let html = try HTMLInspector(path: page.path)
+            if html.count("//article[@class='continuation']") == 0 { continue }
+            if html.values("//p[@class='seq-text']").contains(hostile) {
+                // Right after panel 4, before panel 5; the payload is text, not a script element.
+                #expect(html.count("//article[@id='panel-4']/following-sibling::*[1][@class='continuation']") == 1)
+                #expect(html.count("//script[contains(., 'alert')]") == 0)
+                #expect(html.values("//figure[@class='seq-image']//span[@class='choice']") == ["generate"])
+                #expect(html.count("//figure[@class='seq-image']//ol[@class='ranked']/li") == 2)
+                #expect(html.count("//section[@class='outputs']//div[@class='sequence']") == 0)
+                placed += 1
+            } else if html.values("//p[@class='seq-text']") == ["no panels known"] {
+                #expect(html.count("//section[@class='continuations']/article[@class='continuation']") == 1)
+                trailing += 1
+            }
+        }
+        #expect(placed == 1 && trailing == 1)
+    }
+}

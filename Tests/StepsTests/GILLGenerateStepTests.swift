@@ -94,7 +94,7 @@ struct GILLGenerateStepTests {
         #expect(!out[0].values.contains { if case .vector = $0 { return true }; return false })
         // Equal to GILLImageGenerator on the default context (all captions) with the item's seed.
         let generator = try GILLImageGenerator.load(gill: GILLModel.load(from: Self.tinyGILL))
-        let embeddings = try generator.gill.embed([.text("A red ball is on a beach. It rolls to the right. Now it is night.")])
+        let embeddings = try generator.gill.embed(GILLContext.story(captions: Self.captions.compactMap(\.text), mode: .captions))
         #expect(out[0]["context_tokens"]?.number == Double(embeddings.rowCount))
         let direct = try generator.generate(context: embeddings, options: GenerationOptions(steps: 2, scheduler: .ddim, seed: 5))
         #expect(try StableDiffusionPipeline.images(direct.pixels)[0] == first)
@@ -117,10 +117,17 @@ struct GILLGenerateStepTests {
         let count = { (s: String) in Double(gill.tokenizer.encode(s, addBOS: false).count) }
         let texts = Self.captions.compactMap(\.text)
         #expect(tokens["last-caption"] == 1 + count(texts[2]))
-        #expect(tokens["captions"] == 1 + count(texts.joined(separator: " ")))
+        // GILL's layout: BOS once, each caption tokenised on its own.
+        #expect(tokens["captions"] == 1 + count(texts[0]) + count(texts[1]) + count(texts[2]))
         // Two earlier images (the third bound image belongs to the last caption and is not read).
-        #expect(tokens["captions+images"] == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(" " + texts[2]))
+        #expect(tokens["captions+images"] == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(texts[2]))
         #expect(images["last-caption"] != images["captions"] && images["captions"] != images["captions+images"])
+        // The earlier layout only when asked for: captions joined by spaces, each image before its caption.
+        let legacy = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "scheduler": .string("ddim"),
+                                                                     "context": .string("captions+images"), "layout": .string("legacy")], setup: setup)
+        let legacyOut = try Self.outputs(try await legacy.run([Self.storyItem("s1", seed: 1, images: setup.panelImages)],
+                                                             services: StepServices(media: setup.media, isCancelled: { false }))[0])
+        #expect(legacyOut["context_tokens"]?.number == 1 + Double(2 * gill.config.nVisualTokens) + count(texts[0]) + count(texts[1]) + count(" " + texts[2]))
     }
 
     @Test("dialogues read the caption and the first `rounds` rounds; an unbound rounds input is an error")
@@ -135,8 +142,9 @@ struct GILLGenerateStepTests {
         for n in [0, 1, 2] {
             let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1), "rounds": .number(Double(n))], setup: setup)
             let out = try Self.outputs(try await runner.run([item(["context": .list([.text("A photo with a ball.")]), "rounds": rounds])], services: ctx)[0])
-            let text = (["A photo with a ball."] + [("Is it big?", "No."), ("Where is it?", "On the left.")].prefix(n).map { "Q: \($0.0) A: \($0.1)" })
-                .joined(separator: " ")
+            // GILL's VisDial layout: the rounds alone as `Q: …?` / `A: …` lines; the caption only without rounds.
+            let text = n == 0 ? "A photo with a ball."
+                : [("Is it big?", "No."), ("Where is it?", "On the left.")].prefix(n).flatMap { ["Q: \($0.0)", "A: \($0.1)"] }.joined(separator: "\n")
             #expect(out["context_tokens"]?.number == Double(1 + gill.tokenizer.encode(text, addBOS: false).count))
         }
         let runner = try Self.runner(GILLGenerateStep.kind, params: ["steps": .number(1)], setup: setup)
@@ -172,5 +180,76 @@ struct GILLGenerateStepTests {
             let m = "\(error)"
             #expect(m.contains("gen_emb_dim 20") && m.contains("cross_attention_dim 32") && m.contains(configURL.path), "\(m)")
         }
+    }
+
+    @Test("gill-story: GILL's sequence (text, then an image with its decision, retrieved pool ids and generated image) after the first panels; seeded; produce: decided skips SD when retrieving")
+    func story() async throws {
+        let setup = try Self.setup()
+        let gill = try GILLModel.load(from: Self.tinyGILL)
+        // The pool: GILL retrieval embeddings of the three panel images, as gill-embed writes them.
+        var pool: [(id: String, value: Value)] = []
+        for (i, v) in setup.panelImages.enumerated() {
+            let image = try Image.load(contentsOf: setup.media.url(hash: v.image!.hash, ext: "png")).converted(toChannels: 3)
+            pool.append(("other#\(i)", .vector(try gill.imageRetrievalEmbeddings([image])[0])))
+        }
+        func item(_ seed: UInt64) -> StepItem {
+            var it = Self.storyItem("s1", seed: seed, images: setup.panelImages)
+            it.pools = ["pool": pool]
+            return it
+        }
+        let params: [String: JSONValue] = ["panels": .number(2), "num_words": .number(3), "gen_scale_factor": .number(1e5),
+                                           "steps": .number(1), "scheduler": .string("ddim")]
+        let runner = try Self.runner(GILLStoryStep.kind, params: params, setup: setup)
+        let ctx = StepServices(media: setup.media, isCancelled: { false })
+        let out = try await runner.run([item(3), item(3)], services: ctx).map(Self.outputs)
+        let sequence = try #require(out[0]["sequence"]?.list)
+        // [IMG0] forced at the first step: an empty text piece, then the block.
+        #expect(sequence.count == 2 && sequence[0] == .text(""))
+        let record = try #require(sequence[1].record)
+        guard case .ranked(let retrieved)? = record["retrieved"] else { Issue.record("no retrieved candidates: \(record.keys)"); return }
+        #expect(retrieved.count == 3 && Set(retrieved.map(\.id)) == Set(pool.map(\.id)))
+        guard case .choice(let decision, let p)? = record["decision"] else { Issue.record("no decision"); return }
+        #expect(decision == "generate" || decision == "retrieve")
+        #expect(p >= 0.5 && p <= 1)
+        #expect(record["p_generate"]?.number != nil && record["generated_score"]?.number != nil)
+        let generated = try Self.image(setup.media, record["generated"])
+        #expect(generated.width == 64)
+        #expect(out[0]["image_count"] == .number(1) && out[0] == out[1])
+        // The same context embedded directly gives the same story.
+        let texts = Self.captions.compactMap(\.text)
+        var segments: [GILLSegment] = []
+        for i in 0..<2 {
+            let image = try Image.load(contentsOf: setup.media.url(hash: setup.panelImages[i].image!.hash, ext: "png")).converted(toChannels: 3)
+            segments += [.text(texts[i]), .image(GILLPrompt.squashed(image))]
+        }
+        var o = GILLStoryOptions()
+        o.numWords = 3
+        o.genScaleFactor = 1e5
+        let direct = try gill.story(prompt: gill.embed(GILLPrompt.segments(segments)), options: o, pool: pool.map { $0.value.vector! })
+        #expect(out[0]["text"] == .text(direct.text))
+        if case .image(let block)? = direct.pieces.last {
+            #expect(block.retrieved.map { pool[$0.index].id } == retrieved.map(\.id))
+        } else { Issue.record("direct story has no image") }
+        // Without a pool GILL generates; with produce: decided, a retrieval runs no SD.
+        var noPool = item(3)
+        noPool.pools = [:]
+        let gen = try Self.outputs(try await runner.run([noPool], services: ctx)[0])
+        let genRecord = try #require(gen["sequence"]?.list?.last?.record)
+        #expect(genRecord["decision"] == .choice("generate", probability: 1) && genRecord["retrieved"] == nil)
+        #expect(gen["image"] == genRecord["generated"])
+        var decided = params
+        decided["produce"] = .string("decided")
+        let decidedOut = try Self.outputs(try await Self.runner(GILLStoryStep.kind, params: decided, setup: setup).run([item(3)], services: ctx)[0])
+        let decidedRecord = try #require(decidedOut["sequence"]?.list?.last?.record)
+        #expect((decidedRecord["generated"] != nil) == (decision == "generate"))
+        // GILL's VIST evaluation layout: five captions, four images (the last caption has none) — as gill-generate reads it.
+        let vist = try #require(try Self.runner(GILLStoryStep.kind, params: ["panels": .number(0)], setup: setup) as? GILLStoryStep.Runner)
+        var vistItem = Self.storyItem("s1", seed: 1, images: Array(setup.panelImages.prefix(2)))
+        vistItem.inputs["context"] = .list(Self.captions)
+        let images = try GILLInputs.images(vistItem.inputs["images"], services: ctx)
+        #expect(GILLPrompt.layout(try vist.segments(vistItem, services: ctx), tokenizer: gill.tokenizer, visualTokens: 4)
+                == GILLPrompt.layout(GILLContext.story(captions: texts, images: images, mode: .captionsAndImages), tokenizer: gill.tokenizer, visualTokens: 4))
+        // Greedy decoding with top_p is refused when the runner is made.
+        #expect(throws: (any Error).self) { _ = try Self.runner(GILLStoryStep.kind, params: ["top_p": .number(0.5)], setup: setup) }
     }
 }

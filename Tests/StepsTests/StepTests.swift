@@ -135,6 +135,10 @@ struct StepHarness {
         #expect(h.error(out[1])?.contains("not a list of [question, answer]") == true)
         let all = try await h.run(TemplateStep.kind, params: ["template": .string("{rounds}")], inputs: [["rounds": rounds]])
         #expect(h.outputs(all[0])?["text"] == .text("Q: What colour? A: Red. Q: Big? A: No."))
+        // GILL's VisDial form: "?" added where missing, one line per question and answer.
+        let gill = try await h.run(TemplateStep.kind, params: ["template": .string("{rounds}"), "rounds_style": .string("gill")],
+                                   inputs: [["rounds": .list([.list([.text("what colour"), .text("red")]), .list([.text("Big?"), .text("No.")])])]])
+        #expect(h.outputs(gill[0])?["text"] == .text("Q: what colour?\nA: red\nQ: Big?\nA: No."))
     }
 
     @Test("decision-oracle: the higher score wins (ties retrieve); correct says whether the decision agreed")
