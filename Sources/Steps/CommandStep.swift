@@ -33,6 +33,10 @@ public enum CommandStep {
         case png, jpg
     }
 
+    public enum Mode: String, ParamChoice {
+        case item, batch
+    }
+
     public struct Params: StepParams {
         @Param(help: "the program and its arguments, e.g. [convert, \"{image}\", -blur, 0x2, \"{out}\"]", required: true)
         public var run: [String] = []
@@ -43,6 +47,8 @@ public enum CommandStep {
         @Param(help: "seconds before the program is stopped and the item fails", min: 0.1, max: 86400, affectsResult: false)
         public var timeout = 60.0
         @Param(help: "base seed; {seed} is derived per item", min: 0) public var seed = 0
+        @Param(help: "item: one process per item; batch: one per batch, items as JSON lines on stdin, one JSON answer per line on stdout ({text|number|image|error}, as the http step's)")
+        public var mode = Mode.item
         public init() {}
     }
 
@@ -52,6 +58,7 @@ public enum CommandStep {
         let ext: String
         let env: [String]
         let timeout: Double
+        let mode: Mode
 
         init(params: Params) throws {
             argv = params.run
@@ -60,10 +67,12 @@ public enum CommandStep {
             ext = params.outputExt.rawValue
             env = params.env
             timeout = params.timeout
+            mode = params.mode
         }
 
         func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
-            items.map { item in
+            if mode == .batch { return try runBatch(items, services: services) }
+            return items.map { item in
                 if services.isCancelled() { return .failure("cancelled") }
                 do { return .success(try runOne(item, services: services)) } catch { return .failure("\(error)") }
             }
@@ -108,6 +117,53 @@ public enum CommandStep {
             case .text:
                 return ["text": .text(stdout)]
             }
+        }
+
+        /// One process for the batch: a JSON line per item in, a JSON line per item out, in order. A process
+        /// that dies or times out fails every item of its batch (recorded; the next run retries them).
+        func runBatch(_ items: [StepItem], services: StepServices) throws -> [ItemOutcome] {
+            if services.isCancelled() { throw CancellationError() }
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-cmd-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            var input = Data()
+            var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for (i, item) in items.enumerated() {
+                do { input += try encoder.encode(try ItemWire.request(item, images: .path, services: services)) + Data("\n".utf8) }
+                catch { outcomes[i] = .failure("\(error)"); input += Data("{}\n".utf8) }
+            }
+            let vars = ["workdir": work.path]
+            let args = argv.map { Template.fill($0, vars) }
+            var environment = ProcessInfo.processInfo.environment
+            for entry in env {
+                let filled = Template.fill(entry, vars)
+                guard let eq = filled.firstIndex(of: "=") else { throw StepError("env entry \"\(entry)\" is not KEY=VALUE") }
+                environment[String(filled[..<eq])] = String(filled[filled.index(after: eq)...])
+            }
+            let result: Subprocess.Result
+            do {
+                result = try Subprocess.run(args, environment: environment, directory: work, timeout: timeout, input: input,
+                                            isCancelled: services.isCancelled)
+            } catch {
+                if services.isCancelled() { throw CancellationError() }
+                return items.map { _ in .failure("\(error)") }
+            }
+            guard result.status == 0 else {
+                return items.map { _ in .failure("\(args[0]) exited with status \(result.status): \(Subprocess.tail(result.stderr))") }
+            }
+            let lines = result.stdout.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                .map { Data($0) }.filter { !$0.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") } }
+            for i in items.indices where outcomes[i] == nil {
+                guard i < lines.count else {
+                    outcomes[i] = .failure("\(args[0]) answered \(lines.count) of \(items.count) items; none for this one")
+                    continue
+                }
+                do { outcomes[i] = .success(try ItemWire.outputs(lines[i], source: "\(args[0]) line \(i + 1)", services: services)) }
+                catch { outcomes[i] = .failure("\(error)") }
+            }
+            return outcomes.map { $0! }
         }
 
         func render(_ value: Value, services: StepServices) -> String {

@@ -12,7 +12,8 @@ enum Subprocess {
         var stderr: Data
     }
 
-    static func run(_ args: [String], environment: [String: String], directory: URL, timeout: Double,
+    /// - Parameter input: written to the program's standard input (nothing when nil).
+    static func run(_ args: [String], environment: [String: String], directory: URL, timeout: Double, input: Data? = nil,
                     isCancelled: @Sendable () -> Bool) throws -> Result {
         let process = Process()
         // A bare name is looked up on PATH, as a shell would.
@@ -33,7 +34,13 @@ enum Subprocess {
         defer { try? outHandle.close(); try? errHandle.close() }
         process.standardOutput = outHandle
         process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            let inFile = directory.appendingPathComponent(".stdin")
+            try input.write(to: inFile)
+            process.standardInput = try FileHandle(forReadingFrom: inFile)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         do { try process.run() } catch {
             throw StepError("cannot start \(args[0]): \(error.localizedDescription)")
         }

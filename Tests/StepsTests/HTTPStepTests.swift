@@ -132,3 +132,37 @@ final class TestInferenceServer: @unchecked Sendable {
                 && specs["retries"]?.affectsResult == false)
     }
 }
+
+/// `command` with `mode: batch`: one process per batch, JSON lines in and out.
+@Suite struct CommandBatchTests {
+    let upper = #"import json,sys\nfor line in sys.stdin:\n    r = json.loads(line)\n    print(json.dumps({"text": r["inputs"]["text"].upper(), "number": r["seed"] % 1}))"#
+
+    func run(_ program: String, items: [String]) async throws -> (StepHarness, [ItemOutcome]) {
+        let h = try StepHarness()
+        let script = h.root.appendingPathComponent("model.py")
+        try program.replacingOccurrences(of: "\\n", with: "\n").write(to: script, atomically: true, encoding: .utf8)
+        let out = try await h.run(CommandStep.kind, params: ["run": .array([.string("python3"), .string(script.path)]),
+                                                             "mode": .string("batch")],
+                                  inputs: items.map { ["text": .text($0)] })
+        return (h, out)
+    }
+
+    @Test func oneProcessAnswersEveryItemOfTheBatchInOrder() async throws {
+        let (h, out) = try await run(upper, items: ["a ball", "night falls", "it rolls"])
+        #expect(out.compactMap { h.outputs($0)?["text"] } == [.text("A BALL"), .text("NIGHT FALLS"), .text("IT ROLLS")])
+    }
+
+    @Test func aMalformedOrMissingLineFailsOnlyItsItem() async throws {
+        let program = #"import json,sys\nlines = sys.stdin.readlines()\nprint(json.dumps({"text": "first"}))\nprint("not json")"#
+        let (h, out) = try await run(program, items: ["a", "b", "c"])
+        #expect(h.outputs(out[0])?["text"] == .text("first"))
+        #expect(h.error(out[1])?.contains("line 2") == true && h.error(out[1])?.contains("expected a JSON object") == true)
+        #expect(h.error(out[2])?.contains("answered 2 of 3 items") == true)
+    }
+
+    @Test func aProcessKilledMidBatchFailsTheBatch() async throws {
+        let program = #"import json,os,sys\nprint(json.dumps({"text": "one"}), flush=True)\nos.kill(os.getpid(), 9)"#
+        let (h, out) = try await run(program, items: ["a", "b"])
+        #expect(out.allSatisfy { h.error($0)?.contains("killed by signal 9") == true })
+    }
+}
