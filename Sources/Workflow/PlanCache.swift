@@ -48,10 +48,9 @@ struct PlanCache {
         try store.fileHashes(for: [file])[file.path]
     }
 
-    /// The workflow file's bytes and the overrides: everything the parsed spec comes from.
-    static func specDigest(file: URL, overrides: [String]) -> String {
-        let bytes = (try? Data(contentsOf: file)) ?? Data()
-        return Hashing.sha256Hex(file.standardizedFileURL.path + "\n" + Hashing.sha256Hex(bytes) + "\n" + overrides.joined(separator: "\n"))
+    /// The workflow file's path and text and the overrides: everything the parsed spec comes from.
+    static func specDigest(file: URL, yaml: String, overrides: [String]) -> String {
+        Hashing.sha256Hex(file.standardizedFileURL.path + "\n" + Hashing.sha256Hex(yaml) + "\n" + overrides.joined(separator: "\n"))
     }
 
     /// The one file a native or StoryWorld collection is read from.

@@ -19,8 +19,11 @@ public struct WorkflowSession {
     ///   - storeRoot: `--store`, resolved by the caller; otherwise ``WorkflowSpec/storeRoot(commandLine:)``.
     public init(file: URL, overrides: [String] = [], storeRoot: URL? = nil, registry: StepRegistry) throws {
         self.registry = registry
-        spec = try SpecParser(registry: registry).parse(file: file, overrides: overrides)
-        specDigest = PlanCache.specDigest(file: file, overrides: overrides)
+        // The digest hashes the very text parsed, so a file edited meanwhile cannot pair with the wrong spec.
+        let parser = SpecParser(registry: registry)
+        let text = try? String(contentsOf: file, encoding: .utf8)
+        spec = try text.map { try parser.parse(yaml: $0, file: file, overrides: overrides) } ?? parser.parse(file: file, overrides: overrides)
+        specDigest = PlanCache.specDigest(file: file, yaml: text ?? "", overrides: overrides)
         let root = storeRoot ?? spec.storeRoot(commandLine: nil)
         do { store = try ProjectStore(root: root.standardizedFileURL) }
         catch { throw StoreDamage.explained(error, storeRoot: root) }
