@@ -25,9 +25,11 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // setjmp/longjmp error handling for libpng and libjpeg lives in C, where it is legal.
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
+        // cpuid/XGETBV through the compiler's builtins: which OpenBLAS kernels this CPU can run.
+        .target(name: "CCPUFeatures"),
 
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures"]),
         .target(name: "Stories", dependencies: [
             "Imaging",
             .product(name: "SwiftCSV", package: "SwiftCSV"),

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// One row of a benchmark: Storyloom's time beside the PyTorch reference's, from the same invocation.
 public struct BenchRow: Codable, Sendable {
@@ -68,10 +69,9 @@ public struct BenchReport: Codable, Sendable {
     }
 }
 
-/// Describes the OpenBLAS environment, so every benchmark states what it ran under.
+/// Describes the OpenBLAS kernels and settings, so every benchmark states what it ran under: the core
+/// OpenBLAS runs and who chose it (the user's `OPENBLAS_CORETYPE`, Storyloom's re-execution, or OpenBLAS).
 public func openBLASEnvironmentNote() -> String {
-    let env = ProcessInfo.processInfo.environment
-    let core = env["OPENBLAS_CORETYPE"] ?? "unset"
-    let l2 = env["OPENBLAS_L2_SIZE"] ?? "unset"
-    return "OPENBLAS_CORETYPE=\(core) OPENBLAS_L2_SIZE=\(l2)"
+    let l2 = ProcessInfo.processInfo.environment["OPENBLAS_L2_SIZE"] ?? "unset"
+    return "\(BLASKernels.report.kernels), OPENBLAS_L2_SIZE=\(l2)"
 }

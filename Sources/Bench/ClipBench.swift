@@ -33,10 +33,7 @@ public enum ClipBench {
         Threads.set(threads)
         let reps = quick ? 2 : 5
         var report = BenchReport()
-        report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) OpenBLAS kernels=\(Threads.blasCoreName) reps=\(reps) (best of)")
-        if Threads.blasCoreName == "Prescott" {
-            report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
-        }
+        report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) reps=\(reps) (best of)")
         report.rows.append(try sgemmRow(reps: reps))
         let python = PyTorchReference.python(for: "bench_clip_reference.py")
         if python == nil {

@@ -35,10 +35,7 @@ public enum LLMBench {
         let reps = quick ? 2 : 3
         let decodeTokens = quick ? 16 : 32
         var report = BenchReport()
-        if Threads.blasCoreName == "Prescott" {
-            report.notes.append("OpenBLAS did not recognise this CPU and runs generic SSE3 (Prescott) kernels, several times slower; set OPENBLAS_CORETYPE (e.g. SkylakeX or Haswell) before starting")
-        }
-        report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) OpenBLAS kernels=\(Threads.blasCoreName) prefill=\(promptLength) tokens, decode=\(decodeTokens) tokens, reps=\(reps) (best of)")
+        report.notes.append("threads=\(Threads.count) \(openBLASEnvironmentNote()) prefill=\(promptLength) tokens, decode=\(decodeTokens) tokens, reps=\(reps) (best of)")
         let python = PyTorchReference.python(for: "bench_llm_reference.py")
         if python == nil {
             report.notes.append("PyTorch reference not run: no Python found (set STORYLOOM_PYTHON or run from the repository root with .venv/bin/python) or Tools/bench_llm_reference.py is missing")

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Models
+import Store
 import Tensor
 import Workflow
 
@@ -11,9 +12,10 @@ extension SchedulerKind: ParamChoice {}
 /// The prompt is the `text` input (a list — e.g. `texts` or `context_texts` of an entry — is joined
 /// with spaces; use `template` upstream for anything fancier). The per-item seed drives the
 /// torch-compatible noise, so an item's image equals diffusers' `StableDiffusionPipeline` with
-/// `generator=torch.Generator("cpu").manual_seed(seed)` and the same settings. Images go to the
-/// media store as PNG; latents are not kept. Denoising progress is reported per UNet call and
-/// cancellation is checked between calls.
+/// `generator=torch.Generator("cpu").manual_seed(seed)` and the same settings. With `batch_size` above 1
+/// the batch's items are denoised together (one UNet call per step), each from its own seed's noise, and
+/// still cached per item. Images go to the media store as PNG; latents are not kept. Denoising progress is
+/// reported per UNet call and cancellation is checked between calls.
 public enum GenerateStep {
     public static let kind = StepKind(
         name: "generate", version: 1,
@@ -57,27 +59,57 @@ public enum GenerateStep {
         /// UNet calls per item: PNDM's PLMS repeats one timestep.
         var callsPerItem: Int { options.scheduler == .pndm ? options.steps + 1 : options.steps }
 
+        /// The items of one executor batch (`batch_size`) are denoised together, one UNet call per step for
+        /// all of them; each keeps its own seed's noise, so its image matches a batch of one to float rounding.
+        /// A missing or too-long prompt fails only its item. Progress counts item-UNet calls.
         func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
-            let total = items.count * callsPerItem
-            return try services.eachItem(items) { index, item in
-                guard let prompt = item.inputs["text"].flatMap(CLIPText.flatten) else {
-                    throw StepError("input text is missing or not text (\(item.inputs["text"]?.summary ?? "none"))")
+            var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+            var conds: [Tensor] = [], seeds: [UInt64] = [], slots: [Int] = []
+            for (i, item) in items.enumerated() {
+                if services.isCancelled() { throw CancellationError() }
+                do {
+                    guard let prompt = item.inputs["text"].flatMap(CLIPText.flatten) else {
+                        throw StepError("input text is missing or not text (\(item.inputs["text"]?.summary ?? "none"))")
+                    }
+                    conds.append(try pipeline.encodePrompt(prompt, truncate: options.truncatePrompt))
+                    seeds.append(item.seed)
+                    slots.append(i)
+                } catch {
+                    outcomes[i] = .failure("\(error)")
                 }
-                var o = options
-                o.seed = item.seed
-                let done = index * callsPerItem
-                let images = try pipeline.generate(prompt: prompt, negativePrompt: negativePrompt, options: o,
-                                                   progress: { step, _ in services.progress(done + step, total) },
-                                                   isCancelled: services.isCancelled)
-                var refs: [Value] = []
-                for image in try StableDiffusionPipeline.images(images) {
-                    let hash = try services.media.put(try PNGCodec.encode(image), ext: "png")
-                    refs.append(.image(ImageRef(hash: hash, ext: "png")))
-                }
-                var out: Outputs = ["image": refs[0]]
-                if refs.count > 1 { out["images"] = .list(refs) }
-                return out
             }
+            if !conds.isEmpty {
+                let total = items.count * callsPerItem, together = conds.count
+                do {
+                    let negative = options.guidance > 1 ? try pipeline.encodePrompt(negativePrompt, truncate: options.truncatePrompt) : nil
+                    let images = try pipeline.generate(promptEmbeddings: conds,
+                                                       negativePromptEmbeddings: negative.map { Array(repeating: $0, count: together) },
+                                                       seeds: seeds, options: options,
+                                                       progress: { step, _ in services.progress(step * together, total) },
+                                                       isCancelled: services.isCancelled)
+                    for (k, slot) in slots.enumerated() {
+                        do { outcomes[slot] = .success(try store(images[k], media: services.media)) }
+                        catch { outcomes[slot] = .failure("\(error)") }
+                    }
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    for slot in slots { outcomes[slot] = .failure("\(error)") }
+                }
+            }
+            return outcomes.map { $0 ?? .failure("no result") }
+        }
+
+        /// One item's images into the media store as PNG: `image`, and `images` when there are several.
+        func store(_ images: Tensor, media: MediaStore) throws -> Outputs {
+            var refs: [Value] = []
+            for image in try StableDiffusionPipeline.images(images) {
+                let hash = try media.put(try PNGCodec.encode(image), ext: "png")
+                refs.append(.image(ImageRef(hash: hash, ext: "png")))
+            }
+            var out: Outputs = ["image": refs[0]]
+            if refs.count > 1 { out["images"] = .list(refs) }
+            return out
         }
     }
 }

@@ -151,6 +151,7 @@ public final class ProjectStore: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v2-generation-and-plan-cache") { db in try Self.createGenerationAndPlanCache(db) }
         return m
     }
 
@@ -343,7 +344,13 @@ public final class ProjectStore: Sendable {
 
     // MARK: File hashes
 
+    static let racyWindow: Double = 2
+
     /// Content hashes of files, recomputed only when a file's size or mtime changed (like git's index).
+    ///
+    /// As git does for "racily clean" files, a hash is not remembered while its file's mtime is within
+    /// `racyWindow` seconds of now: filesystems stamp mtimes with a coarse clock, so a same-size rewrite
+    /// moments later could keep the same mtime and be taken for unchanged.
     public func fileHashes(for urls: [URL]) throws -> [String: String] {
         var known: [String: (Int64, Double, String)] = [:]
         try db.read { db in
@@ -352,6 +359,7 @@ public final class ProjectStore: Sendable {
         }
         var out: [String: String] = [:]
         var updates: [(String, Int64, Double, String)] = []
+        let now = Date().timeIntervalSince1970
         for url in urls {
             let path = url.path
             var st = stat()
@@ -363,7 +371,7 @@ public final class ProjectStore: Sendable {
             } else {
                 let hash = try Hashing.sha256Hex(fileAt: url)
                 out[path] = hash
-                updates.append((path, size, mtime, hash))
+                if mtime < now - Self.racyWindow { updates.append((path, size, mtime, hash)) }
             }
         }
         if !updates.isEmpty {

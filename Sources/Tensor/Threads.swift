@@ -25,13 +25,9 @@ public enum Threads {
         openblas_set_num_threads(Int32(value))
     }
 
-    /// The kernel set OpenBLAS selected at load time (e.g. `SkylakeX`, `Haswell`). `Prescott`
-    /// means it did not recognise the CPU and fell back to SSE3 kernels several times slower;
-    /// setting `OPENBLAS_CORETYPE` before the process starts overrides the choice.
-    public static var blasCoreName: String {
-        guard let name = openblas_get_corename() else { return "unknown" }
-        return String(cString: name)
-    }
+    /// The kernel set OpenBLAS selected at load time (e.g. `SkylakeX`, `Haswell`); ``BLASKernels`` says
+    /// who chose it and re-executes the process when OpenBLAS fell back to generic kernels.
+    public static var blasCoreName: String { BLASKernels.coreName }
 
     /// Runs `body(i)` for `i` in `0..<n`, spread over `count` threads in contiguous chunks.
     ///

@@ -132,8 +132,9 @@ public struct Executor: Sendable {
                                seconds: Date().timeIntervalSince(t0), errors: [], scores: [])
         }
 
+        let resolver = try InputResolver(plan: plan, steps: steps, store: store)
         let config = StepConfiguration(stepID: step.spec.id, kind: step.kind.name, params: step.params, model: step.model,
-                                       collection: plan.collection, workflowFolder: plan.spec.folder, media: store.media,
+                                       collection: resolver.collection, workflowFolder: plan.spec.folder, media: store.media,
                                        allowOutsideRoot: plan.spec.collection.allowOutsideRoot)
         let runner: (any StepRunner)?
         let setupError: String?
@@ -144,7 +145,6 @@ public struct Executor: Sendable {
             runner = nil
             setupError = "step \(step.spec.id) could not start: \(error)"
         }
-        let resolver = InputResolver(plan: plan, steps: steps, store: store)
         let pools = try resolver.pools(for: step)
         let batchSize = options.batchSize ?? step.spec.batchSize ?? step.kind.defaultBatchSize
         let batches = stride(from: 0, to: toRun.count, by: batchSize).map { Array(toRun[$0..<min($0 + batchSize, toRun.count)]) }

@@ -62,6 +62,9 @@ public struct FingerprintComponents: Codable, Sendable, Equatable {
             version = ",\"version\":\(kind.version)}"
         }
 
+        /// Everything but the inputs and the seed, as written into every item's components.
+        var signature: String { head + tail + version }
+
         /// `inputs` sorted by name; names are identifiers and fingerprints hex (with `.output`), so neither
         /// needs escaping.
         func json(inputs: [(name: String, fingerprint: String)], seed: UInt64) -> String {

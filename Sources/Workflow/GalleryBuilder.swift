@@ -31,13 +31,14 @@ public enum GalleryBuilder {
         }
         let states = try store.stateIndex(workflow: plan.spec.name)
 
-        let cellMaker = GalleryCells(collection: plan.collection, media: store.media)
+        let collection = try plan.collection
+        let cellMaker = GalleryCells(collection: collection, media: store.media)
 
         var shown = Set<String>()
         var entries: [GalleryEntry] = []
-        for entry in plan.collection.entries {
+        for entry in collection.entries {
             var panels = entry.panels.enumerated().map { p, panel in
-                GalleryPanel(index: p + 1, text: panel.text, groundTruth: GalleryCells.groundTruth(panel, root: plan.collection.root))
+                GalleryPanel(index: p + 1, text: panel.text, groundTruth: GalleryCells.groundTruth(panel, root: collection.root))
             }
             var cells: [String: CellValue] = [:]
             var scores: [String: Double] = [:]

@@ -32,11 +32,22 @@ struct InputResolver {
     var plan: Plan
     var steps: [String: StepPlan]
     var store: ProjectStore
+    /// The plan's collection and column fingerprints (loaded here for a plan reused from the cache).
+    let collection: StoryCollection
+    let columns: ColumnFingerprints
+
+    init(plan: Plan, steps: [String: StepPlan], store: ProjectStore) throws {
+        self.plan = plan
+        self.steps = steps
+        self.store = store
+        collection = try plan.collection
+        columns = try plan.columns
+    }
 
     /// The value of a collection column for an item (nil when it does not exist, e.g. no image).
     func columnValue(_ column: Column, entryIndex e: Int, panel: Int?, itemID: String) -> Value? {
-        let entry = plan.collection.entries[e]
-        let hashes = plan.columns.panels[e]
+        let entry = collection.entries[e]
+        let hashes = columns.panels[e]
         switch column.reading(panel: panel, count: entry.panels.count) {
         case .panels(let field, let indices, let list)?:
             var values: [Value] = []
@@ -46,7 +57,7 @@ struct InputResolver {
                     values.append(.text(entry.panels[p].text))
                 case .image:
                     guard let path = entry.panels[p].image, let hash = hashes[p].image else { return nil }
-                    let url = ColumnFingerprints.url(path, root: plan.collection.root)
+                    let url = ColumnFingerprints.url(path, root: collection.root)
                     values.append(.image(ImageRef(hash: hash, ext: url.pathExtension.lowercased(), path: url.path)))
                 }
             }
@@ -63,7 +74,7 @@ struct InputResolver {
     /// Upstream item ids an input reads for one item, in order; `single` says whether it is one value.
     func upstreamItems(_ ref: InputRef, item: PlannedItem) -> (step: StepPlan, ids: [String], single: Bool)? {
         guard case .step(let id, _, let lastPanel) = ref.source, let up = steps[id] else { return nil }
-        let entry = plan.collection.entries[item.entryIndex]
+        let entry = collection.entries[item.entryIndex]
         let (ids, single) = InputRef.upstreamItems(upstreamScope: up.spec.scope, lastPanel: lastPanel, entry: entry,
                                                    panel: item.panelIndex)
         let keys = ids.map(\.description)
@@ -83,7 +94,7 @@ struct InputResolver {
         let aggregate = Set(step.kind.inputs.filter(\.aggregate).map(\.name))
 
         return batch.map { item in
-            let entry = plan.collection.entries[item.entryIndex]
+            let entry = collection.entries[item.entryIndex]
             var inputs: [String: Value] = [:]
             for name in step.spec.inputs.keys.sorted() where !aggregate.contains(name) {
                 let ref = step.spec.inputs[name]!
@@ -138,7 +149,7 @@ struct InputResolver {
             switch ref.source {
             case .column(let name):
                 guard let column = Column(rawValue: name) else { continue }
-                for (e, entry) in plan.collection.entries.enumerated() {
+                for (e, entry) in collection.entries.enumerated() {
                     for p in entry.panels.indices {
                         let id = ItemID(entry: entry.id, panel: p).description
                         if let v = columnValue(column, entryIndex: e, panel: p, itemID: id) { values.append((id, v)) }

@@ -30,11 +30,12 @@ public struct ResultExport {
         var header = Self.idColumns
         var rows: [[String: JSONValue]] = []
         let reader = ResultReader(store: store)
+        let collection = try plan.collection
         for (step, outputs) in selection {
             for name in outputs where !header.contains(name) { header.append(name) }
             let results = try reader.read(step.items.map(\.fingerprint))
             for item in step.items {
-                let entry = plan.collection.entries[item.entryIndex]
+                let entry = collection.entries[item.entryIndex]
                 var row: [String: JSONValue] = [
                     "entry": .string(entry.id), "panel": item.panelIndex.map { .number(Double($0 + 1)) } ?? .null,
                     "item": .string(item.id), "step": .string(step.spec.id), "kind": .string(step.kind.name),

@@ -7,13 +7,14 @@ import Tensor
 import Workflow
 
 /// The `storyloom` command line: argument parsing only; the work happens in the library targets.
-@main
+/// The process starts in ``StoryloomMain``.
 struct Storyloom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "storyloom",
         abstract: "Run GILL-style multimodal story workflows with per-item caching and static galleries.",
         subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self, CompareCommand.self, ExportCommand.self,
-                      CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self, ModelsCommand.self])
+                      CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self, ModelsCommand.self,
+                      DoctorCommand.self])
 }
 
 /// Options shared by the commands that open a workflow.

@@ -154,9 +154,13 @@ struct ClipBenchCommand: AsyncParsableCommand {
 }
 
 struct SDBenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sd", abstract: "SD v1.5 UNet step and VAE decode (random weights) beside diffusers; --quick times the 32×32 UNet row only.")
+    static let configuration = CommandConfiguration(commandName: "sd", abstract: "SD v1.5 UNet step and VAE decode (random weights) and the StoryWorld UNet beside diffusers; --quick times each row once.")
     @OptionGroup var options: ModelBenchOptions
-    func run() async throws { try options.print(try SDBench.run(threads: options.threads, quick: options.quick)) }
+    @Flag(help: "Only the StoryWorld UNet row (Examples/StoryWorld/models/sd, 16×16 latents, batch 2): seconds instead of minutes.")
+    var storyworldOnly = false
+    func run() async throws {
+        try options.print(try SDBench.run(threads: options.threads, quick: options.quick, storyWorldOnly: storyworldOnly))
+    }
 }
 
 struct LLMBenchCommand: AsyncParsableCommand {

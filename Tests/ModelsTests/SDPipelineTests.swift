@@ -52,6 +52,40 @@ struct SDPipelineTests {
         #expect(pngs.count == 2 && pngs[0].width == 64 && pngs[0] != pngs[1])
     }
 
+    @Test("a batch of 4 denoised together equals 4 single calls within the parity tolerance, every scheduler")
+    func batchEqualsSingles() throws {
+        let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
+        let prompts = ["a red ball", "a blue box on a table", "two green trees", "a cat"]
+        let seeds: [UInt64] = [3, 11, 3, 40]
+        for kind in SchedulerKind.allCases {
+            let options = GenerationOptions(steps: 3, guidance: 7.5, scheduler: kind)
+            var calls: [Int] = []
+            let batch = try pipe.generate(prompts: prompts, negativePrompt: "dark", seeds: seeds, options: options,
+                                          progress: { done, _ in calls.append(done) })
+            #expect(batch.count == 4)
+            #expect(calls == Array(1...pipe.unetCalls(kind, steps: 3)), "\(kind): one UNet call per step for the batch")
+            for i in 0..<4 {
+                var single = options
+                single.seed = seeds[i]
+                let alone = try pipe.generate(prompt: prompts[i], negativePrompt: "dark", options: single)
+                #expect(batch[i].shape == alone.shape)
+                let d = SDFixtures.maxAbsDifference(batch[i], alone)
+                #expect(d <= Self.tolerance, "\(kind) item \(i): max |Δ| = \(d)")
+            }
+        }
+        // The embeddings form, two images per item: each item's pair equals its single call.
+        let e = try SDFixtures.tensors("pipeline.safetensors")
+        let embeds = try e.tensor(named: "prompt_embeds")
+        let options = GenerationOptions(steps: 2, guidance: 4, scheduler: .pndm, imagesPerPrompt: 2)
+        let pair = try pipe.generate(promptEmbeddings: [embeds, embeds], seeds: [17, 5], options: options)
+        var single = options
+        single.seed = 5
+        let alone = try pipe.generate(promptEmbeddings: embeds, options: single)
+        #expect(pair[1].shape == [2, 64, 64, 3])
+        #expect(SDFixtures.maxAbsDifference(pair[1], alone) <= Self.tolerance)
+        #expect(throws: ModelError.self) { _ = try pipe.generate(promptEmbeddings: [embeds], seeds: [1, 2], options: options) }
+    }
+
     @Test("cancellation stops between denoising steps")
     func cancellation() throws {
         let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)

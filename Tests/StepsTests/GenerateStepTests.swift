@@ -49,6 +49,13 @@ struct GenerateStepTests {
         return try Image.load(contentsOf: media.url(hash: ref.hash, ext: ref.ext))
     }
 
+    /// The largest per-channel difference in 8-bit levels: items denoised together match a batch of one to
+    /// float rounding, which can move a pixel across a rounding boundary.
+    func levels(_ a: Image, _ b: Image) -> Int {
+        guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return .max }
+        return zip(a.pixels, b.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+    }
+
     @Test("stores the pipeline's image for the item seed; lists are joined; progress per UNet call")
     func generatesSeededImages() async throws {
         let counter = Counter()
@@ -59,16 +66,31 @@ struct GenerateStepTests {
         guard case .success(let a) = out[0], case .success(let b) = out[1] else { Issue.record("items failed: \(out)"); return }
         let first = try image(media, a["image"])
         #expect(first.width == 64 && first.height == 64 && first.channels == 3)
-        // The list input joins to the same prompt, and the same seed gives the same image.
-        #expect(try image(media, b["image"]) == first)
+        // The list input joins to the same prompt, and the same seed gives the same image (to rounding:
+        // the two items were denoised together).
+        #expect(try levels(image(media, b["image"]), first) <= 1)
         #expect(a["images"] == nil)
         // Equal to the pipeline called directly with the item's seed.
         let pipe = try StableDiffusionPipeline(folder: Self.tinySD)
         let direct = try StableDiffusionPipeline.images(pipe.generate(
             prompt: "a red ball", negativePrompt: "dark", options: GenerationOptions(steps: 2, scheduler: .ddim, seed: 5)))
-        #expect(direct[0] == first)
+        #expect(levels(direct[0], first) <= 1)
         if case .failure(let message) = out[2] { #expect(message.contains("not text")) } else { Issue.record("a number prompt should fail") }
-        #expect(counter.ticks.count == 4 && counter.ticks.last! == (4, 6))
+        // The two good items share each UNet call: 2 calls, each advancing both items.
+        #expect(counter.ticks.map(\.0) == [2, 4] && counter.ticks.last!.1 == 6)
+    }
+
+    @Test("a batch of 4 items equals each item run alone, to one 8-bit level")
+    func batchOfFour() async throws {
+        let params: [String: JSONValue] = ["steps": .number(2), "scheduler": .string("pndm")]
+        let texts: [Value] = [.text("a red ball"), .text("a blue box"), .text("a tree"), .text("a red ball")]
+        let seeds: [UInt64] = [1, 2, 3, 4]
+        let (media, together) = try await run(params: params, texts: texts, seeds: seeds)
+        for i in 0..<4 {
+            let (aloneMedia, alone) = try await run(params: params, texts: [texts[i]], seeds: [seeds[i]])
+            guard case .success(let a) = together[i], case .success(let b) = alone[0] else { Issue.record("item \(i) failed"); continue }
+            #expect(try levels(image(media, a["image"]), image(aloneMedia, b["image"])) <= 1, "item \(i)")
+        }
     }
 
     @Test("images_per_item outputs the images list; different seeds differ")

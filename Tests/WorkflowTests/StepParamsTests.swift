@@ -30,7 +30,7 @@ import Testing
         #expect(specs[3].defaultValue == .string("stretch"))
         // camelCase properties are snake_case params; required ones have no default; timeouts stay out of results.
         let command = CommandStep.Params.specs
-        #expect(command.map(\.name) == ["run", "output", "output_ext", "env", "version", "timeout", "seed"])
+        #expect(command.map(\.name) == ["run", "output", "output_ext", "env", "version", "timeout", "seed", "mode"])
         #expect(command[0].defaultValue == nil)
         #expect(command.first { $0.name == "timeout" }?.affectsResult == false)
         #expect(GILLCaptionStep.Params.specs.map(\.name) == ["prompt", "max_tokens", "sampling", "top_p", "temperature"])

@@ -40,8 +40,9 @@ public struct GenerationOptions: Sendable, Equatable {
 ///
 /// Two entry points: `generate(prompt:negativePrompt:options:)` encodes text with CLIP;
 /// `generate(promptEmbeddings:negativePromptEmbeddings:options:)` takes `[77, 768]`-shaped conditioning
-/// directly (GILL's mapper output). Same seed, steps, scheduler and guidance give the same
-/// image as diffusers on CPU in float32, to float rounding.
+/// directly (GILL's mapper output). Each has a batched form (`prompts:seeds:`, `promptEmbeddings: [Tensor]`
+/// with `seeds:`) that denoises several items in one UNet call per step. Same seed, steps, scheduler and
+/// guidance give the same image as diffusers on CPU in float32, to float rounding.
 public final class StableDiffusionPipeline: Sendable {
     public let folder: URL
     public let unet: UNet2DConditionModel
@@ -114,9 +115,18 @@ public final class StableDiffusionPipeline: Sendable {
     /// diffusers uses for unconditional guidance).
     public func generate(prompt: String, negativePrompt: String = "", options: GenerationOptions,
                          progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> Tensor {
-        let cond = try encodePrompt(prompt, truncate: options.truncatePrompt)
+        try generate(prompts: [prompt], negativePrompt: negativePrompt, seeds: [options.seed], options: options,
+                     progress: progress, isCancelled: isCancelled)[0]
+    }
+
+    /// Text-to-image for several prompts denoised together (one UNet call per step for the whole batch);
+    /// each prompt's image equals a separate `generate(prompt:)` with its seed, to float rounding.
+    public func generate(prompts: [String], negativePrompt: String = "", seeds: [UInt64], options: GenerationOptions,
+                         progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> [Tensor] {
+        let conds = try prompts.map { try encodePrompt($0, truncate: options.truncatePrompt) }
         let negative = options.guidance > 1 ? try encodePrompt(negativePrompt, truncate: options.truncatePrompt) : nil
-        return try generate(promptEmbeddings: cond, negativePromptEmbeddings: negative, options: options, progress: progress, isCancelled: isCancelled)
+        return try generate(promptEmbeddings: conds, negativePromptEmbeddings: negative.map { Array(repeating: $0, count: conds.count) },
+                            seeds: seeds, options: options, progress: progress, isCancelled: isCancelled)
     }
 
     /// Text-to-image from conditioning embeddings — GILL's entry point.
@@ -128,19 +138,52 @@ public final class StableDiffusionPipeline: Sendable {
     /// - Returns: `[N, H, W, 3]` float images in [0, 1] (diffusers' `output_type="np"`).
     public func generate(promptEmbeddings: Tensor, negativePromptEmbeddings: Tensor? = nil, options o: GenerationOptions,
                          progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> Tensor {
+        try generate(promptEmbeddings: [promptEmbeddings], negativePromptEmbeddings: negativePromptEmbeddings.map { [$0] },
+                     seeds: [o.seed], options: o, progress: progress, isCancelled: isCancelled)[0]
+    }
+
+    /// Text-to-image for a batch of items from their conditioning embeddings, denoised together: one UNet
+    /// call per step for every item (and image, and guidance half) at once.
+    ///
+    /// Each item's initial latents are drawn from its own seed exactly as a single call draws them, the
+    /// schedulers act elementwise, and each item's latents are decoded alone, so item `i`'s images equal
+    /// `generate(promptEmbeddings: promptEmbeddings[i], …, seed: seeds[i])` to float rounding (the batched
+    /// matrix products round differently). `options.seed` is ignored: `seeds` gives one per item.
+    ///
+    /// - Parameters:
+    ///   - promptEmbeddings: one `[T, D]` or `[1, T, D]` tensor per item, all the same shape.
+    ///   - negativePromptEmbeddings: one per item (same shape), or nil to encode "" once for all.
+    /// - Returns: per item, `[N, H, W, 3]` float images in [0, 1] (N = `imagesPerPrompt`).
+    public func generate(promptEmbeddings: [Tensor], negativePromptEmbeddings: [Tensor]? = nil, seeds: [UInt64],
+                         options o: GenerationOptions,
+                         progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> [Tensor] {
+        let items = promptEmbeddings.count
+        guard items > 0 else { return [] }
+        guard seeds.count == items else { throw ModelError("\(seeds.count) seeds for \(items) prompt embeddings: give one seed per item") }
+        if let negativePromptEmbeddings, negativePromptEmbeddings.count != items {
+            throw ModelError("\(negativePromptEmbeddings.count) negative prompt embeddings for \(items) prompt embeddings: give one per item")
+        }
         let d = unet.config.crossAttentionDim
-        func flat(_ t: Tensor, _ what: String) throws -> Tensor {
+        func flat(_ t: Tensor, _ what: String, _ i: Int) throws -> Tensor {
             let ok = (t.rank == 2 && t.shape[1] == d) || (t.rank == 3 && t.shape[0] == 1 && t.shape[2] == d)
-            guard ok else { throw ModelError("\(what) must be [T, \(d)] or [1, T, \(d)], got \(t.shape)") }
+            let name = items > 1 ? "\(what) of item \(i)" : what
+            guard ok else { throw ModelError("\(name) must be [T, \(d)] or [1, T, \(d)], got \(t.shape)") }
             return try t.reshaped([t.count / d, d])
         }
-        let cond = try flat(promptEmbeddings, "prompt embeddings")
+        let conds = try promptEmbeddings.enumerated().map { try flat($1, "prompt embeddings", $0) }
+        for (i, cond) in conds.enumerated() where cond.shape != conds[0].shape {
+            throw ModelError("prompt embeddings of item \(i) are \(cond.shape) but item 0's are \(conds[0].shape): items denoised together must share a shape")
+        }
         let useGuidance = o.guidance > 1
-        var negative: Tensor?
+        var negatives: [Tensor] = []
         if useGuidance {
-            negative = try negativePromptEmbeddings.map { try flat($0, "negative prompt embeddings") } ?? flat(encodePrompt(""), "empty-prompt embeddings")
-            guard negative!.shape == cond.shape else {
-                throw ModelError("negative embeddings \(negative!.shape) and prompt embeddings \(cond.shape) differ in shape")
+            if let negativePromptEmbeddings {
+                negatives = try negativePromptEmbeddings.enumerated().map { try flat($1, "negative prompt embeddings", $0) }
+            } else {
+                negatives = Array(repeating: try flat(encodePrompt(""), "empty-prompt embeddings", 0), count: items)
+            }
+            for (i, negative) in negatives.enumerated() where negative.shape != conds[i].shape {
+                throw ModelError("negative embeddings \(negative.shape) and prompt embeddings \(conds[i].shape) differ in shape\(items > 1 ? " (item \(i))" : "")")
             }
         }
         guard o.steps >= 1, o.steps <= 1000 else { throw ModelError("steps must be in 1...1000, got \(o.steps)") }
@@ -150,19 +193,28 @@ public final class StableDiffusionPipeline: Sendable {
         guard width >= f, height >= f, width % f == 0, height % f == 0, width <= 4096, height <= 4096 else {
             throw ModelError("image size \(width)×\(height) must be a multiple of \(f) (the VAE scale factor), at most 4096")
         }
-        let n = o.imagesPerPrompt, t = cond.rowCount
-        let batch = useGuidance ? 2 * n : n
-        // The UNet's batch: the unconditional half first (diffusers' order), then the prompt, per image.
+        let n = o.imagesPerPrompt, t = conds[0].rowCount
+        let images = items * n
+        let batch = useGuidance ? 2 * images : images
+        // The UNet's batch: every unconditional row first, then every prompt row (diffusers' order for one
+        // item, kept for several), each repeated per image of its item.
         var batchData: [Float] = []
         batchData.reserveCapacity(batch * t * d)
-        if let negative { for _ in 0..<n { batchData += negative.data } }
-        for _ in 0..<n { batchData += cond.data }
+        for negative in negatives { for _ in 0..<n { batchData += negative.data } }
+        for cond in conds { for _ in 0..<n { batchData += cond.data } }
         let batchEmbeddings = try Tensor(shape: [batch, t, d], data: batchData)
 
         var scheduler = try o.scheduler.make(config: schedulerConfig, steps: o.steps)
-        var generator = TorchGenerator(seed: o.seed)
         let c = unet.config.inChannels
-        var latents = try generator.randn(shape: [n, c, height / f, width / f])
+        let itemShape = [n, c, height / f, width / f]
+        var latentData: [Float] = []
+        latentData.reserveCapacity(images * c * (height / f) * (width / f))
+        for seed in seeds {
+            // One generator per item, as a single call would draw its latents.
+            var generator = TorchGenerator(seed: seed)
+            latentData += try generator.randn(shape: itemShape).data
+        }
+        var latents = try Tensor(shape: [images] + itemShape.dropFirst(), data: latentData)
         let sigma = scheduler.initNoiseSigma
         if sigma != 1 { latents.data.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] *= sigma } } }
 
@@ -187,8 +239,12 @@ public final class StableDiffusionPipeline: Sendable {
         if isCancelled() { throw CancellationError() }
         let inv = 1 / vae.config.scalingFactor
         latents.data.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] *= inv } }
-        let decoded = try vae.decode(latents)   // [N, 3, H, W]
-        return try Self.postprocess(decoded)
+        // Decoded per item: the VAE at full resolution is the memory peak, and a single call decodes this way.
+        let per = latents.count / items
+        return try (0..<items).map { item in
+            let slice = try Tensor(shape: itemShape, data: Array(latents.data[(item * per)..<((item + 1) * per)]))
+            return try Self.postprocess(vae.decode(slice))   // [N, 3, H, W] → [N, H, W, 3]
+        }
     }
 
     /// `(x / 2 + 0.5).clamp(0, 1)` and NCHW → NHWC, as diffusers' image processor.

@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+
+@Suite struct DoctorTests {
+    @Test("doctor names OpenBLAS's core and who chose it; a user's OPENBLAS_CORETYPE is respected, not re-executed")
+    func doctorNamesTheCore() throws {
+        let cli = try CLI()
+        let plain = try cli.run(["doctor"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let core = plain.stdout.split(separator: "\n").first { $0.hasPrefix("core:") }
+            .map { $0.dropFirst("core:".count).trimmingCharacters(in: .whitespaces) }
+        #expect(core.map { !$0.isEmpty && $0 != "unknown" } == true, "\(plain.stdout)")
+        #expect(plain.stdout.contains("OpenBLAS: OpenBLAS "), "\(plain.stdout)")
+        #expect(plain.stdout.contains("avx2 "), "\(plain.stdout)")
+
+        // Only this child's environment: the user's choice wins even when it is the generic core.
+        let chosen = try cli.run(["doctor"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stdout.contains("core:     Prescott"), "\(chosen.stdout)")
+        #expect(chosen.stdout.contains("OPENBLAS_CORETYPE=Prescott from the environment, respected"), "\(chosen.stdout)")
+        #expect(chosen.stdout.contains("re-executed: no"), "\(chosen.stdout)")
+    }
+}

@@ -1,0 +1,61 @@
+import Testing
+@testable import Tensor
+
+/// The kernel decision as a pure function: environment, OpenBLAS's core and config, CPU flags.
+@Suite("OpenBLAS kernel choice")
+struct BLASKernelsTests {
+    static let dynamic = "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"
+    static let avx2 = CPUFeatures(avx2: true, fma: true)
+
+    func decide(_ env: [String: String] = [:], core: String = "Prescott", config: String = dynamic,
+                cpu: CPUFeatures = avx2) -> BLASKernels.Decision {
+        BLASKernels.decide(environment: env, coreName: core, config: config, cpu: cpu)
+    }
+
+    @Test func genericCoreOnAVX2CPUReexecutesWithHaswell() {
+        #expect(decide() == .reexecute(coretype: "Haswell"))
+        #expect(decide(core: "Core2") == .reexecute(coretype: "Haswell"))
+        #expect(decide(core: "Sandybridge") == .reexecute(coretype: "Haswell"))
+    }
+
+    @Test func theUsersCoretypeIsRespected() {
+        #expect(decide(["OPENBLAS_CORETYPE": "SkylakeX"]) == .userChoice("SkylakeX"))
+        // Even a generic one: some kernels compute wrong results on some CPUs.
+        #expect(decide(["OPENBLAS_CORETYPE": "Prescott"], core: "Prescott") == .userChoice("Prescott"))
+        // An empty value is no choice.
+        #expect(decide(["OPENBLAS_CORETYPE": ""]) == .reexecute(coretype: "Haswell"))
+    }
+
+    @Test func theReexecutedProcessNeverReexecutesAgain() {
+        let env = ["OPENBLAS_CORETYPE": "Haswell", "STORYLOOM_BLAS_REEXEC": "Haswell"]
+        #expect(decide(env, core: "Haswell") == .chosenByStoryloom("Haswell"))
+        // Still generic after the exec (an OpenBLAS that ignores the variable): no loop.
+        #expect(decide(env, core: "Prescott") == .chosenByStoryloom("Haswell"))
+        #expect(decide(["STORYLOOM_BLAS_REEXEC": "Haswell"]) == .guardWithoutCoretype)
+        // The user's own value differs from the guard's: it is the user's.
+        #expect(decide(["OPENBLAS_CORETYPE": "Zen", "STORYLOOM_BLAS_REEXEC": "Haswell"], core: "Zen") == .userChoice("Zen"))
+    }
+
+    @Test func goodOrUnknownCoresAreKept() {
+        for core in ["Haswell", "Zen", "SkylakeX", "Cooperlake", "ARMV8", "NeoverseN1", "SomethingNewer"] {
+            #expect(decide(core: core) == .keep, "\(core)")
+        }
+    }
+
+    @Test func genericKernelsStayWhereTheCPUCannotDoBetter() {
+        #expect(decide(cpu: CPUFeatures(avx2: false, fma: false)) == .cpuLacksAVX2FMA)
+        #expect(decide(cpu: CPUFeatures(avx2: true, fma: false)) == .cpuLacksAVX2FMA)
+        #expect(decide(cpu: CPUFeatures(x86_64: false, avx2: false, fma: false)) == .cpuLacksAVX2FMA)
+    }
+
+    @Test func aSingleCoreBuildIsNotReexecuted() {
+        #expect(decide(config: "OpenBLAS 0.3.21 NO_LAPACKE NO_AFFINITY PRESCOTT MAX_THREADS=64") == .notDynamic)
+    }
+
+    @Test func theReportNamesTheCoreAndWhy() {
+        let report = BLASKernels.report
+        #expect(!report.coreName.isEmpty)
+        #expect(report.lines.contains { $0.hasPrefix("core:") && $0.contains(report.coreName) })
+        #expect(report.kernels.contains(report.coreName))
+    }
+}
