@@ -315,9 +315,12 @@ public final class ProjectStore: Sendable {
         }
     }
 
-    public func latestRun(workflow: String) throws -> RunRecord? {
+    /// The workflow's latest run; with `finished`, the latest that ended with a summary (one killed before
+    /// its end has none).
+    public func latestRun(workflow: String, finished: Bool = false) throws -> RunRecord? {
         try db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE workflow = ? ORDER BY id DESC LIMIT 1", arguments: [workflow]).map(Self.run)
+            try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE workflow = ?\(finished ? " AND summary IS NOT NULL" : "") ORDER BY id DESC LIMIT 1",
+                             arguments: [workflow]).map(Self.run)
         }
     }
 

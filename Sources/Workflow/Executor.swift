@@ -84,11 +84,13 @@ public struct Executor: Sendable {
 
     public func run(_ plan: Plan, options: RunOptions) async throws -> RunSummary {
         let started = Date()
+        // Before this run is recorded: the pace of the previous one.
+        options.progress.begin(run: plan.steps.map { ($0.spec.id, $0.items.count - $0.counts.cached) },
+                               secondsPerItem: try previousPace(workflow: plan.spec.name))
         let runID = try store.beginRun(workflow: plan.spec.name, specPath: plan.spec.file.path)
         var summaries: [StepSummary] = []
         var interrupted = false
         var resolved: [String: StepPlan] = [:]
-        options.progress.begin(run: plan.steps.map { ($0.spec.id, $0.items.count - $0.counts.cached) })
 
         for step in plan.steps {
             resolved[step.spec.id] = step
@@ -111,6 +113,15 @@ public struct Executor: Sendable {
         summary.steps = try ScoreCollector(store: store).addScores(to: summary.steps, plan: plan)
         try store.finishRun(id: runID, status: summary.status, summary: try OutputCoding.encoder.encode(summary))
         return summary
+    }
+
+    /// Seconds per item of each step that ran items in the workflow's latest run (for the overall ETA).
+    func previousPace(workflow: String) throws -> [String: Double] {
+        guard let data = try store.latestRun(workflow: workflow, finished: true)?.summary,
+              let summary = try? OutputCoding.decoder.decode(RunSummary.self, from: data) else { return [:] }
+        var out: [String: Double] = [:]
+        for step in summary.steps where step.ran > 0 { out[step.id] = step.seconds / Double(step.ran) }
+        return out
     }
 
     // MARK: One step

@@ -34,9 +34,27 @@ public final class ProgressReporter: @unchecked Sendable {
         self.isTTY = forceTTY ?? (isatty(2) == 1)
     }
 
-    /// The steps of the run and how many items each will run (before the first step begins).
-    public func begin(run steps: [(id: String, toRun: Int)]) {
-        lock.withLock { runSteps = steps }
+    /// Seconds per item of each step in the workflow's previous run, for the overall ETA.
+    private var priorSecondsPerItem: [String: Double] = [:]
+
+    /// The steps of the run and how many items each will run (before the first step begins), with the
+    /// seconds per item each step took in the previous run where known.
+    public func begin(run steps: [(id: String, toRun: Int)], secondsPerItem: [String: Double] = [:]) {
+        lock.withLock {
+            runSteps = steps
+            priorSecondsPerItem = secondsPerItem
+        }
+    }
+
+    /// Time left in the later steps at their previous pace; nil when a step that will run has no earlier figure.
+    private var laterSeconds: Double? {
+        guard let i = runSteps.firstIndex(where: { $0.id == step }) else { return nil }
+        var total = 0.0
+        for s in runSteps[(i + 1)...] where s.toRun > 0 {
+            guard let per = priorSecondsPerItem[s.id] else { return nil }
+            total += per * Double(s.toRun)
+        }
+        return total
     }
 
     /// `2/5`: this step's place in the run; and the items the later steps will run.
@@ -116,14 +134,20 @@ public final class ProgressReporter: @unchecked Sendable {
             var line = "[\(at)\(step)] \(bar) \(done)/\(total)  \(String(format: "%.1f", rate)) items/s  ETA \(eta(rate: rate, elapsed: elapsed))"
             if failed > 0 { line += "  \(failed) failed" }
             if let (d, t) = inner { line += "  (\(d)/\(t))" }
-            if later > 0 { line += "  · then \(later) item\(later == 1 ? "" : "s") in \(laterSteps) step\(laterSteps == 1 ? "" : "s")" }
+            if later > 0 {
+                line += "  · then \(later) item\(later == 1 ? "" : "s") in \(laterSteps) step\(laterSteps == 1 ? "" : "s")"
+                if let rest = laterSeconds, done > 0, rate > 0 {
+                    line += ", run ETA \(Self.duration(Double(total - done) / rate + rest))"
+                }
+            }
             write("\r\u{1B}[2K" + line)
         } else {
             let percent = total > 0 ? done * 10 / total : 10
             guard percent != lastPlainPercent, done < total else { return }
             lastPlainPercent = percent
             if done > 0 {
-                write("[\(position.label)\(step)] \(done)/\(total) (\(String(format: "%.1f", rate)) items/s, ETA \(eta(rate: rate, elapsed: elapsed)))\n")
+                let run = laterSeconds.map { rest in rate > 0 ? ", run ETA \(Self.duration(Double(total - done) / rate + rest))" : "" } ?? ""
+                write("[\(position.label)\(step)] \(done)/\(total) (\(String(format: "%.1f", rate)) items/s, ETA \(eta(rate: rate, elapsed: elapsed))\(run))\n")
             }
         }
     }

@@ -75,3 +75,20 @@ import Testing
         #expect(document.report.graph?.edges.count == 2)
     }
 }
+
+/// The overall ETA's input: each step's pace in the workflow's previous finished run.
+@Suite struct RunPaceTests {
+    @Test func thePreviousFinishedRunGivesSecondsPerItem() async throws {
+        let s = try Scratch()
+        try s.writeStories(2)
+        try s.writeWorkflow(chainWorkflow)
+        let store = try s.openStore()
+        #expect(try Executor(store: store).previousPace(workflow: "chain").isEmpty)
+        try await s.run(store: store)
+        // A run that never finished (killed) has no summary and is passed over.
+        _ = try store.beginRun(workflow: "chain", specPath: s.workflowFile.path)
+        let pace = try Executor(store: store).previousPace(workflow: "chain")
+        #expect(Set(pace.keys) == ["upper", "joined", "final", "independent"])
+        #expect(pace.values.allSatisfy { $0 >= 0 && $0.isFinite })
+    }
+}
