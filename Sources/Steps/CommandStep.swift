@@ -86,12 +86,7 @@ public enum CommandStep {
             var vars: [String: String] = ["item": item.id, "seed": String(item.seed), "out": out.path, "workdir": work.path]
             for (name, value) in item.inputs { vars[name] = render(value, services: services) }
             let args = argv.map { Template.fill($0, vars) }
-            var environment = ProcessInfo.processInfo.environment
-            for entry in env {
-                let filled = Template.fill(entry, vars)
-                guard let eq = filled.firstIndex(of: "=") else { throw StepError("env entry \"\(entry)\" is not KEY=VALUE") }
-                environment[String(filled[..<eq])] = String(filled[filled.index(after: eq)...])
-            }
+            let environment = try environment(vars)
             let result = try Subprocess.run(args, environment: environment, directory: work, timeout: timeout,
                                             isCancelled: services.isCancelled)
             guard result.status == 0 else {
@@ -136,12 +131,7 @@ public enum CommandStep {
             }
             let vars = ["workdir": work.path]
             let args = argv.map { Template.fill($0, vars) }
-            var environment = ProcessInfo.processInfo.environment
-            for entry in env {
-                let filled = Template.fill(entry, vars)
-                guard let eq = filled.firstIndex(of: "=") else { throw StepError("env entry \"\(entry)\" is not KEY=VALUE") }
-                environment[String(filled[..<eq])] = String(filled[filled.index(after: eq)...])
-            }
+            let environment = try environment(vars)
             let result: Subprocess.Result
             do {
                 result = try Subprocess.run(args, environment: environment, directory: work, timeout: timeout, input: input,
@@ -164,6 +154,17 @@ public enum CommandStep {
                 catch { outcomes[i] = .failure("\(error)") }
             }
             return outcomes.map { $0! }
+        }
+
+        /// This process's environment with the `env` templates filled in.
+        func environment(_ vars: [String: String]) throws -> [String: String] {
+            var environment = ProcessInfo.processInfo.environment
+            for entry in env {
+                let filled = Template.fill(entry, vars)
+                guard let eq = filled.firstIndex(of: "=") else { throw StepError("env entry \"\(entry)\" is not KEY=VALUE") }
+                environment[String(filled[..<eq])] = String(filled[filled.index(after: eq)...])
+            }
+            return environment
         }
 
         func render(_ value: Value, services: StepServices) -> String {

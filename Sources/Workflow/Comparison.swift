@@ -35,17 +35,12 @@ public struct Comparison {
             let finite = pairs.filter { $0.a.isFinite && $0.b.isFinite }
             n = finite.count
             let deltas = finite.map { $0.b - $0.a }
-            func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
-            meanA = mean(finite.map(\.a))
-            meanB = mean(finite.map(\.b))
-            meanDelta = mean(deltas)
-            if deltas.count > 1 {
-                let m = meanDelta
-                let variance = deltas.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(deltas.count - 1)
-                ci95 = 1.96 * (variance / Double(deltas.count)).squareRoot()
-            } else {
-                ci95 = .nan
-            }
+            meanA = ScoreSummary(name: "A", values: finite.map(\.a)).mean
+            meanB = ScoreSummary(name: "B", values: finite.map(\.b)).mean
+            // The paired interval is the one-sample interval of the differences.
+            let d = ScoreSummary(name: "B − A", values: deltas)
+            meanDelta = d.mean
+            ci95 = d.ci95
             wins = deltas.filter { $0 > tie }.count
             losses = deltas.filter { $0 < -tie }.count
             ties = n - wins - losses
