@@ -167,6 +167,23 @@ struct OPTTests {
         #expect(throws: TensorError.self) { try grown.embed([vocab + 2]) }
     }
 
+    @Test("random in-memory OPT (the benchmark's OPT-6.7B row, here tiny): stored dtype, finite logits, decode equals full forward",
+          arguments: [Weight.DType.bf16, .f16, .f32])
+    func randomModel(_ dtype: Weight.DType) throws {
+        var c = OPTConfig()
+        c.vocabSize = 300; c.hiddenSize = 48; c.wordEmbedProjDim = 48; c.ffnDim = 96; c.numHiddenLayers = 2
+        c.numAttentionHeads = 4; c.maxPositionEmbeddings = 32
+        let model = try OPTModel.random(config: c, dtype: dtype)
+        #expect(model.embedTokens.dtype == dtype && model.layers[1].fc2Weight.dtype == dtype)
+        let ids = [2, 17, 250, 9, 33, 120]
+        let full = try model.forward(ids: ids)
+        #expect(full.logits.data.allSatisfy(\.isFinite) && full.logits.data.contains { $0 != 0 })
+        var state = model.makeState()
+        var rows = try model.forward(inputEmbeddings: model.embed([2, 17]), state: &state).logits.data
+        for id in ids.dropFirst(2) { rows += try model.forward(inputEmbeddings: model.embed([id]), state: &state).logits.data }
+        #expect(Self.maxDifference(full.logits, try Tensor(shape: full.logits.shape, data: rows)) <= 1e-5)
+    }
+
     @Test("top-p sampling is seeded, stays in the nucleus, and stops at stop tokens")
     func sampling() throws {
         let model = try OPTModel.load(from: Self.fixture("pre"))
