@@ -115,6 +115,19 @@ public struct Weight: Sendable {
         return Tensor(uncheckedShape: [indices.count, d], data: out)
     }
 
+    /// Rows `range` as a weight of their own (a copy in the same storage), e.g. Q of a packed
+    /// `in_proj_weight`.
+    public func rowSlice(_ range: Range<Int>) throws -> Weight {
+        guard range.lowerBound >= 0, range.upperBound <= rows else {
+            throw TensorError("rows \(range) out of range 0..<\(rows) for \(dtype.rawValue) weight of shape \(shape)")
+        }
+        let d = rowLength, shape = [range.count] + Array(self.shape.dropFirst())
+        switch storage {
+        case let .float32(data): return Weight(shape: shape, dtype: dtype, storage: .float32(Array(data[(range.lowerBound * d)..<(range.upperBound * d)])))
+        case let .half(bits): return Weight(shape: shape, dtype: dtype, storage: .half(Array(bits[(range.lowerBound * d)..<(range.upperBound * d)])))
+        }
+    }
+
     /// Stacks weights with equal row lengths and dtype along the rows (a fused QKV projection).
     public static func concatenatingRows(_ parts: [Weight]) throws -> Weight {
         guard let first = parts.first else { throw TensorError("Weight.concatenatingRows: no weights given") }
@@ -154,6 +167,17 @@ public struct Weight: Sendable {
         switch storage {
         case let .float32(data): data.withUnsafeBufferPointer { f($0.baseAddress!) }
         case let .half(bits): bits.withUnsafeBufferPointer { h($0.baseAddress!) }
+        }
+    }
+
+    /// How many values are NaN or ±inf (an f16 export that overflowed holds them).
+    public var nonFiniteCount: Int {
+        switch storage {
+        case let .float32(data): return data.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        case let .half(bits):
+            // All-ones exponent: 5 bits at 10 for f16, 8 bits at 7 for bf16.
+            let (mask, shift): (UInt16, UInt16) = dtype == .bf16 ? (0xff, 7) : (0x1f, 10)
+            return bits.reduce(0) { $0 + (($1 >> shift) & mask == mask ? 1 : 0) }
         }
     }
 
