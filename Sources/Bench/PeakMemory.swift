@@ -17,7 +17,8 @@ enum PeakMemory {
     static func peakBytes() -> Double? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Double($0) }.first
+            // "VmHWM:\t 1234 kB", or no space at all once the number fills its 8-digit field.
+            let kb = line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Double($0) }.first
             return kb.map { $0 * 1024 }
         }
         return nil
