@@ -29,7 +29,9 @@ let package = Package(
         .target(name: "CCPUFeatures"),
 
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures"]),
+        // f16/bf16 weight kernels (widening, batch-1 products) with a run-time AVX2/F16C path.
+        .target(name: "CHalfKernels"),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures", "CHalfKernels"]),
         .target(name: "Stories", dependencies: [
             "Imaging",
             .product(name: "SwiftCSV", package: "SwiftCSV"),

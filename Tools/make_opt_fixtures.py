@@ -14,6 +14,7 @@ Writes:
   post/        tiny OPT, post-LayerNorm (opt-350m style, no final_layer_norm), stored float16.
   each model folder also holds expected.safetensors + expected.json: prompt ids, full-forward
   logits, and a greedy continuation.
+  bf16/        written by make_opt_bf16_fixture.py, called at the end (the folder is wiped first).
 """
 import json
 import os
@@ -123,6 +124,8 @@ def main():
         make_opt(out, tok, spec, dtype, seed=len(name))
         for f in ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]:
             shutil.copy(os.path.join(folder, f), out)
+    import make_opt_bf16_fixture
+    make_opt_bf16_fixture.main()
     print("wrote", ROOT)
 
 

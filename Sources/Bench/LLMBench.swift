@@ -5,12 +5,20 @@ import Tensor
 /// `storyloom bench llm`: OPT decoders at OPT-125m and OPT-1.3b shapes with random weights,
 /// Storyloom against transformers/PyTorch on the same weights in the same invocation.
 ///
-/// The weights are written once to a temporary `OPTForCausalLM` folder (F16, to halve the file;
-/// both sides widen to f32 on load). Each model is timed on a 64-token prefill and on per-token
-/// decoding with the KV cache (greedy continuation after that prefill); decode rows also report
-/// the GB/s of f32 weights streamed per token (every linear plus the tied lm_head), the quantity
-/// that bounds decoding on a CPU. Storyloom runs first and frees its model before the reference
-/// starts, so the two never hold the weights at once.
+/// The weights are written once to a temporary `OPTForCausalLM` folder (F16, to halve the file).
+/// Each model is timed on a 64-token prefill and on per-token decoding with the KV cache (greedy
+/// continuation after that prefill), first widened to float32 on both sides, then — Storyloom
+/// only — kept as stored in f16, with the half rows' speed-up over the float32 rows of the same run
+/// (`×f32`). Decode rows also report the GB/s of weights streamed per token (every linear plus the
+/// tied lm_head; 4 or 2 bytes each), the quantity that bounds decoding on a CPU.
+///
+/// `large` adds an OPT-6.7B-shaped row in bf16 beside PyTorch in bf16: random weights generated
+/// in memory on each side (nothing written to disk; the two sides' values differ, so only times and
+/// peak memory are compared), Storyloom's side first and freed before PyTorch's starts, with the
+/// peak RSS of each side. It needs about 14 GB free and takes minutes.
+///
+/// Storyloom runs first and frees its model before the reference starts, so the two never hold
+/// the weights at once.
 public enum LLMBench {
     struct Spec {
         var name: String
@@ -30,7 +38,7 @@ public enum LLMBench {
 
     /// Runs the benchmark with `threads` compute threads; `quick` decodes fewer tokens and
     /// repeats less.
-    public static func run(threads: Int, quick: Bool) throws -> BenchReport {
+    public static func run(threads: Int, quick: Bool, large: Bool = false) throws -> BenchReport {
         Threads.set(threads)
         let reps = quick ? 2 : 3
         let decodeTokens = quick ? 16 : 32
@@ -46,7 +54,9 @@ public enum LLMBench {
             defer { try? FileManager.default.removeItem(at: dir) }
             try writeRandomOPT(spec.config, to: dir)
             let prompt = promptIDs(vocab: spec.config.vocabSize)
-            let ours = try measure(folder: dir, prompt: prompt, decodeTokens: decodeTokens, reps: reps)
+            let ours = try measure(prompt: prompt, decodeTokens: decodeTokens, reps: reps) {
+                try OPTModel.load(from: dir, precision: .float32)
+            }
             var reference: [String: Any]?
             if let python {
                 reference = try PyTorchReference.run("bench_llm_reference.py", python: python, arguments: [
@@ -84,8 +94,23 @@ public enum LLMBench {
             if let reference {
                 report.notes.append("\(spec.name) reference: torch \(reference["torch"] ?? "?"), transformers \(reference["transformers"] ?? "?"), torch threads \(reference["threads"] ?? "?")")
             }
+            // The same F16 file kept as stored: the half-precision path against the float32 rows above.
+            let half = try measure(prompt: prompt, decodeTokens: decodeTokens, reps: reps) {
+                try OPTModel.load(from: dir, precision: .stored)
+            }
+            report.rows.append(BenchRow(name: "\(spec.name) f16 weights prefill \(promptLength)", storyloom_s: half.prefill, reference_s: nil,
+                                        extra: ["tok/s": Double(promptLength) / half.prefill, "×f32": ours.prefill / half.prefill,
+                                                "GFLOP/s": 2 * half.parameters * Double(promptLength) / half.prefill / 1e9]))
+            report.rows.append(BenchRow(name: "\(spec.name) f16 weights decode (per token, cache)", storyloom_s: half.decode, reference_s: nil,
+                                        extra: ["tok/s": 1 / half.decode, "×f32": ours.decode / half.decode,
+                                                "GB/s": half.weightBytes / half.decode / 1e9]))
+            let halfDelta = zip(half.lastLogits, ours.lastLogits).map { abs($0 - $1) }.max() ?? 0
+            report.notes.append("\(spec.name): f16 weights as stored vs widened: max |Δ| of last-position logits \(String(format: "%.2e", halfDelta)), greedy ids \(half.decodedIDs == ours.decodedIDs ? "match" : "differ")")
         }
-        report.notes.append("ratio = reference_s / storyloom_s (above 1: Storyloom faster); GB/s = f32 weights of every linear and the lm_head streamed once per decoded token; GFLOP/s counts 2 per weight per token")
+        if large {
+            try largeRows(into: &report, python: python, quick: quick)
+        }
+        report.notes.append("ratio = reference_s / storyloom_s (above 1: Storyloom faster); ×f32 = Storyloom's float32 row / its half-precision row in this run; GB/s = weights of every linear and the lm_head (4 bytes as f32, 2 as f16/bf16) streamed once per decoded token; GFLOP/s counts 2 per weight per token; half kernels \(Weight.vectorizedHalfKernels ? "AVX2+F16C" : "scalar")")
         return report
     }
 
@@ -94,16 +119,17 @@ public enum LLMBench {
         var decode: Double
         var lastLogits: [Float]
         var decodedIDs: [Int]
-        /// Weights read per decoded token, bytes (f32).
+        /// Weights read per decoded token, bytes (at their stored size).
         var weightBytes: Double
         /// Multiply-add weights per token (linears and lm_head).
         var parameters: Double
     }
 
-    /// Storyloom's side; the model is released when this returns.
-    static func measure(folder: URL, prompt: [Int], decodeTokens: Int, reps: Int) throws -> Measurement {
-        let model = try OPTModel.load(from: folder)
+    /// Storyloom's side on the model `load` gives; the model is released when this returns.
+    static func measure(prompt: [Int], decodeTokens: Int, reps: Int, load: () throws -> OPTModel) throws -> Measurement {
+        let model = try load()
         let c = model.config
+        let bytesPerWeight = Double(model.embedTokens.dtype.byteSize)
         let d = Double(c.hiddenSize), f = Double(c.ffnDim)
         let parameters = Double(c.numHiddenLayers) * (4 * d * d + 2 * d * f) + Double(c.vocabSize) * Double(c.wordEmbedProjDim)
         let embeddings = try model.embed(prompt)
@@ -128,7 +154,62 @@ public enum LLMBench {
             decoded = ids
         }
         return Measurement(prefill: prefill, decode: decode, lastLogits: lastLogits, decodedIDs: decoded,
-                           weightBytes: 4 * parameters, parameters: parameters)
+                           weightBytes: bytesPerWeight * parameters, parameters: parameters)
+    }
+
+    /// OPT-6.7B's shape (facebook/opt-6.7b's config).
+    static func opt67bConfig() -> OPTConfig {
+        var c = OPTConfig()
+        c.vocabSize = 50272; c.hiddenSize = 4096; c.wordEmbedProjDim = 4096; c.numHiddenLayers = 32
+        c.ffnDim = 16384; c.numAttentionHeads = 32; c.maxPositionEmbeddings = 2048
+        return c
+    }
+
+    /// Prompt length of the OPT-6.7B rows (its prefill is ~0.9 TFLOP at 64 tokens; 16 keep the row to minutes).
+    static let largePromptLength = 16
+
+    /// The OPT-6.7B bf16 rows: Storyloom then PyTorch, each generating its random bf16 weights in memory.
+    static func largeRows(into report: inout BenchReport, python: URL?, quick: Bool) throws {
+        let c = opt67bConfig()
+        let decodeTokens = quick ? 4 : 8
+        let prompt = Array(promptIDs(vocab: c.vocabSize).prefix(largePromptLength))
+        let resetWorked = PeakMemory.reset()
+        let ours = try measure(prompt: prompt, decodeTokens: decodeTokens, reps: 1) {
+            try OPTModel.random(config: c, dtype: .bf16)
+        }
+        let peak = PeakMemory.peakBytes()
+        var reference: [String: Any]?
+        if let python {
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-llmbench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let config: [String: Any] = [
+                "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize, "word_embed_proj_dim": c.wordEmbedProjDim,
+                "ffn_dim": c.ffnDim, "num_hidden_layers": c.numHiddenLayers, "num_attention_heads": c.numAttentionHeads,
+                "max_position_embeddings": c.maxPositionEmbeddings, "do_layer_norm_before": true, "enable_bias": true,
+                "dropout": 0.0, "attention_dropout": 0.0, "layerdrop": 0.0, "activation_function": "relu",
+                "bos_token_id": 2, "eos_token_id": 2, "pad_token_id": 1, "tie_word_embeddings": true,
+            ]
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+            reference = try PyTorchReference.run("bench_llm_reference.py", python: python, arguments: [
+                "--random-config", json, "--dtype", "bfloat16", "--threads", "\(Threads.count)", "--reps", "1",
+                "--prompt", prompt.map(String.init).joined(separator: ","), "--decode", "\(decodeTokens)"], scratch: scratch)
+        }
+        let refPeak = reference?["peak_rss_bytes"] as? Double ?? (reference?["peak_rss_bytes"] as? Int).map(Double.init)
+        var prefillExtra: [String: Double] = ["tok/s": Double(prompt.count) / ours.prefill,
+                                              "GFLOP/s": 2 * ours.parameters * Double(prompt.count) / ours.prefill / 1e9]
+        var decodeExtra: [String: Double] = ["tok/s": 1 / ours.decode, "GB/s": ours.weightBytes / ours.decode / 1e9]
+        if let peak { prefillExtra["peak RSS GB"] = peak / 1e9; decodeExtra["peak RSS GB"] = peak / 1e9 }
+        if let refPeak { prefillExtra["ref peak RSS GB"] = refPeak / 1e9; decodeExtra["ref peak RSS GB"] = refPeak / 1e9 }
+        let refPrefill = reference?["prefill_seconds"] as? Double
+        let refDecode = reference?["decode_seconds_per_token"] as? Double
+        if let refDecode { decodeExtra["ref GB/s"] = ours.weightBytes / refDecode / 1e9 }
+        report.rows.append(BenchRow(name: "OPT-6.7B bf16 prefill \(prompt.count)", storyloom_s: ours.prefill, reference_s: refPrefill, extra: prefillExtra))
+        report.rows.append(BenchRow(name: "OPT-6.7B bf16 decode (per token, cache)", storyloom_s: ours.decode, reference_s: refDecode, extra: decodeExtra))
+        report.notes.append("OPT-6.7B bf16: random weights generated in memory on each side (different values; times and memory only), \(decodeTokens) decoded tokens, one repetition; peak RSS = VmHWM of Storyloom's process \(resetWorked ? "reset before the row" : "since start (reset not possible)") and ru_maxrss of the PyTorch process; bf16 weights = \(String(format: "%.1f", ours.weightBytes / 1e9)) GB")
+        if let reference {
+            report.notes.append("OPT-6.7B reference: torch \(reference["torch"] ?? "?"), transformers \(reference["transformers"] ?? "?"), torch threads \(reference["threads"] ?? "?"), dtype \(reference["dtype"] ?? "?")")
+        }
     }
 
     static func argmax(_ v: [Float]) -> Int {

@@ -3,51 +3,53 @@ import Tensor
 /// One pre-norm transformer layer of a CLIP tower (`CLIPEncoderLayer` in transformers).
 ///
 /// Q, K and V are fused into one `[3D, D]` product at load time, so each layer costs four
-/// sgemm calls over the whole `[B·T, D]` batch plus the per-head attention products.
+/// sgemm calls over the whole `[B·T, D]` batch plus the per-head attention products. Matrices
+/// keep the checkpoint's f16/bf16 storage unless loaded with `.float32`.
 public struct CLIPEncoderLayer: Sendable {
-    public var layerNorm1Weight = Tensor(zeros: [0]), layerNorm1Bias = Tensor(zeros: [0])
-    public var qWeight = Tensor(zeros: [0]), qBias = Tensor(zeros: [0])
-    public var kWeight = Tensor(zeros: [0]), kBias = Tensor(zeros: [0])
-    public var vWeight = Tensor(zeros: [0]), vBias = Tensor(zeros: [0])
-    public var outWeight = Tensor(zeros: [0]), outBias = Tensor(zeros: [0])
-    public var layerNorm2Weight = Tensor(zeros: [0]), layerNorm2Bias = Tensor(zeros: [0])
-    public var fc1Weight = Tensor(zeros: [0]), fc1Bias = Tensor(zeros: [0])
-    public var fc2Weight = Tensor(zeros: [0]), fc2Bias = Tensor(zeros: [0])
-    /// `[q; k; v]` stacked, built by `fuse()`.
-    var qkvWeight = Tensor(zeros: [0]), qkvBias = Tensor(zeros: [0])
+    var layerNorm1Weight: Tensor, layerNorm1Bias: Tensor
+    /// `[q; k; v]` stacked at load time, in the checkpoint's storage (`Weight`).
+    var qkvWeight: Weight, qkvBias: Tensor
+    var outWeight: Weight, outBias: Tensor
+    var layerNorm2Weight: Tensor, layerNorm2Bias: Tensor
+    var fc1Weight: Weight, fc1Bias: Tensor
+    var fc2Weight: Weight, fc2Bias: Tensor
 
-    /// The weight map: transformers names (relative to `encoder.layers.N.`) → fields, with the
-    /// shape each must have for width `d` and MLP width `ff`.
-    static func parameterTable(d: Int, ff: Int) -> [(name: String, field: WritableKeyPath<CLIPEncoderLayer, Tensor>, shape: [Int])] {
+    /// The weight map: transformers names (relative to `encoder.layers.N.`) with the shape each
+    /// must have for width `d` and MLP width `ff`.
+    static func parameterTable(d: Int, ff: Int) -> [(name: String, shape: [Int])] {
         [
-            ("layer_norm1.weight", \.layerNorm1Weight, [d]), ("layer_norm1.bias", \.layerNorm1Bias, [d]),
-            ("self_attn.q_proj.weight", \.qWeight, [d, d]), ("self_attn.q_proj.bias", \.qBias, [d]),
-            ("self_attn.k_proj.weight", \.kWeight, [d, d]), ("self_attn.k_proj.bias", \.kBias, [d]),
-            ("self_attn.v_proj.weight", \.vWeight, [d, d]), ("self_attn.v_proj.bias", \.vBias, [d]),
-            ("self_attn.out_proj.weight", \.outWeight, [d, d]), ("self_attn.out_proj.bias", \.outBias, [d]),
-            ("layer_norm2.weight", \.layerNorm2Weight, [d]), ("layer_norm2.bias", \.layerNorm2Bias, [d]),
-            ("mlp.fc1.weight", \.fc1Weight, [ff, d]), ("mlp.fc1.bias", \.fc1Bias, [ff]),
-            ("mlp.fc2.weight", \.fc2Weight, [d, ff]), ("mlp.fc2.bias", \.fc2Bias, [d]),
+            ("layer_norm1.weight", [d]), ("layer_norm1.bias", [d]),
+            ("self_attn.q_proj.weight", [d, d]), ("self_attn.q_proj.bias", [d]),
+            ("self_attn.k_proj.weight", [d, d]), ("self_attn.k_proj.bias", [d]),
+            ("self_attn.v_proj.weight", [d, d]), ("self_attn.v_proj.bias", [d]),
+            ("self_attn.out_proj.weight", [d, d]), ("self_attn.out_proj.bias", [d]),
+            ("layer_norm2.weight", [d]), ("layer_norm2.bias", [d]),
+            ("mlp.fc1.weight", [ff, d]), ("mlp.fc1.bias", [ff]),
+            ("mlp.fc2.weight", [d, ff]), ("mlp.fc2.bias", [d]),
         ]
     }
 
-    /// Reads one layer's tensors under `prefix` (e.g. `vision_model.encoder.layers.3.`).
+    /// Reads one layer's tensors under `prefix` (e.g. `vision_model.encoder.layers.3.`): matrices
+    /// in the reader's precision, biases and norms as float32.
     static func load(_ reader: CheckpointReader, prefix: String, d: Int, ff: Int) throws -> CLIPEncoderLayer {
-        var layer = CLIPEncoderLayer()
-        for entry in parameterTable(d: d, ff: ff) {
-            layer[keyPath: entry.field] = try reader.take(prefix + entry.name, shape: entry.shape)
+        func vector(_ name: String, _ n: Int) throws -> Tensor { try reader.take(prefix + name, shape: [n]) }
+        func matrix(_ name: String, _ shape: [Int]) throws -> Weight { try reader.takeWeight(prefix + name, shape: shape) }
+        var q = try matrix("self_attn.q_proj.weight", [d, d]), k = try matrix("self_attn.k_proj.weight", [d, d])
+        var v = try matrix("self_attn.v_proj.weight", [d, d])
+        // One storage for the fused projection: mixed dtypes (not seen in published files) widen.
+        if q.dtype != k.dtype || q.dtype != v.dtype {
+            (q, k, v) = (q.converted(to: .f32), k.converted(to: .f32), v.converted(to: .f32))
         }
-        try layer.fuse()
-        return layer
-    }
-
-    mutating func fuse() throws {
-        let d = qWeight.shape[0]
-        qkvWeight = try Tensor(shape: [3 * d, qWeight.shape[1]], data: qWeight.data + kWeight.data + vWeight.data)
-        qkvBias = try Tensor(shape: [3 * d], data: qBias.data + kBias.data + vBias.data)
-        // The separate copies are only needed to build the fused ones.
-        qWeight = Tensor(zeros: [d, 0]); kWeight = qWeight; vWeight = qWeight
-        qBias = Tensor(zeros: [d]); kBias = qBias; vBias = qBias
+        let qb = try vector("self_attn.q_proj.bias", d), kb = try vector("self_attn.k_proj.bias", d)
+        let vb = try vector("self_attn.v_proj.bias", d)
+        return CLIPEncoderLayer(
+            layerNorm1Weight: try vector("layer_norm1.weight", d), layerNorm1Bias: try vector("layer_norm1.bias", d),
+            qkvWeight: try Weight.concatenatingRows([q, k, v]),
+            qkvBias: try Tensor(shape: [3 * d], data: qb.data + kb.data + vb.data),
+            outWeight: try matrix("self_attn.out_proj.weight", [d, d]), outBias: try vector("self_attn.out_proj.bias", d),
+            layerNorm2Weight: try vector("layer_norm2.weight", d), layerNorm2Bias: try vector("layer_norm2.bias", d),
+            fc1Weight: try matrix("mlp.fc1.weight", [ff, d]), fc1Bias: try vector("mlp.fc1.bias", ff),
+            fc2Weight: try matrix("mlp.fc2.weight", [d, ff]), fc2Bias: try vector("mlp.fc2.bias", d))
     }
 
     /// `x` is `[batch·seq, D]`; returns the layer output of the same shape.

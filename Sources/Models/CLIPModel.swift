@@ -36,12 +36,13 @@ public final class CLIPModel: Sendable {
     }
 
     /// Loads a transformers CLIP folder (config.json + model.safetensors or shards, or
-    /// pytorch_model.bin or its shards).
-    public static func load(from folder: URL) throws -> CLIPModel {
+    /// pytorch_model.bin or its shards). `precision` `.stored` keeps F16/BF16 weight matrices as
+    /// stored; `.float32` widens them.
+    public static func load(from folder: URL, precision: WeightPrecision = .stored) throws -> CLIPModel {
         let configURL = folder.appendingPathComponent("config.json")
         let config = try CLIPConfig.load(from: configURL)
         let checkpoint = try Checkpoint(url: folder)
-        let reader = CheckpointReader(checkpoint, configName: configURL.path)
+        let reader = CheckpointReader(checkpoint, configName: configURL.path, precision: precision)
         var vision: CLIPVisionTower?
         var text: CLIPTextTower?
         var logitScale: Float?

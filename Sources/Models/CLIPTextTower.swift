@@ -8,12 +8,12 @@ import Tensor
 /// highest token id.
 public struct CLIPTextTower: Sendable {
     public let config: CLIPTextConfig
-    var tokenEmbedding: Tensor
+    var tokenEmbedding: Weight
     var positionEmbedding: Tensor
     var layers: [CLIPEncoderLayer]
     var finalLayerNorm: CLIPLayerNorm
     /// `[projection_dim, hidden_size]`, absent for a bare `CLIPTextModel`.
-    var projection: Tensor?
+    var projection: Weight?
 
     /// Outputs of one forward pass.
     public struct Output: Sendable {
@@ -31,7 +31,7 @@ public struct CLIPTextTower: Sendable {
     static func load(_ reader: CheckpointReader, config c: CLIPTextConfig, prefix: String,
                      projectionName: String?, projectionDim: Int?) throws -> CLIPTextTower {
         let d = c.hiddenSize
-        let token = try reader.take(prefix + "embeddings.token_embedding.weight", shape: [c.vocabSize, d])
+        let token = try reader.takeWeight(prefix + "embeddings.token_embedding.weight", shape: [c.vocabSize, d])
         let position = try reader.take(prefix + "embeddings.position_embedding.weight", shape: [c.maxPositionEmbeddings, d])
         reader.ignore(prefix + "embeddings.position_ids")
         var layers: [CLIPEncoderLayer] = []
@@ -39,9 +39,9 @@ public struct CLIPTextTower: Sendable {
             layers.append(try CLIPEncoderLayer.load(reader, prefix: "\(prefix)encoder.layers.\(i).", d: d, ff: c.intermediateSize))
         }
         let final = try CLIPLayerNorm.load(reader, prefix + "final_layer_norm", d: d, eps: c.layerNormEps)
-        var projection: Tensor?
+        var projection: Weight?
         if let projectionName, let projectionDim {
-            projection = try reader.take(projectionName, shape: [projectionDim, d])
+            projection = try reader.takeWeight(projectionName, shape: [projectionDim, d])
         }
         return CLIPTextTower(config: c, tokenEmbedding: token, positionEmbedding: position, layers: layers,
                              finalLayerNorm: final, projection: projection)

@@ -13,7 +13,7 @@ public struct CLIPVisionTower: Sendable {
     var layers: [CLIPEncoderLayer]
     var postLayerNorm: CLIPLayerNorm
     /// `[projection_dim, hidden_size]`, absent for a bare `CLIPVisionModel`.
-    var projection: Tensor?
+    var projection: Weight?
 
     /// Outputs of one forward pass.
     public struct Output: Sendable {
@@ -41,9 +41,9 @@ public struct CLIPVisionTower: Sendable {
             layers.append(try CLIPEncoderLayer.load(reader, prefix: "\(prefix)encoder.layers.\(i).", d: d, ff: c.intermediateSize))
         }
         let post = try CLIPLayerNorm.load(reader, prefix + "post_layernorm", d: d, eps: c.layerNormEps)
-        var projection: Tensor?
+        var projection: Weight?
         if let projectionName, let projectionDim {
-            projection = try reader.take(projectionName, shape: [projectionDim, d])
+            projection = try reader.takeWeight(projectionName, shape: [projectionDim, d])
         }
         return CLIPVisionTower(config: c, classEmbedding: classEmbedding, patchWeight: patchWeight,
                                positionEmbedding: positionEmbedding, preLayerNorm: pre, layers: layers,

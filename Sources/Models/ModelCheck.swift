@@ -4,8 +4,8 @@ import Tensor
 /// Validates a model folder without running (or fully loading) it: which kind it is, every
 /// tensor the code needs by name and shape against what the files hold (with their dtypes),
 /// missing / misshapen / unused tensors, and the memory its weights take as Storyloom holds them
-/// (float32). Kinds: a transformers CLIP or OPT folder, a diffusers Stable Diffusion folder, a
-/// GILL folder (`model_args.json` or `config.json`, its `opt/`, `clip/` and optional decoder).
+/// (F16/BF16 matrices as stored, or everything widened to float32). Kinds: a transformers CLIP or
+/// OPT folder, a diffusers Stable Diffusion folder, a GILL folder (`model_args.json` or `config.json`, its `opt/`, `clip/` and optional decoder).
 ///
 /// OPT's, CLIP's and GILL's needs are listed from their configs (`tensorSpec`s, kept equal to the
 /// loaders by tests on the fixtures); the UNet's and VAE's come from their real constructors run
@@ -42,6 +42,16 @@ public struct ModelCheck: Sendable {
         public func rows(_ s: Status) -> [Row] { rows.filter { $0.status == s } }
         /// Elements of the tensors the code takes.
         public var parameters: Int { rows.filter { $0.expected != nil }.reduce(0) { $0 + ($1.expected ?? []).reduce(1, *) } }
+        /// Bytes as loaded with `WeightPrecision.stored`: F16/BF16 matrices and kernels (rank ≥ 2)
+        /// at 2 bytes, everything else at 4 (approximate: a few small matrices, such as position
+        /// embeddings, are widened anyway).
+        public var storedBytes: Int {
+            rows.filter { $0.expected != nil }.reduce(0) { total, r in
+                let n = (r.expected ?? []).reduce(1, *)
+                let half = (r.expected?.count ?? 0) >= 2 && (r.dtype == "F16" || r.dtype == "BF16")
+                return total + n * (half ? 2 : 4)
+            }
+        }
         public var ok: Bool { errors.isEmpty && rows(.missing).isEmpty && rows(.wrongShape).isEmpty }
     }
 
@@ -52,8 +62,10 @@ public struct ModelCheck: Sendable {
     public var errors: [String] = []
 
     public var ok: Bool { kind != nil && errors.isEmpty && parts.allSatisfy(\.ok) }
-    /// Bytes of the weights the code keeps, as float32.
+    /// Bytes of the weights the code keeps, as float32 (loaded with `.float32`).
     public var memoryBytes: Int { parts.reduce(0) { $0 + 4 * $1.parameters } }
+    /// About the bytes the weights take loaded with `.stored` (the default): see `Part.storedBytes`.
+    public var storedMemoryBytes: Int { parts.reduce(0) { $0 + $1.storedBytes } }
 
     /// What kind of model folder `folder` is, from its files.
     public static func kind(of folder: URL) -> Kind? {
@@ -270,7 +282,7 @@ public struct ModelCheck: Sendable {
             lines.append("  \(p.name): \(p.location)" + (p.files.isEmpty ? "" : " (\(p.files.joined(separator: ", ")))"))
             if p.errors.isEmpty, !p.rows.isEmpty {
                 lines.append("    \(needed) tensors needed, \(needed - p.rows(.missing).count) present; stored as \(dtypes.joined(separator: ", ")); "
-                             + "\(p.parameters) parameters, \(Self.bytes(4 * p.parameters)) as float32")
+                             + "\(p.parameters) parameters, \(Self.bytes(4 * p.parameters)) as float32, ≈\(Self.bytes(p.storedBytes)) as stored")
             }
             lines += p.errors.map { "    error: \($0)" }
             lines += p.notes.map { "    note: \($0)" }
@@ -288,7 +300,7 @@ public struct ModelCheck: Sendable {
                 for r in p.rows { lines.append("      \(r.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(r.name) \(shape(r.found ?? r.expected)) \(r.dtype ?? "")") }
             }
         }
-        lines.append("  memory: \(Self.bytes(memoryBytes)) of float32 weights")
+        lines.append("  memory: ≈\(Self.bytes(storedMemoryBytes)) of weights as stored (the default; F16/BF16 matrices at 2 bytes), \(Self.bytes(memoryBytes)) widened to float32")
         let problems = errors.count + parts.reduce(0) { $0 + $1.errors.count + $1.rows(.missing).count + $1.rows(.wrongShape).count }
         lines.append(ok ? "OK" : "\(problems) problem(s)")
         return lines.joined(separator: "\n")

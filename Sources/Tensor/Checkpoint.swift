@@ -52,6 +52,12 @@ public final class Checkpoint: Sendable {
             case let .torch(f): try f.tensor(named: name)
             }
         }
+        func weight(_ name: String, precision: WeightPrecision) throws -> Weight {
+            switch self {
+            case let .safetensors(f): try f.weight(named: name, precision: precision)
+            case let .torch(f): try f.weight(named: name, precision: precision)
+            }
+        }
         static func open(_ url: URL) throws -> Source {
             url.pathExtension == "safetensors" ? .safetensors(try SafetensorsFile(url: url)) : .torch(try TorchCheckpoint(url: url))
         }
@@ -169,6 +175,14 @@ public final class Checkpoint: Sendable {
         }
         return try sources[i].tensor(name)
     }
+
+    /// Reads a weight matrix, keeping F16/BF16 storage under `.stored` (`Weight`).
+    public func weight(named name: String, precision: WeightPrecision) throws -> Weight {
+        guard let i = fileForTensor[name] else {
+            throw SafetensorsError(file: location, tensor: name, "not present in the checkpoint")
+        }
+        return try sources[i].weight(name, precision: precision)
+    }
 }
 
 extension TorchStorageRecord.DType {
@@ -198,14 +212,29 @@ public final class CheckpointReader {
     /// The config file the expected shapes come from, for messages.
     public let configName: String
 
-    public init(_ checkpoint: Checkpoint, prefix: String = "", configName: String = "config.json") {
+    /// How `takeWeight` keeps half-precision matrices (`take` always gives float32).
+    public let precision: WeightPrecision
+
+    public init(_ checkpoint: Checkpoint, prefix: String = "", configName: String = "config.json",
+                precision: WeightPrecision = .stored) {
         self.checkpoint = checkpoint
         self.prefix = prefix
         self.configName = configName
+        self.precision = precision
     }
 
-    /// Reads `prefix + name`, which must exist and have exactly `shape`.
+    /// Reads `prefix + name`, which must exist and have exactly `shape`, as float32.
     public func take(_ name: String, shape: [Int]) throws -> Tensor {
+        try checkpoint.tensor(named: check(name, shape: shape))
+    }
+
+    /// Reads `prefix + name` (exactly `shape`) as a weight matrix in `precision`: what products read.
+    public func takeWeight(_ name: String, shape: [Int]) throws -> Weight {
+        try checkpoint.weight(named: check(name, shape: shape), precision: precision)
+    }
+
+    /// Checks `prefix + name` exists with `shape`, marks it used and returns the full name.
+    private func check(_ name: String, shape: [Int]) throws -> String {
         let full = prefix + name
         guard let info = checkpoint.info(full) else {
             throw SafetensorsError(file: checkpoint.location, tensor: full, "required by the model but missing from the checkpoint")
@@ -215,7 +244,7 @@ public final class CheckpointReader {
         }
         used.insert(full)
         taken[full] = shape
-        return try checkpoint.tensor(named: full)
+        return full
     }
 
     /// Marks names as deliberately ignored (buffers such as `position_ids` some exports include).

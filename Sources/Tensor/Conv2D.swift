@@ -21,8 +21,15 @@ public struct Padding2D: Sendable, Equatable {
 /// `[O, C, kh, kw]` weight (groups = 1, dilation = 1).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                    padding: Padding2D = .uniform(0)) throws -> Tensor {
+    try conv2d(x, weight: Weight(weight), bias: bias, stride: stride, padding: padding)
+}
+
+/// `conv2d` with a kernel in any storage: an f16/bf16 kernel is widened a band of output channels
+/// at a time (`weightTimesMatrix`), never whole.
+public func conv2d(_ x: Tensor, weight: Weight, bias: Tensor? = nil, stride: Int = 1,
+                   padding: Padding2D = .uniform(0)) throws -> Tensor {
     guard x.rank == 4 else { throw TensorError("conv2d: input must be [B, C, H, W], got \(x.shape)") }
-    guard weight.rank == 4 else { throw TensorError("conv2d: weight must be [O, C, kh, kw], got \(weight.shape)") }
+    guard weight.rank == 4 else { throw TensorError("conv2d: weight must be [O, C, kh, kw], got \(weight.dtype.rawValue) \(weight.shape)") }
     let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, wc, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
     guard wc == c else { throw TensorError("conv2d: weight \(weight.shape) expects \(wc) input channels, input has \(c)") }
@@ -40,33 +47,31 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     // layer would otherwise unfold to over 1 GB) and each band's sgemm stays large.
     let bandRows = max(1, min(ho, (1 << 22) / max(1, k * wo)))
     var cols = [Float](repeating: 0, count: direct ? 0 : k * bandRows * wo)
+    var scratch: [Float] = []
     x.data.withUnsafeBufferPointer { xp in
-        weight.data.withUnsafeBufferPointer { wp in
-            out.withUnsafeMutableBufferPointer { op in
-                cols.withUnsafeMutableBufferPointer { cp in
-                    for bi in 0..<b {
-                        let src = xp.baseAddress! + bi * c * h * w
-                        let dst = op.baseAddress! + bi * o * n
-                        if let bias {
-                            bias.data.withUnsafeBufferPointer { bp in
-                                for oc in 0..<o { (dst + oc * n).update(repeating: bp[oc], count: n) }
-                            }
+        out.withUnsafeMutableBufferPointer { op in
+            cols.withUnsafeMutableBufferPointer { cp in
+                for bi in 0..<b {
+                    let src = xp.baseAddress! + bi * c * h * w
+                    let dst = op.baseAddress! + bi * o * n
+                    if let bias {
+                        bias.data.withUnsafeBufferPointer { bp in
+                            for oc in 0..<o { (dst + oc * n).update(repeating: bp[oc], count: n) }
                         }
-                        let beta: Float = bias == nil ? 0 : 1
-                        if direct {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
-                                        wp.baseAddress!, Int32(k), src, Int32(n), beta, dst, Int32(n))
-                            continue
-                        }
-                        var row0 = 0
-                        while row0 < ho {
-                            let rows = min(bandRows, ho - row0), cn = rows * wo
-                            im2col(src, channels: c, height: h, width: w, kh: kh, kw: kw, stride: stride,
-                                   padding: padding, outWidth: wo, firstRow: row0, rows: rows, into: cp.baseAddress!)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(cn), Int32(k), 1,
-                                        wp.baseAddress!, Int32(k), cp.baseAddress!, Int32(cn), beta, dst + row0 * wo, Int32(n))
-                            row0 += rows
-                        }
+                    }
+                    let beta: Float = bias == nil ? 0 : 1
+                    if direct {
+                        weightTimesMatrix(weight, b: src, n: n, ldb: n, beta: beta, c: dst, ldc: n, scratch: &scratch)
+                        continue
+                    }
+                    var row0 = 0
+                    while row0 < ho {
+                        let rows = min(bandRows, ho - row0), cn = rows * wo
+                        im2col(src, channels: c, height: h, width: w, kh: kh, kw: kw, stride: stride,
+                               padding: padding, outWidth: wo, firstRow: row0, rows: rows, into: cp.baseAddress!)
+                        weightTimesMatrix(weight, b: cp.baseAddress!, n: cn, ldb: cn, beta: beta, c: dst + row0 * wo,
+                                          ldc: n, scratch: &scratch)
+                        row0 += rows
                     }
                 }
             }

@@ -48,6 +48,18 @@ public final class MappedFile: @unchecked Sendable {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
 
+    /// Drops the pages of `range` from this process's resident set (they are clean file pages, so a
+    /// later read faults them back in from the file). Loaders call it after copying a tensor out,
+    /// so peak RSS while loading is the loaded weights plus one tensor, not weights plus file.
+    public func releasePages(_ range: Range<Int>) {
+        guard let base, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // Whole pages inside the range only: a neighbour's partial page may still be wanted.
+        let start = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     /// Calls `body` with the bytes `range` of the file. The caller has checked the range is in bounds.
     public func withBytes<T>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "MappedFile range out of bounds")

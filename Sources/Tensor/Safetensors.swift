@@ -184,7 +184,29 @@ public final class SafetensorsFile: Sendable {
                 }
             }
         }
+        file.releasePages(range)
         return Tensor(uncheckedShape: info.shape, data: out)
+    }
+
+    /// Reads a tensor as a `Weight`: F16/BF16 kept as stored under `.stored`, everything else (and
+    /// everything under `.float32`) widened as `tensor(named:)` does.
+    public func weight(named name: String, precision: WeightPrecision) throws -> Weight {
+        guard let info = tensors[name] else {
+            throw SafetensorsError(file: url, tensor: name, "not present in the file")
+        }
+        guard precision == .stored, info.dtype == .f16 || info.dtype == .bf16 else {
+            return Weight(try tensor(named: name))
+        }
+        let n = info.dataOffsets.count / 2
+        let range = (dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound)
+        var bits = [UInt16](repeating: 0, count: n)
+        file.withBytes(range) { raw in
+            bits.withUnsafeMutableBytes { dst in
+                if n > 0 { dst.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: 2 * n) }
+            }
+        }
+        file.releasePages(range)
+        return try Weight(shape: info.shape, bits: bits, dtype: info.dtype == .bf16 ? .bf16 : .f16)
     }
 
     /// The raw bytes of a tensor's data, e.g. for hashing.

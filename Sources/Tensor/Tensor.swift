@@ -5,7 +5,8 @@ import Foundation
 /// Deliberately simple — no strides, no autograd, no lazy views. Ops are free functions in
 /// this module (`linear`, `layerNorm`, `attention`, …) that read whole rows through unsafe
 /// buffer pointers so the compiler can vectorise the inner loops. Weights stored as f16/bf16
-/// on disk are converted to f32 once, when loaded (`SafetensorsFile.tensor(named:)`).
+/// on disk are converted to f32 when read as a `Tensor`; weight matrices may instead stay f16/bf16
+/// as a `Weight` (`Weight.swift`), widened a tile at a time inside products.
 public struct Tensor: Sendable, Equatable {
     /// Extent of each dimension, outermost first.
     public private(set) var shape: [Int]

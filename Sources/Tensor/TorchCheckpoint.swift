@@ -151,7 +151,52 @@ public final class TorchCheckpoint: Sendable {
                 }
             }
         }
+        file.releasePages(range)
         return Tensor(uncheckedShape: r.shape, data: out)
+    }
+
+    /// Reads a tensor as a `Weight`: float16/bfloat16 storage kept as stored under `.stored`
+    /// (copied into a contiguous buffer whatever the view's strides), anything else widened as
+    /// `tensor(named:)` does.
+    public func weight(named name: String, precision: WeightPrecision) throws -> Weight {
+        guard let r = records[name] else { throw TorchCheckpointError(file: url, tensor: name, "not present in the state dict") }
+        let dtype = r.storage.dtype
+        guard precision == .stored, dtype == .float16 || dtype == .bfloat16 else {
+            return Weight(try tensor(named: name))
+        }
+        guard let range = storages[r.storage.key] else {
+            throw TorchCheckpointError(file: url, tensor: name, "storage data/\(r.storage.key) missing")
+        }
+        let n = r.shape.reduce(1, *)
+        var bits = [UInt16](repeating: 0, count: n)
+        file.withBytes(range) { raw in
+            var expected = 1, contiguous = true
+            for (size, stride) in zip(r.shape, r.stride).reversed() where size > 1 {
+                if stride != expected { contiguous = false; break }
+                expected *= size
+            }
+            bits.withUnsafeMutableBufferPointer { o in
+                if contiguous {
+                    if n > 0 { UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: raw.baseAddress! + 2 * r.offset, byteCount: 2 * n) }
+                    return
+                }
+                var index = [Int](repeating: 0, count: r.shape.count)
+                for k in 0..<n {
+                    var e = r.offset
+                    for d in 0..<index.count { e += index[d] * r.stride[d] }
+                    o[k] = raw.loadUnaligned(fromByteOffset: 2 * e, as: UInt16.self)
+                    var d = index.count - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < r.shape[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+        file.releasePages(range)
+        return try Weight(shape: r.shape, bits: bits, dtype: dtype == .bfloat16 ? .bf16 : .f16)
     }
 
     /// Every tensor, with the first matching prefix of `strippingPrefixes` removed from each name

@@ -164,7 +164,9 @@ struct SDBenchCommand: AsyncParsableCommand {
 }
 
 struct LLMBenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "llm", abstract: "OPT-125m and OPT-1.3b prefill and cached decode (random weights) beside transformers.")
+    static let configuration = CommandConfiguration(commandName: "llm", abstract: "OPT-125m and OPT-1.3b prefill and cached decode (random weights, float32 and f16) beside transformers; --opt-6.7b adds OPT-6.7B in bf16.")
     @OptionGroup var options: ModelBenchOptions
-    func run() async throws { try options.print(try LLMBench.run(threads: options.threads, quick: options.quick)) }
+    @Flag(name: .customLong("opt-6.7b"), help: "Add OPT-6.7B-shaped bf16 rows beside PyTorch bf16 (random weights in memory; ~14 GB per side, one side at a time).")
+    var large = false
+    func run() async throws { try options.print(try LLMBench.run(threads: options.threads, quick: options.quick, large: large)) }
 }

@@ -50,6 +50,19 @@ struct CLIPParityTests {
         #expect(model.embeddingDimension == projected[0].count)
     }
 
+    /// tiny_b is an fp16 export: kept as stored (the default) its matrices stay f16 and are widened
+    /// per tile in the products; widened on load it runs the float32 path. Same function, so 1e-5.
+    @Test("fp16 CLIP kept as stored equals the same files widened on load")
+    func storedHalfEqualsWidened() throws {
+        let stored = try CLIPModel.load(from: Self.fixture("tiny_b"))
+        let wide = try CLIPModel.load(from: Self.fixture("tiny_b"), precision: .float32)
+        #expect(stored.vision?.layers[0].fc1Weight.dtype == .f16 && wide.vision?.layers[0].fc1Weight.dtype == .f32)
+        let pixels = try Self.expected("tiny_b").tensor("pixel_values")
+        let a = try stored.imageEmbeddings(pixelValues: pixels), b = try wide.imageEmbeddings(pixelValues: pixels)
+        let d = zip(a.joined(), b.joined()).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(d <= 1e-5, "stored f16 vs widened image embeds max |Δ| = \(d)")
+    }
+
     @Test("text embeddings and last hidden state", arguments: ["tiny_a", "tiny_b"])
     func text(_ name: String) throws {
         let model = try CLIPModel.load(from: Self.fixture(name))

@@ -20,7 +20,7 @@ struct ModelCheckTests {
             (try Self.fixture("gill/tiny"), .gill), (try Self.fixture("gill/release/small"), .gill),
             (try Self.fixture("clip/tiny_a"), .clip), (try Self.fixture("clip/tiny_a_vision"), .clip),
             (try Self.fixture("clip/tiny_a_text"), .clip), (try Self.fixture("clip/tiny_b"), .clip),
-            (try Self.fixture("opt/pre"), .opt), (try Self.fixture("opt/post"), .opt),
+            (try Self.fixture("opt/pre"), .opt), (try Self.fixture("opt/post"), .opt), (try Self.fixture("opt/bf16"), .opt),
             (Self.repository.appendingPathComponent("Examples/models/tiny-sd"), .stableDiffusion),
             (Self.repository.appendingPathComponent("Examples/models/tiny-gill"), .gill),
         ]
@@ -51,6 +51,11 @@ struct ModelCheckTests {
         #expect(gill.rows.filter { $0.expected != nil }.count == 139)
         #expect(gill.rows.compactMap(\.dtype).filter { $0 == "BF16" }.count == 137)
         #expect(gill.notes.contains { $0.contains("mapper sizes from the weights: 16 wide") })
+        // Memory as stored: BF16 matrices at 2 bytes; an F32 folder is the same either way.
+        #expect(gill.storedBytes < 4 * gill.parameters && gill.storedBytes >= 2 * gill.parameters)
+        let f32 = ModelCheck.run(try Self.fixture("opt/pre"))
+        #expect(f32.storedMemoryBytes == f32.memoryBytes)
+        #expect(f32.report().contains("as stored"))
     }
 
     @Test("missing, misshapen and unused tensors are listed by name; a folder of no known kind is an error")

@@ -107,6 +107,83 @@ struct OPTTests {
         #expect(try model.generate(prompt: ids, options: TextGenerationOptions(maxNewTokens: greedy.count)) == greedy)
     }
 
+    /// A bf16 checkpoint kept as stored computes the float32 function of its stored weights: it must
+    /// match transformers on `model.float()` at the usual 2e-4, and stay within 2× of the distance
+    /// bf16 arithmetic alone puts between transformers' bf16 and float32 runs (0.034 on logits up to 4.3).
+    @Test("bf16 OPT kept as stored matches transformers in float32 (2e-4) and in bf16 (2× bf16's own rounding)")
+    func bfloat16() throws {
+        let folder = try Self.fixture("bf16")
+        let model = try OPTModel.load(from: folder)
+        #expect(model.embedTokens.dtype == .bf16 && model.layers[0].fc1Weight.dtype == .bf16 && model.layers[0].qkvWeight.dtype == .bf16)
+        #expect(model.layers[0].queryScale != 1, "the query scale must not be folded into bf16 weights")
+        let expected = try SafetensorsFile(url: folder.appendingPathComponent("expected.safetensors"))
+        let meta = try Self.json(folder.appendingPathComponent("expected.json"))
+        let ids = try #require(meta["prompt_ids"] as? [Int])
+        let out = try model.forward(ids: ids)
+        let dl = Self.maxDifference(out.logits, try expected.tensor(named: "logits_f32"))
+        let dh = Self.maxDifference(out.lastHidden, try expected.tensor(named: "last_hidden_f32"))
+        #expect(dl <= Self.tolerance, "logits vs transformers float32 max |Δ| = \(dl)")
+        #expect(dh <= Self.tolerance, "last hidden vs transformers float32 max |Δ| = \(dh)")
+        let bf16Spread = Float(try #require(meta["max_abs_logits_bf16_vs_f32"] as? Double))
+        let db = Self.maxDifference(out.logits, try expected.tensor(named: "logits_bf16"))
+        #expect(db <= 2 * bf16Spread, "logits vs transformers bf16 max |Δ| = \(db), bf16 vs f32 in transformers = \(bf16Spread)")
+        let greedy = try #require(meta["greedy_ids_bf16"] as? [Int])
+        #expect(try model.generate(prompt: ids, options: TextGenerationOptions(maxNewTokens: greedy.count)) == greedy)
+
+        // Widened on load: the same function, through the float32 path (Q scale folded again).
+        let wide = try OPTModel.load(from: folder, precision: .float32)
+        #expect(wide.embedTokens.dtype == .f32 && wide.layers[0].queryScale == 1)
+        let dw = Self.maxDifference(out.logits, try wide.forward(ids: ids).logits)
+        #expect(dw <= 1e-5, "stored vs widened max |Δ| = \(dw)")
+        // Decode on bf16 weights (the half GEMV) equals the full forward.
+        var state = model.makeState()
+        var rows = try model.forward(inputEmbeddings: model.embed(Array(ids.prefix(4))), state: &state).logits.data
+        for id in ids.dropFirst(4) { rows += try model.forward(inputEmbeddings: model.embed([id]), state: &state).logits.data }
+        let dc = Self.maxDifference(out.logits, try Tensor(shape: out.logits.shape, data: rows))
+        #expect(dc <= 1e-5, "cached bf16 decode vs full max |Δ| = \(dc)")
+    }
+
+    @Test("replaced embedding rows (GILL's added tokens) on a bf16 table: embeddings, tied logits, growth")
+    func replacedRowsOnHalfTable() throws {
+        let model = try OPTModel.load(from: Self.fixture("bf16"))
+        let e = model.embeddingDimension, vocab = model.config.vocabSize
+        let rowA = (0..<e).map { Float($0) / Float(e) - 0.5 }, rowB = (0..<e).map { Float($0 % 3) - 1 }
+        let grown = try model.replacingEmbeddingRows([5: rowA, vocab + 1: rowB])
+        #expect(grown.config.vocabSize == vocab + 2)
+        let embedded = try grown.embed([5, vocab, vocab + 1, 7])
+        #expect(Array(embedded.data[0..<e]) == rowA)
+        #expect(Array(embedded.data[e..<(2 * e)]) == [Float](repeating: 0, count: e))
+        #expect(Array(embedded.data[(2 * e)..<(3 * e)]) == rowB)
+        #expect(Array(embedded.data[(3 * e)...]) == (try model.embed([7])).data)
+        let ids = [2, 36, 368, 71]
+        let hidden = try grown.forward(ids: ids)
+        let last = hidden.lastHidden.row(ids.count - 1)
+        let logits = hidden.logits.row(ids.count - 1)
+        #expect(logits.count == vocab + 2)
+        #expect(abs(logits[5] - zip(last, rowA).map(*).reduce(0, +)) <= 1e-4)
+        #expect(logits[vocab] == 0)
+        #expect(abs(logits[vocab + 1] - zip(last, rowB).map(*).reduce(0, +)) <= 1e-4)
+        #expect(abs(logits[7] - (try model.forward(ids: ids)).logits.row(ids.count - 1)[7]) <= 1e-5)
+        #expect(throws: TensorError.self) { try grown.embed([vocab + 2]) }
+    }
+
+    @Test("random in-memory OPT (the benchmark's OPT-6.7B row, here tiny): stored dtype, finite logits, decode equals full forward",
+          arguments: [Weight.DType.bf16, .f16, .f32])
+    func randomModel(_ dtype: Weight.DType) throws {
+        var c = OPTConfig()
+        c.vocabSize = 300; c.hiddenSize = 48; c.wordEmbedProjDim = 48; c.ffnDim = 96; c.numHiddenLayers = 2
+        c.numAttentionHeads = 4; c.maxPositionEmbeddings = 32
+        let model = try OPTModel.random(config: c, dtype: dtype)
+        #expect(model.embedTokens.dtype == dtype && model.layers[1].fc2Weight.dtype == dtype)
+        let ids = [2, 17, 250, 9, 33, 120]
+        let full = try model.forward(ids: ids)
+        #expect(full.logits.data.allSatisfy(\.isFinite) && full.logits.data.contains { $0 != 0 })
+        var state = model.makeState()
+        var rows = try model.forward(inputEmbeddings: model.embed([2, 17]), state: &state).logits.data
+        for id in ids.dropFirst(2) { rows += try model.forward(inputEmbeddings: model.embed([id]), state: &state).logits.data }
+        #expect(Self.maxDifference(full.logits, try Tensor(shape: full.logits.shape, data: rows)) <= 1e-5)
+    }
+
     @Test("top-p sampling is seeded, stays in the nucleus, and stops at stop tokens")
     func sampling() throws {
         let model = try OPTModel.load(from: Self.fixture("pre"))

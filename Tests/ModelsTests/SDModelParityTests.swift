@@ -33,6 +33,26 @@ struct SDModelParityTests {
         #expect(d <= Self.tolerance, "UNet \(name): max |Δ| = \(d) (output scale \(ref.data.map(abs).max() ?? 0))")
     }
 
+    /// The tiny models are fp16 exports: kept as stored, every kernel and matrix is widened per tile
+    /// inside the products; widened on load, the float32 path runs. Same function, so 1e-5.
+    @Test("fp16 UNet and VAE kept as stored equal the same files widened on load")
+    func storedHalfEqualsWidened() throws {
+        let unet = try UNet2DConditionModel.load(from: Self.unetFolder("tiny"))
+        let unetWide = try UNet2DConditionModel.load(from: Self.unetFolder("tiny"), precision: .float32)
+        #expect(unet.convIn.weight.dtype == .f16 && unetWide.convIn.weight.dtype == .f32)
+        let e = try SDFixtures.tensors("unet.safetensors")
+        let sample = try e.tensor(named: "unet_tiny.sample"), states = try e.tensor(named: "unet_tiny.encoder_hidden_states")
+        let timestep = try e.tensor(named: "unet_tiny.timestep").data
+        let du = SDFixtures.maxAbsDifference(try unet.forward(sample, timesteps: timestep, promptEmbeddings: states),
+                                             try unetWide.forward(sample, timesteps: timestep, promptEmbeddings: states))
+        #expect(du <= 1e-5, "UNet stored f16 vs widened: max |Δ| = \(du)")
+        let vae = try AutoencoderKL.load(from: Self.vaeFolder("tiny"))
+        let vaeWide = try AutoencoderKL.load(from: Self.vaeFolder("tiny"), precision: .float32)
+        let latents = try SDFixtures.tensors("vae.safetensors").tensor(named: "vae_tiny.latents")
+        let dv = SDFixtures.maxAbsDifference(try vae.decode(latents), try vaeWide.decode(latents))
+        #expect(dv <= 1e-5, "VAE stored f16 vs widened: max |Δ| = \(dv)")
+    }
+
     @Test("VAE decode and encode match", arguments: ["tiny", "b"])
     func vae(_ name: String) throws {
         let model = try AutoencoderKL.load(from: Self.vaeFolder(name))

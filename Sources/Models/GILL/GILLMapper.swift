@@ -11,22 +11,22 @@ struct Norm: Sendable {
 
 /// `nn.MultiheadAttention` (packed `in_proj_weight`, `out_proj`).
 struct MultiheadAttention: Sendable {
-    var inWeight: Tensor, inBias: Tensor, outWeight: Tensor, outBias: Tensor
+    /// The packed `in_proj_weight` split at load time into Q and the stacked K, V rows.
+    var qWeight: Weight, kvWeight: Weight, inBias: Tensor, outWeight: Weight, outBias: Tensor
     let heads: Int
 
     static func load(_ w: GILLWeights, _ p: String, d: Int, heads: Int) throws -> MultiheadAttention {
-        MultiheadAttention(inWeight: try w.take(p + ".in_proj_weight", shape: [3 * d, d]),
+        let packed = try w.takeWeight(p + ".in_proj_weight", shape: [3 * d, d])
+        return MultiheadAttention(qWeight: try packed.rowSlice(0..<d), kvWeight: try packed.rowSlice(d..<(3 * d)),
                            inBias: try w.take(p + ".in_proj_bias", shape: [3 * d]),
-                           outWeight: try w.take(p + ".out_proj.weight", shape: [d, d]),
+                           outWeight: try w.takeWeight(p + ".out_proj.weight", shape: [d, d]),
                            outBias: try w.take(p + ".out_proj.bias", shape: [d]), heads: heads)
     }
 
     func callAsFunction(_ x: Tensor, memory: Tensor) throws -> Tensor {
         let d = outWeight.shape[0]
-        let wq = try Tensor(shape: [d, d], data: Array(inWeight.data[0..<(d * d)]))
-        let wkv = try Tensor(shape: [2 * d, d], data: Array(inWeight.data[(d * d)...]))
-        let q = try linear(x, weight: wq, bias: try Tensor(shape: [d], data: Array(inBias.data[0..<d])))
-        let kv = try linear(memory, weight: wkv, bias: try Tensor(shape: [2 * d], data: Array(inBias.data[d...])))
+        let q = try linear(x, weight: qWeight, bias: try Tensor(shape: [d], data: Array(inBias.data[0..<d])))
+        let kv = try linear(memory, weight: kvWeight, bias: try Tensor(shape: [2 * d], data: Array(inBias.data[d...])))
         let a = try unmaskedAttention(query: q, key: try columns(kv, 0..<d), value: try columns(kv, d..<(2 * d)), heads: heads)
         return try linear(a, weight: outWeight, bias: outBias)
     }
@@ -34,10 +34,10 @@ struct MultiheadAttention: Sendable {
 
 /// A ReLU feed-forward block (`linear1`, `linear2`).
 struct FeedForward: Sendable {
-    var w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor
+    var w1: Weight, b1: Tensor, w2: Weight, b2: Tensor
     static func load(_ w: GILLWeights, _ p: String, d: Int, ffn: Int) throws -> FeedForward {
-        FeedForward(w1: try w.take(p + "linear1.weight", shape: [ffn, d]), b1: try w.take(p + "linear1.bias", shape: [ffn]),
-                    w2: try w.take(p + "linear2.weight", shape: [d, ffn]), b2: try w.take(p + "linear2.bias", shape: [d]))
+        FeedForward(w1: try w.takeWeight(p + "linear1.weight", shape: [ffn, d]), b1: try w.take(p + "linear1.bias", shape: [ffn]),
+                    w2: try w.takeWeight(p + "linear2.weight", shape: [d, ffn]), b2: try w.take(p + "linear2.bias", shape: [d]))
     }
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         var h = try linear(x, weight: w1, bias: b1)
@@ -55,11 +55,11 @@ public struct GILLMapper: Sendable {
     struct DecoderLayer: Sendable {
         var norm1: Norm, selfAttn: MultiheadAttention, norm2: Norm, crossAttn: MultiheadAttention, norm3: Norm, ffn: FeedForward
     }
-    var fcWeight: Tensor, fcBias: Tensor
+    var fcWeight: Weight, fcBias: Tensor
     var encoder: [EncoderLayer], encoderNorm: Norm
     var decoder: [DecoderLayer], decoderNorm: Norm
     var queries: Tensor
-    var outWeight: Tensor, outBias: Tensor
+    var outWeight: Weight, outBias: Tensor
 
     static func load(_ w: GILLWeights, prefix p: String, config c: GILLConfig, sizes m: GILLConfig.Mapper,
                      inputDim: Int) throws -> GILLMapper {
@@ -75,11 +75,11 @@ public struct GILLMapper: Sendable {
                                 norm2: try .load(w, l + "norm2", d), crossAttn: try .load(w, l + "multihead_attn", d: d, heads: h),
                                 norm3: try .load(w, l + "norm3", d), ffn: try .load(w, l, d: d, ffn: f))
         }
-        return GILLMapper(fcWeight: try w.take(p + "fc.weight", shape: [d, inputDim]), fcBias: try w.take(p + "fc.bias", shape: [d]),
+        return GILLMapper(fcWeight: try w.takeWeight(p + "fc.weight", shape: [d, inputDim]), fcBias: try w.take(p + "fc.bias", shape: [d]),
                           encoder: encoder, encoderNorm: try .load(w, t + "encoder.norm", d),
                           decoder: decoder, decoderNorm: try .load(w, t + "decoder.norm", d),
                           queries: try w.take(p + "query_embs", shape: [1, c.numClipTokens, d]).reshaped([c.numClipTokens, d]),
-                          outWeight: try w.take(p + "model.weight", shape: [c.genEmbDim, d]),
+                          outWeight: try w.takeWeight(p + "model.weight", shape: [c.genEmbDim, d]),
                           outBias: try w.take(p + "model.bias", shape: [c.genEmbDim]))
     }
 

@@ -84,9 +84,9 @@ public final class GILLModel: Sendable {
     public let clip: CLIPModel
     /// OPT's tokenizer plus `<|image|>` and `[IMG0]`…`[IMG7]`.
     public let tokenizer: GPT2Tokenizer
-    let visualEmbeddings: (weight: Tensor, bias: Tensor)
-    let visualFC: (weight: Tensor, bias: Tensor)
-    let retrievalHead: (weight: Tensor, bias: Tensor)
+    let visualEmbeddings: (weight: Weight, bias: Tensor)
+    let visualFC: (weight: Weight, bias: Tensor)
+    let retrievalHead: (weight: Weight, bias: Tensor)
     /// The decision head, when the folder has one.
     public let decisionHead: GILLDecisionHead?
     let mapper: GILLMapper
@@ -101,8 +101,8 @@ public final class GILLModel: Sendable {
     public var imageTokenIDs: [Int] { config.genTokenIdx }
 
     private init(folder: URL, config: GILLConfig, llm: OPTModel, clip: CLIPModel, tokenizer: GPT2Tokenizer,
-                 visualEmbeddings: (weight: Tensor, bias: Tensor), visualFC: (weight: Tensor, bias: Tensor),
-                 retrievalHead: (weight: Tensor, bias: Tensor), decisionHead: GILLDecisionHead?,
+                 visualEmbeddings: (weight: Weight, bias: Tensor), visualFC: (weight: Weight, bias: Tensor),
+                 retrievalHead: (weight: Weight, bias: Tensor), decisionHead: GILLDecisionHead?,
                  mapper: GILLMapper, logitScale: Float, digest: String, unusedTensors: [String]) {
         self.folder = folder
         self.config = config
@@ -121,11 +121,13 @@ public final class GILLModel: Sendable {
 
     /// Loads a GILL folder (layout above). Missing or misshapen GILL tensors fail, all named at
     /// once; tensors GILL does not use are written to stderr and kept in `unusedTensors`.
-    public static func load(from folder: URL) throws -> GILLModel {
+    /// `precision` applies to OPT, CLIP and GILL's own matrices alike: `.stored` keeps f16/bf16 files
+    /// at 2 bytes per weight (OPT-6.7B then takes 13.4 GB instead of 27), `.float32` widens.
+    public static func load(from folder: URL, precision: WeightPrecision = .stored) throws -> GILLModel {
         let configURL = try GILLConfig.file(in: folder)
         let config = try GILLConfig.load(from: configURL)
-        let opt = try OPTModel.load(from: folder.appendingPathComponent("opt"))
-        let clip = try CLIPModel.load(from: folder.appendingPathComponent("clip"))
+        let opt = try OPTModel.load(from: folder.appendingPathComponent("opt"), precision: precision)
+        let clip = try CLIPModel.load(from: folder.appendingPathComponent("clip"), precision: precision)
         guard let vision = clip.vision else { throw ModelError("\(folder.path)/clip has no vision tower") }
         var tokenizer = try GPT2Tokenizer(folder: folder.appendingPathComponent("opt"))
         tokenizer.addTokens([config.imageToken], special: true)
@@ -141,7 +143,7 @@ public final class GILLModel: Sendable {
         guard c == vision.config.hiddenSize else {
             throw ModelError("\(configURL.path): clip_dim \(c) but clip/ has hidden_size \(vision.config.hiddenSize)")
         }
-        let weights = try GILLWeights(folder: folder)
+        let weights = try GILLWeights(folder: folder, precision: precision)
         let prefix = "gen_text_hidden_fcs.0."
         let sizes = try config.mapper ?? GILLMapper.sizes(from: weights, prefix: prefix)
         let hasDecision = weights.contains("decision.1.weight")
@@ -150,8 +152,8 @@ public final class GILLModel: Sendable {
             FileHandle.standardError.write(Data("note: \(weights.files[0].path): \(unused.count) tensor(s) not used by GILL: \(unused.joined(separator: ", "))\n".utf8))
         }
         let k = config.nVisualTokens
-        func pair(_ name: String, _ out: Int, _ input: Int) throws -> (weight: Tensor, bias: Tensor) {
-            (try weights.take(name + ".weight", shape: [out, input]), try weights.take(name + ".bias", shape: [out]))
+        func pair(_ name: String, _ out: Int, _ input: Int) throws -> (weight: Weight, bias: Tensor) {
+            (try weights.takeWeight(name + ".weight", shape: [out, input]), try weights.take(name + ".bias", shape: [out]))
         }
         let imgRows = try weights.take("input_embeddings.weight", shape: [config.numTokens, e])
         var rows: [Int: [Float]] = [:]
@@ -159,7 +161,7 @@ public final class GILLModel: Sendable {
         let visualEmbeddings = try pair("visual_embeddings", e * k, c), visualFC = try pair("visual_fc", config.retEmbDim, c)
         let retrievalHead = try pair("ret_text_hidden_fcs.0.model", config.retEmbDim, e)
         let decision = hasDecision ? try pair("decision.1", 2, e) : nil
-        let decisionHead = try decision.map { try GILLDecisionHead(weight: $0.weight, bias: $0.bias, classes: config.decisionClasses) }
+        let decisionHead = try decision.map { try GILLDecisionHead(weight: $0.weight.float32(), bias: $0.bias, classes: config.decisionClasses) }
         let mapper = try GILLMapper.load(weights, prefix: prefix, config: config, sizes: sizes, inputDim: e)
         let logitScale = try weights.take("logit_scale", shape: []).data[0]
 

@@ -11,6 +11,8 @@ final class GILLWeights {
     private let location: [String: (checkpoint: Checkpoint, stored: String)]
     /// Shapes of the names taken: what the model asked for.
     private(set) var taken: [String: [Int]] = [:]
+    /// How `takeWeight` keeps bf16/f16 matrices (GILL's released checkpoint is bf16).
+    let precision: WeightPrecision
 
     /// The file GILL weights are read from in `folder`: `gill.safetensors`, else `pretrained_ckpt.pth.tar`.
     static func mainFile(in folder: URL) throws -> URL {
@@ -21,7 +23,8 @@ final class GILLWeights {
         throw ModelError("\(folder.path): no gill.safetensors or pretrained_ckpt.pth.tar (GILL's weights)")
     }
 
-    init(folder: URL) throws {
+    init(folder: URL, precision: WeightPrecision = .stored) throws {
+        self.precision = precision
         let main = try Self.mainFile(in: folder)
         var location: [String: (checkpoint: Checkpoint, stored: String)] = [:]
         var files = [main]
@@ -64,8 +67,18 @@ final class GILLWeights {
         return (e, l.stored)
     }
 
-    /// Reads `name`, which must have exactly `shape` (as GILL stores it).
+    /// Reads `name`, which must have exactly `shape` (as GILL stores it), as float32.
     func take(_ name: String, shape: [Int]) throws -> Tensor {
+        try location[name]!.checkpoint.tensor(named: check(name, shape: shape))
+    }
+
+    /// Reads the weight matrix `name` (exactly `shape`) in `precision`.
+    func takeWeight(_ name: String, shape: [Int]) throws -> Weight {
+        try location[name]!.checkpoint.weight(named: check(name, shape: shape), precision: precision)
+    }
+
+    /// Checks `name` exists with `shape`, records it as taken and returns its stored name.
+    private func check(_ name: String, shape: [Int]) throws -> String {
         guard let (e, stored) = entry(name) else {
             throw ModelError("\(files[0].path): tensor '\(name)' is required but missing")
         }
@@ -73,7 +86,7 @@ final class GILLWeights {
             throw ModelError("\(e.url.path): tensor '\(stored)' has shape \(e.shape), but the GILL config implies \(shape)")
         }
         taken[name] = shape
-        return try location[name]!.checkpoint.tensor(named: stored)
+        return stored
     }
 
     var unused: [String] { names.filter { taken[$0] == nil } }

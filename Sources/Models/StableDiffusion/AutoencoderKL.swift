@@ -75,9 +75,11 @@ struct VAEAttention: Sendable {
         }
         let q = try take(names[0]), k = try take(names[1]), v = try take(names[2])
         let qkvBias = (q.bias?.data ?? []) + (k.bias?.data ?? []) + (v.bias?.data ?? [])
+        var parts = [q.weight, k.weight, v.weight]
+        if Set(parts.map(\.dtype)).count > 1 { parts = parts.map { $0.converted(to: .f32) } }
         return VAEAttention(
             norm: try .load(r, p + "group_norm", channels: c, groups: groups, eps: 1e-6),
-            qkv: LinearLayer(weight: try Tensor(shape: [3 * c, c], data: q.weight.data + k.weight.data + v.weight.data),
+            qkv: LinearLayer(weight: try Weight.concatenatingRows(parts),
                              bias: try Tensor(shape: [3 * c], data: qkvBias)),
             out: try take(names[3]))
     }
@@ -148,14 +150,14 @@ public struct AutoencoderKL: Sendable {
     }
 
     /// Loads `folder/config.json` and the weights. With `decoderOnly`, encoder tensors are
-    /// skipped (text-to-image never encodes).
-    public static func load(from folder: URL, decoderOnly: Bool = false) throws -> AutoencoderKL {
+    /// skipped (text-to-image never encodes). `precision` as `UNet2DConditionModel.load`.
+    public static func load(from folder: URL, decoderOnly: Bool = false, precision: WeightPrecision = .stored) throws -> AutoencoderKL {
         let configURL = folder.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw ModelError(file: folder.path, "no config.json: not a diffusers vae/ folder")
         }
         let config = try VAEConfig(url: configURL)
-        let reader = CheckpointReader(try diffusersWeights(in: folder), configName: configURL.path)
+        let reader = CheckpointReader(try diffusersWeights(in: folder), configName: configURL.path, precision: precision)
         let model = try AutoencoderKL(config: config, reader: reader, decoderOnly: decoderOnly)
         if decoderOnly {
             for name in reader.checkpoint.names where name.hasPrefix("encoder.") || name.hasPrefix("quant_conv.") { reader.ignore(name) }

@@ -23,13 +23,33 @@ func diffusersWeights(in folder: URL) throws -> Checkpoint {
 public protocol WeightSource: AnyObject {
     /// The tensor `name`, which must have `shape` (and, from a checkpoint, finite values).
     func weight(_ name: String, _ shape: [Int]) throws -> Tensor
+    /// A weight matrix or convolution kernel `name` (exactly `shape`), in the source's storage:
+    /// a checkpoint's F16/BF16 kept as stored under its reader's `.stored` precision.
+    func matrix(_ name: String, _ shape: [Int]) throws -> Weight
     /// Whether the source has `name`.
     func has(_ name: String) -> Bool
     /// The stored shape of `name`, if present.
     func shape(of name: String) -> [Int]?
 }
 
+extension WeightSource {
+    /// Sources without a stored precision hand out float32 matrices.
+    public func matrix(_ name: String, _ shape: [Int]) throws -> Weight { Weight(try weight(name, shape)) }
+}
+
 extension CheckpointReader: WeightSource {
+    /// As `weight(_:_:)`, kept in the checkpoint's storage (`takeWeight`), with the same finiteness check.
+    public func matrix(_ name: String, _ shape: [Int]) throws -> Weight {
+        let w = try takeWeight(name, shape: shape)
+        let bad = w.nonFiniteCount
+        if bad > 0 {
+            let file = checkpoint.info(prefix + name)?.url.path ?? checkpoint.location.path
+            throw SafetensorsError(file: URL(fileURLWithPath: file), tensor: prefix + name,
+                                   "has \(bad) NaN/infinite value(s) — an fp16 export that overflowed? Use the fp32 weights")
+        }
+        return w
+    }
+
     /// Reads a tensor that must have `shape` and finite values (fp16 checkpoints that overflowed
     /// hold inf/NaN, which would silently turn every image black).
     public func weight(_ name: String, _ shape: [Int]) throws -> Tensor {

@@ -4,14 +4,14 @@ import Tensor
 
 /// `nn.Conv2d` over NCHW.
 struct Conv2DLayer: Sendable {
-    let weight: Tensor
+    let weight: Weight
     let bias: Tensor?
     let stride: Int
     let padding: Padding2D
 
     static func load(_ r: WeightSource, _ name: String, in c: Int, out o: Int, kernel k: Int, stride: Int = 1,
                      padding: Padding2D? = nil, bias: Bool = true) throws -> Conv2DLayer {
-        Conv2DLayer(weight: try r.weight(name + ".weight", [o, c, k, k]),
+        Conv2DLayer(weight: try r.matrix(name + ".weight", [o, c, k, k]),
                     bias: bias ? try r.weight(name + ".bias", [o]) : nil,
                     stride: stride, padding: padding ?? .uniform(k / 2))
     }
@@ -24,12 +24,12 @@ struct Conv2DLayer: Sendable {
 /// `nn.Linear`; also a 1×1 convolution applied to tokens (`proj_in`/`proj_out` when
 /// `use_linear_projection` is false: a `[O, C, 1, 1]` weight used as `[O, C]`).
 struct LinearLayer: Sendable {
-    let weight: Tensor
+    let weight: Weight
     let bias: Tensor?
 
     static func load(_ r: WeightSource, _ name: String, in i: Int, out o: Int, bias: Bool = true,
                      fromConv: Bool = false) throws -> LinearLayer {
-        let w = try r.weight(name + ".weight", fromConv ? [o, i, 1, 1] : [o, i])
+        let w = try r.matrix(name + ".weight", fromConv ? [o, i, 1, 1] : [o, i])
         return LinearLayer(weight: try w.reshaped([o, i]), bias: bias ? try r.weight(name + ".bias", [o]) : nil)
     }
 

@@ -52,8 +52,9 @@ public final class StableDiffusionPipeline: Sendable {
     public let schedulerConfig: SchedulerConfig
 
     /// Loads every component; a missing `unet/`, `vae/` or `scheduler/` folder is an error
-    /// naming it. The text encoder and tokenizer are optional (embeddings-only use).
-    public init(folder: URL) throws {
+    /// naming it. The text encoder and tokenizer are optional (embeddings-only use). `precision`
+    /// `.stored` keeps fp16 exports' weight matrices in f16 (half the memory); `.float32` widens.
+    public init(folder: URL, precision: WeightPrecision = .stored) throws {
         self.folder = folder
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
@@ -70,8 +71,8 @@ public final class StableDiffusionPipeline: Sendable {
             }
             return url
         }
-        unet = try UNet2DConditionModel.load(from: component("unet"))
-        vae = try AutoencoderKL.load(from: component("vae"), decoderOnly: true)
+        unet = try UNet2DConditionModel.load(from: component("unet"), precision: precision)
+        vae = try AutoencoderKL.load(from: component("vae"), decoderOnly: true, precision: precision)
         schedulerConfig = try SchedulerConfig(url: component("scheduler").appendingPathComponent("scheduler_config.json"))
         guard vae.config.latentChannels == unet.config.inChannels, unet.config.outChannels == unet.config.inChannels else {
             throw ModelError(file: folder.appendingPathComponent("unet/config.json").path, field: "in_channels",
@@ -79,7 +80,7 @@ public final class StableDiffusionPipeline: Sendable {
         }
         let textURL = folder.appendingPathComponent("text_encoder")
         if fm.fileExists(atPath: textURL.path) {
-            let encoder = try CLIPModel.load(from: textURL)
+            let encoder = try CLIPModel.load(from: textURL, precision: precision)
             guard let width = encoder.text?.config.hiddenSize else {
                 throw ModelError(file: textURL.path, "has no CLIP text tower")
             }

@@ -4,9 +4,9 @@ import Tensor
 /// projection with bias, `heads` heads of `dim/heads`, computed blockwise (`blockedAttention`).
 struct CrossAttention: Sendable {
     /// Self-attention: Q, K, V weights stacked into one `[3·inner, dim]` matrix (one sgemm).
-    let qkv: Tensor?
+    let qkv: Weight?
     let q: LinearLayer?
-    let kv: Tensor?
+    let kv: Weight?
     let out: LinearLayer
     let heads: Int
     let inner: Int
@@ -15,16 +15,20 @@ struct CrossAttention: Sendable {
                      bias: Bool = false) throws -> CrossAttention {
         let inner = heads * headDim
         let kvDim = crossAttentionDim ?? dim
-        let wq = try r.weight(p + "to_q.weight", [inner, dim])
-        let wk = try r.weight(p + "to_k.weight", [inner, kvDim])
-        let wv = try r.weight(p + "to_v.weight", [inner, kvDim])
+        var wq = try r.matrix(p + "to_q.weight", [inner, dim])
+        var wk = try r.matrix(p + "to_k.weight", [inner, kvDim])
+        var wv = try r.matrix(p + "to_v.weight", [inner, kvDim])
+        // One storage per fused product: mixed dtypes (not seen in published files) widen.
+        if wq.dtype != wk.dtype || wq.dtype != wv.dtype {
+            (wq, wk, wv) = (wq.converted(to: .f32), wk.converted(to: .f32), wv.converted(to: .f32))
+        }
         let out = try LinearLayer.load(r, p + "to_out.0", in: inner, out: dim)
         if crossAttentionDim == nil {
-            return CrossAttention(qkv: try Tensor(shape: [3 * inner, dim], data: wq.data + wk.data + wv.data),
+            return CrossAttention(qkv: try Weight.concatenatingRows([wq, wk, wv]),
                                   q: nil, kv: nil, out: out, heads: heads, inner: inner)
         }
         return CrossAttention(qkv: nil, q: LinearLayer(weight: wq, bias: nil),
-                              kv: try Tensor(shape: [2 * inner, kvDim], data: wk.data + wv.data),
+                              kv: try Weight.concatenatingRows([wk, wv]),
                               out: out, heads: heads, inner: inner)
     }
 

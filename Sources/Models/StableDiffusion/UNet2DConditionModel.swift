@@ -33,14 +33,15 @@ public struct UNet2DConditionModel: Sendable {
         var upsample: Conv2DLayer?
     }
 
-    /// Loads `folder/config.json` and the weights; every checkpoint tensor must be used.
-    public static func load(from folder: URL) throws -> UNet2DConditionModel {
+    /// Loads `folder/config.json` and the weights; every checkpoint tensor must be used. `precision`
+    /// `.stored` keeps an fp16 export's matrices and kernels in f16; `.float32` widens them.
+    public static func load(from folder: URL, precision: WeightPrecision = .stored) throws -> UNet2DConditionModel {
         let configURL = folder.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw ModelError(file: folder.path, "no config.json: not a diffusers unet/ folder")
         }
         let config = try UNetConfig(url: configURL)
-        let reader = CheckpointReader(try diffusersWeights(in: folder), configName: configURL.path)
+        let reader = CheckpointReader(try diffusersWeights(in: folder), configName: configURL.path, precision: precision)
         let model = try UNet2DConditionModel(config: config, reader: reader)
         try reader.requireAllUsed()
         return model

@@ -1,0 +1,121 @@
+import CHalfKernels
+import COpenBLAS
+
+/// Matrix products with `Weight`s that may be stored as f16/bf16.
+///
+/// Float32 weights take the plain OpenBLAS path of `MatMul.swift`. A half-precision weight is
+/// never widened whole: a single input row (decode) goes through a kernel that reads each 16-bit
+/// weight once and multiplies it in float32 (OPT decode is bound by the bytes read, so half the
+/// bytes is the whole gain); more rows widen a tile of weight rows at a time into a per-worker
+/// scratch buffer and hand it to sgemm, so the conversion is amortised over the rows of `x`.
+
+/// Floats per widened tile: 2 MB, a few hundred weight rows, small enough to stay in cache
+/// while sgemm packs it and large enough that each sgemm is efficient.
+let halfTileFloats = 1 << 19
+
+/// `x · weightᵀ + bias` (`nn.Linear`) for a weight in any storage; see `linear(_:weight:bias:)`.
+public func linear(_ x: Tensor, weight: Weight, bias: Tensor? = nil) throws -> Tensor {
+    if case let .float32(data) = weight.storage {
+        return try linear(x, weight: Tensor(uncheckedShape: weight.shape, data: data), bias: bias)
+    }
+    guard weight.rank == 2 else {
+        throw TensorError("linear: weight must be 2-D [out, in], got \(weight.dtype.rawValue) \(weight.shape)")
+    }
+    let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+    guard x.lastDimension == inFeatures, x.rank >= 1 else {
+        throw TensorError("linear: input \(x.shape) does not end in \(inFeatures) (\(weight.dtype.rawValue) weight \(weight.shape))")
+    }
+    if let bias, bias.count != outFeatures {
+        throw TensorError("linear: bias \(bias.shape) does not match \(outFeatures) outputs")
+    }
+    let rows = x.rowCount
+    var out = [Float](repeating: 0, count: rows * outFeatures)
+    if rows > 0, outFeatures > 0 {
+        x.data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                if let bias {
+                    bias.data.withUnsafeBufferPointer { bp in
+                        halfLinear(xp.baseAddress!, rows: rows, weight: weight, bias: bp.baseAddress!, out: op.baseAddress!)
+                    }
+                } else {
+                    halfLinear(xp.baseAddress!, rows: rows, weight: weight, bias: nil, out: op.baseAddress!)
+                }
+            }
+        }
+    }
+    return Tensor(uncheckedShape: Array(x.shape.dropLast()) + [outFeatures], data: out)
+}
+
+/// `out[rows, O] = x[rows, K] · weightᵀ + bias` for a half-precision `[O, K]` weight.
+private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bias: UnsafePointer<Float>?,
+                        out: UnsafeMutablePointer<Float>) {
+    let o = weight.rows, k = weight.rowLength
+    if k == 0 {
+        for r in 0..<rows {
+            if let bias { (out + r * o).update(from: bias, count: o) } else { (out + r * o).update(repeating: 0, count: o) }
+        }
+        return
+    }
+    let format = weight.halfFormat
+    weight.withStorage(float32: { _ in preconditionFailure("halfLinear on a float32 weight") }, half: { w in
+        if rows == 1 {
+            // Decode: each worker streams a contiguous band of weight rows once.
+            let workers = min(Threads.count, max(1, o / 64))
+            Threads.parallelFor(workers) { i in
+                let lo = o * i / workers, hi = o * (i + 1) / workers
+                storyloom_half_gemv(w + lo * k, hi - lo, k, x, bias.map { $0 + lo }, out + lo, format)
+            }
+            return
+        }
+        if let bias {
+            for r in 0..<rows { (out + r * o).update(from: bias, count: o) }
+        }
+        let beta: Float = bias == nil ? 0 : 1
+        let tileRows = max(1, min(o, halfTileFloats / k))
+        let tiles = (o + tileRows - 1) / tileRows
+        let workers = min(Threads.count, tiles)
+        // Each worker widens its own tiles into its own scratch and runs a single-threaded sgemm on
+        // it; with one worker OpenBLAS keeps its threads for the (then larger) products.
+        func run(_ worker: Int) {
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
+            defer { scratch.deallocate() }
+            for t in (tiles * worker / workers)..<(tiles * (worker + 1) / workers) {
+                let r0 = t * tileRows, n = min(tileRows, o - r0)
+                storyloom_half_to_float(w + r0 * k, scratch, n * k, format)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1,
+                            x, Int32(k), scratch, Int32(k), beta, out + r0, Int32(o))
+            }
+        }
+        if workers <= 1 {
+            run(0)
+        } else {
+            Threads.singleThreadedBLAS { Threads.parallelFor(workers, run) }
+        }
+    })
+}
+
+/// `c[O, n] = weight[O, K] · b[K, n] + beta · c` with row stride `ldc` for `c` and `ldb` for `b`:
+/// the left-hand product of a convolution (output channels × unfolded patches). Half-precision
+/// weights are widened a tile of output channels at a time into `scratch`.
+func weightTimesMatrix(_ weight: Weight, b: UnsafePointer<Float>, n: Int, ldb: Int, beta: Float,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, scratch: inout [Float]) {
+    let o = weight.rows, k = weight.rowLength
+    guard o > 0, n > 0, k > 0 else { return }
+    weight.withStorage(float32: { w in
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
+                    w, Int32(k), b, Int32(ldb), beta, c, Int32(ldc))
+    }, half: { w in
+        let tileRows = max(1, min(o, halfTileFloats / k))
+        if scratch.count < tileRows * k { scratch = [Float](repeating: 0, count: tileRows * k) }
+        scratch.withUnsafeMutableBufferPointer { s in
+            var r0 = 0
+            while r0 < o {
+                let rows = min(tileRows, o - r0)
+                storyloom_half_to_float(w + r0 * k, s.baseAddress!, rows * k, weight.halfFormat)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k), 1,
+                            s.baseAddress!, Int32(k), b, Int32(ldb), beta, c + r0 * ldc, Int32(ldc))
+                r0 += rows
+            }
+        }
+    })
+}
