@@ -82,7 +82,7 @@ public final class Checkpoint: Sendable {
         location = url
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw SafetensorsError(file: url, "does not exist")
+            throw TensorError(file: url, "does not exist")
         }
         if !isDirectory.boolValue {
             sources = [try Source.open(url)]
@@ -102,7 +102,7 @@ public final class Checkpoint: Sendable {
             var opened: [Source] = []
             for shard in shardNames {
                 guard !shard.contains("/"), !shard.hasPrefix(".") else {
-                    throw SafetensorsError(file: index, "shard name '\(shard)' must be a plain file name in the folder")
+                    throw TensorError(file: index, "shard name '\(shard)' must be a plain file name in the folder")
                 }
                 opened.append(try Source.open(url.appendingPathComponent(shard)))
             }
@@ -110,13 +110,13 @@ public final class Checkpoint: Sendable {
             for (tensor, shard) in weightMap {
                 let i = shardNames.firstIndex(of: shard)!
                 guard opened[i].entry(tensor) != nil else {
-                    throw SafetensorsError(file: opened[i].url, tensor: tensor, "listed in \(index.lastPathComponent) but not present in the shard")
+                    throw TensorError(file: opened[i].url, tensor: tensor, "listed in \(index.lastPathComponent) but not present in the shard")
                 }
                 map[tensor] = i
             }
             for (i, f) in opened.enumerated() {
                 for name in f.names where map[name] != i {
-                    throw SafetensorsError(file: f.url, tensor: name, "present in the shard but not mapped to it by \(index.lastPathComponent)")
+                    throw TensorError(file: f.url, tensor: name, "present in the shard but not mapped to it by \(index.lastPathComponent)")
                 }
             }
             sources = opened
@@ -125,24 +125,24 @@ public final class Checkpoint: Sendable {
             sources = [try Source.open(single)]
             fileForTensor = Dictionary(uniqueKeysWithValues: sources[0].names.map { ($0, 0) })
         } else {
-            throw SafetensorsError(file: url, "no \(Self.singleFileName), \(Self.indexFileName), \(Self.torchSingleFileName) or \(Self.torchIndexFileName) in the folder")
+            throw TensorError(file: url, "no \(Self.singleFileName), \(Self.indexFileName), \(Self.torchSingleFileName) or \(Self.torchIndexFileName) in the folder")
         }
     }
 
     private static func readIndex(_ url: URL) throws -> [String: String] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw SafetensorsError(file: url, "cannot read: \(error.localizedDescription)")
+            throw TensorError(file: url, "cannot read: \(error.localizedDescription)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw SafetensorsError(file: url, "is not a JSON object")
+            throw TensorError(file: url, "is not a JSON object")
         }
         guard let map = object["weight_map"] as? [String: Any] else {
-            throw SafetensorsError(file: url, "missing object 'weight_map'")
+            throw TensorError(file: url, "missing object 'weight_map'")
         }
         var out: [String: String] = [:]
         for (k, v) in map {
-            guard let s = v as? String else { throw SafetensorsError(file: url, tensor: k, "weight_map value is not a string") }
+            guard let s = v as? String else { throw TensorError(file: url, tensor: k, "weight_map value is not a string") }
             out[k] = s
         }
         return out
@@ -171,7 +171,7 @@ public final class Checkpoint: Sendable {
     /// Reads a tensor as float32.
     public func tensor(named name: String) throws -> Tensor {
         guard let i = fileForTensor[name] else {
-            throw SafetensorsError(file: location, tensor: name, "not present in the checkpoint")
+            throw TensorError(file: location, tensor: name, "not present in the checkpoint")
         }
         return try sources[i].tensor(name)
     }
@@ -179,7 +179,7 @@ public final class Checkpoint: Sendable {
     /// Reads a weight matrix, keeping F16/BF16 storage under `.stored` (`Weight`).
     public func weight(named name: String, precision: WeightPrecision) throws -> Weight {
         guard let i = fileForTensor[name] else {
-            throw SafetensorsError(file: location, tensor: name, "not present in the checkpoint")
+            throw TensorError(file: location, tensor: name, "not present in the checkpoint")
         }
         return try sources[i].weight(name, precision: precision)
     }
@@ -237,10 +237,10 @@ public final class CheckpointReader {
     private func check(_ name: String, shape: [Int]) throws -> String {
         let full = prefix + name
         guard let info = checkpoint.info(full) else {
-            throw SafetensorsError(file: checkpoint.location, tensor: full, "required by the model but missing from the checkpoint")
+            throw TensorError(file: checkpoint.location, tensor: full, "required by the model but missing from the checkpoint")
         }
         guard info.shape == shape else {
-            throw SafetensorsError(file: info.url, tensor: full, "has shape \(info.shape), but \(configName) implies \(shape)")
+            throw TensorError(file: info.url, tensor: full, "has shape \(info.shape), but \(configName) implies \(shape)")
         }
         used.insert(full)
         taken[full] = shape
@@ -260,7 +260,7 @@ public final class CheckpointReader {
         let left = unused
         guard left.isEmpty else {
             let shown = left.prefix(20).joined(separator: ", ")
-            throw SafetensorsError(file: checkpoint.location,
+            throw TensorError(file: checkpoint.location,
                                    "\(left.count) tensor(s) not used by the model: \(shown)\(left.count > 20 ? ", …" : "")")
         }
     }

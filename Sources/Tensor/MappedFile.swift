@@ -17,20 +17,20 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     private let base: UnsafeRawPointer?
 
-    /// Maps `url` read-only. Throws a `SafetensorsError` naming the file if it cannot be opened or mapped.
+    /// Maps `url` read-only. Throws a `TensorError` naming the file if it cannot be opened or mapped.
     public init(url: URL) throws {
         self.url = url
         let fd = open(url.path, O_RDONLY)
         guard fd >= 0 else {
-            throw SafetensorsError(file: url, "cannot open: \(String(cString: strerror(errno)))")
+            throw TensorError(file: url, "cannot open: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw SafetensorsError(file: url, "cannot stat: \(String(cString: strerror(errno)))")
+            throw TensorError(file: url, "cannot stat: \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw SafetensorsError(file: url, "is not a regular file")
+            throw TensorError(file: url, "is not a regular file")
         }
         count = Int(st.st_size)
         if count == 0 {
@@ -39,7 +39,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
-            throw SafetensorsError(file: url, "mmap failed: \(String(cString: strerror(errno)))")
+            throw TensorError(file: url, "mmap failed: \(String(cString: strerror(errno)))")
         }
         base = UnsafeRawPointer(p)
     }

@@ -1,24 +1,5 @@
 import Foundation
 
-/// A problem with a safetensors file or checkpoint folder. The message names the file and,
-/// where one is involved, the tensor.
-public struct SafetensorsError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var tensor: String?
-    public var message: String
-
-    public init(file: URL, tensor: String? = nil, _ message: String) {
-        self.file = file.path
-        self.tensor = tensor
-        self.message = message
-    }
-
-    public var description: String {
-        if let tensor { return "\(file): tensor '\(tensor)': \(message)" }
-        return "\(file): \(message)"
-    }
-}
-
 /// The element types of the safetensors format.
 public enum SafetensorsDType: String, Sendable, CaseIterable {
     case bool = "BOOL", u8 = "U8", i8 = "I8", f8e4m3 = "F8_E4M3", f8e5m2 = "F8_E5M2"
@@ -65,13 +46,13 @@ public final class SafetensorsFile: Sendable {
         self.url = url
         file = try MappedFile(url: url)
         guard file.count >= 8 else {
-            throw SafetensorsError(file: url, "truncated: \(file.count) bytes, too short for the 8-byte header length")
+            throw TensorError(file: url, "truncated: \(file.count) bytes, too short for the 8-byte header length")
         }
         let headerLength = file.withBytes(0..<8) { raw in
             (0..<8).reduce(UInt64(0)) { $0 | UInt64(raw[$1]) << (8 * UInt64($1)) }
         }
         guard headerLength <= UInt64(file.count - 8) else {
-            throw SafetensorsError(file: url, "truncated or corrupt: header length \(headerLength) exceeds the \(file.count - 8) bytes after it")
+            throw TensorError(file: url, "truncated or corrupt: header length \(headerLength) exceeds the \(file.count - 8) bytes after it")
         }
         dataStart = 8 + Int(headerLength)
         let headerData = file.withBytes(8..<dataStart) { Data($0) }
@@ -79,10 +60,10 @@ public final class SafetensorsFile: Sendable {
         do {
             json = try JSONSerialization.jsonObject(with: headerData)
         } catch {
-            throw SafetensorsError(file: url, "header is not valid JSON (\(headerLength) bytes): \(error.localizedDescription)")
+            throw TensorError(file: url, "header is not valid JSON (\(headerLength) bytes): \(error.localizedDescription)")
         }
         guard let object = json as? [String: Any] else {
-            throw SafetensorsError(file: url, "header is not a JSON object")
+            throw TensorError(file: url, "header is not a JSON object")
         }
         var metadata: [String: String] = [:]
         var infos: [String: SafetensorsTensorInfo] = [:]
@@ -90,11 +71,11 @@ public final class SafetensorsFile: Sendable {
         for (name, value) in object {
             if name == "__metadata__" {
                 guard let map = value as? [String: Any] else {
-                    throw SafetensorsError(file: url, "__metadata__ is not a JSON object")
+                    throw TensorError(file: url, "__metadata__ is not a JSON object")
                 }
                 for (k, v) in map {
                     guard let s = v as? String else {
-                        throw SafetensorsError(file: url, "__metadata__ value for '\(k)' is not a string")
+                        throw TensorError(file: url, "__metadata__ value for '\(k)' is not a string")
                     }
                     metadata[k] = s
                 }
@@ -105,7 +86,7 @@ public final class SafetensorsFile: Sendable {
         // Non-overlap: sort by start and check each range ends before the next begins.
         let sorted = infos.values.filter { !$0.dataOffsets.isEmpty }.sorted { $0.dataOffsets.lowerBound < $1.dataOffsets.lowerBound }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.dataOffsets.upperBound > b.dataOffsets.lowerBound {
-            throw SafetensorsError(file: url, tensor: b.name,
+            throw TensorError(file: url, tensor: b.name,
                                    "data offsets \(b.dataOffsets) overlap tensor '\(a.name)' at \(a.dataOffsets)")
         }
         self.tensors = infos
@@ -114,31 +95,31 @@ public final class SafetensorsFile: Sendable {
 
     private static func parseEntry(name: String, value: Any, dataLength: Int, url: URL) throws -> SafetensorsTensorInfo {
         guard let entry = value as? [String: Any] else {
-            throw SafetensorsError(file: url, tensor: name, "header entry is not a JSON object")
+            throw TensorError(file: url, tensor: name, "header entry is not a JSON object")
         }
         guard let dtypeName = entry["dtype"] as? String else {
-            throw SafetensorsError(file: url, tensor: name, "missing string 'dtype'")
+            throw TensorError(file: url, tensor: name, "missing string 'dtype'")
         }
         guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
-            throw SafetensorsError(file: url, tensor: name, "unknown dtype '\(dtypeName)' (expected one of \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw TensorError(file: url, tensor: name, "unknown dtype '\(dtypeName)' (expected one of \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let shapeValues = entry["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
-            throw SafetensorsError(file: url, tensor: name, "'shape' must be an array of non-negative integers")
+            throw TensorError(file: url, tensor: name, "'shape' must be an array of non-negative integers")
         }
         guard let offsetValues = entry["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2 else {
-            throw SafetensorsError(file: url, tensor: name, "'data_offsets' must be an array of two integers")
+            throw TensorError(file: url, tensor: name, "'data_offsets' must be an array of two integers")
         }
         let (begin, end) = (offsets[0], offsets[1])
         guard begin >= 0, begin <= end else {
-            throw SafetensorsError(file: url, tensor: name, "data offsets [\(begin), \(end)] are not an increasing pair")
+            throw TensorError(file: url, tensor: name, "data offsets [\(begin), \(end)] are not an increasing pair")
         }
         guard end <= dataLength else {
-            throw SafetensorsError(file: url, tensor: name, "truncated: data offsets [\(begin), \(end)] run past the \(dataLength) data bytes in the file")
+            throw TensorError(file: url, tensor: name, "truncated: data offsets [\(begin), \(end)] run past the \(dataLength) data bytes in the file")
         }
         guard let count = try? Tensor.elementCount(shape),
               case let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize), !overflow,
               bytes == end - begin else {
-            throw SafetensorsError(file: url, tensor: name, "shape \(shape) of \(dtype.rawValue) needs a different byte size than its data offsets [\(begin), \(end)]")
+            throw TensorError(file: url, tensor: name, "shape \(shape) of \(dtype.rawValue) needs a different byte size than its data offsets [\(begin), \(end)]")
         }
         return SafetensorsTensorInfo(name: name, dtype: dtype, shape: shape, dataOffsets: begin..<end)
     }
@@ -161,7 +142,7 @@ public final class SafetensorsFile: Sendable {
     /// Reads a tensor as float32, converting F16/BF16 (and F64) values.
     public func tensor(named name: String) throws -> Tensor {
         guard let info = tensors[name] else {
-            throw SafetensorsError(file: url, tensor: name, "not present in the file")
+            throw TensorError(file: url, tensor: name, "not present in the file")
         }
         let n = info.dataOffsets.count / info.dtype.byteSize
         let range = (dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound)
@@ -180,7 +161,7 @@ public final class SafetensorsFile: Sendable {
                 case .f64:
                     for i in 0..<n { o[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
                 default:
-                    throw SafetensorsError(file: url, tensor: name, "dtype \(info.dtype.rawValue) cannot be read as float (supported: F32, F16, BF16, F64)")
+                    throw TensorError(file: url, tensor: name, "dtype \(info.dtype.rawValue) cannot be read as float (supported: F32, F16, BF16, F64)")
                 }
             }
         }
@@ -192,7 +173,7 @@ public final class SafetensorsFile: Sendable {
     /// everything under `.float32`) widened as `tensor(named:)` does.
     public func weight(named name: String, precision: WeightPrecision) throws -> Weight {
         guard let info = tensors[name] else {
-            throw SafetensorsError(file: url, tensor: name, "not present in the file")
+            throw TensorError(file: url, tensor: name, "not present in the file")
         }
         guard precision == .stored, info.dtype == .f16 || info.dtype == .bf16 else {
             return Weight(try tensor(named: name))
@@ -212,7 +193,7 @@ public final class SafetensorsFile: Sendable {
     /// The raw bytes of a tensor's data, e.g. for hashing.
     public func withRawBytes<T>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         guard let info = tensors[name] else {
-            throw SafetensorsError(file: url, tensor: name, "not present in the file")
+            throw TensorError(file: url, tensor: name, "not present in the file")
         }
         return try file.withBytes((dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound), body)
     }

@@ -94,9 +94,24 @@ public struct Tensor: Sendable, Equatable {
     }
 }
 
-/// A tensor operation received inputs it cannot work with (shapes that disagree, bad indices).
+/// The one error type of Tensor: an operation given inputs it cannot work with (shapes that disagree, bad
+/// indices), or a weights file (safetensors, torch pickle) it cannot read — located by file and tensor name.
 public struct TensorError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var file: String?
+    public var tensor: String?
     public var message: String
+
     public init(_ message: String) { self.message = message }
-    public var description: String { message }
+
+    public init(file: URL, tensor: String? = nil, _ message: String) {
+        self.file = file.path
+        self.tensor = tensor
+        self.message = message
+    }
+
+    public var description: String {
+        guard let file else { return message }
+        if let tensor { return "\(file): tensor '\(tensor)': \(message)" }
+        return "\(file): \(message)"
+    }
 }

@@ -1,20 +1,5 @@
 import Foundation
 
-/// A torch checkpoint (`.pth`, `.pth.tar`, `.bin`) could not be read.
-public struct TorchCheckpointError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var tensor: String?
-    public var message: String
-    public init(file: URL, tensor: String? = nil, _ message: String) {
-        self.file = file.path
-        self.tensor = tensor
-        self.message = message
-    }
-    public var description: String {
-        tensor.map { "\(file): tensor '\($0)': \(message)" } ?? "\(file): \(message)"
-    }
-}
-
 /// A checkpoint written by `torch.save` (the zip format of torch ≥ 1.6), read without Python:
 /// the zip's stored (uncompressed) entries are located through its central directory, the
 /// `data.pkl` entry runs through a minimal pickle machine (`unpickleTorch`), and tensors are
@@ -35,17 +20,17 @@ public final class TorchCheckpoint: Sendable {
         self.url = url
         let file: MappedFile
         do { file = try MappedFile(url: url) } catch {
-            throw TorchCheckpointError(file: url, "cannot open: \(error)")
+            throw TensorError(file: url, "cannot open: \(error)")
         }
         self.file = file
         let entries = try file.withBytes(0..<file.count) { try ZipDirectory.read($0, url: url) }
         guard let pickleName = entries.keys.filter({ $0.hasSuffix("data.pkl") }).min(by: { $0.count < $1.count }) else {
-            throw TorchCheckpointError(file: url, "is not a torch zip checkpoint (no data.pkl entry; legacy pre-1.6 files are not supported)")
+            throw TensorError(file: url, "is not a torch zip checkpoint (no data.pkl entry; legacy pre-1.6 files are not supported)")
         }
         let root = String(pickleName.dropLast("data.pkl".count))
         if let order = entries[root + "byteorder"] {
             let text = file.withBytes(order) { String(decoding: $0, as: UTF8.self) }
-            guard text == "little" else { throw TorchCheckpointError(file: url, "byteorder is '\(text)', only little-endian is supported") }
+            guard text == "little" else { throw TensorError(file: url, "byteorder is '\(text)', only little-endian is supported") }
         }
         var storages: [String: Range<Int>] = [:]
         for (name, range) in entries where name.hasPrefix(root + "data/") {
@@ -55,10 +40,10 @@ public final class TorchCheckpoint: Sendable {
         let pickled = file.withBytes(entries[pickleName]!) { Array($0) }
         let value: PickleValue
         do { value = try unpickleTorch(pickled) } catch {
-            throw TorchCheckpointError(file: url, "\(pickleName): \(error)")
+            throw TensorError(file: url, "\(pickleName): \(error)")
         }
         guard case let .dict(top) = value else {
-            throw TorchCheckpointError(file: url, "the pickled root is a \(value.typeName), expected a dict")
+            throw TensorError(file: url, "the pickled root is a \(value.typeName), expected a dict")
         }
         var stateDict = top
         for (k, v) in top.items {
@@ -83,15 +68,15 @@ public final class TorchCheckpoint: Sendable {
         flatten(stateDict, "")
         for (name, r) in records {
             guard let range = storages[r.storage.key] else {
-                throw TorchCheckpointError(file: url, tensor: name, "its storage data/\(r.storage.key) is not in the archive")
+                throw TensorError(file: url, tensor: name, "its storage data/\(r.storage.key) is not in the archive")
             }
             guard range.count >= r.storage.count * r.storage.dtype.byteSize else {
-                throw TorchCheckpointError(file: url, tensor: name, "storage data/\(r.storage.key) holds \(range.count) bytes, needs \(r.storage.count * r.storage.dtype.byteSize)")
+                throw TensorError(file: url, tensor: name, "storage data/\(r.storage.key) holds \(range.count) bytes, needs \(r.storage.count * r.storage.dtype.byteSize)")
             }
             var last = r.offset
             for (size, stride) in zip(r.shape, r.stride) where size > 0 { last += (size - 1) * stride }
             guard r.offset >= 0, r.shape.allSatisfy({ $0 >= 0 }), r.shape.contains(0) || last < r.storage.count else {
-                throw TorchCheckpointError(file: url, tensor: name, "view (offset \(r.offset), size \(r.shape), stride \(r.stride)) exceeds its storage of \(r.storage.count) elements")
+                throw TensorError(file: url, tensor: name, "view (offset \(r.offset), size \(r.shape), stride \(r.stride)) exceeds its storage of \(r.storage.count) elements")
             }
         }
         self.records = records
@@ -102,9 +87,9 @@ public final class TorchCheckpoint: Sendable {
 
     /// Reads a tensor as a contiguous float32 `Tensor` (any strides, f32/f16/bf16/f64/int storage).
     public func tensor(named name: String) throws -> Tensor {
-        guard let r = records[name] else { throw TorchCheckpointError(file: url, tensor: name, "not present in the state dict") }
+        guard let r = records[name] else { throw TensorError(file: url, tensor: name, "not present in the state dict") }
         guard let range = storages[r.storage.key] else {
-            throw TorchCheckpointError(file: url, tensor: name, "storage data/\(r.storage.key) missing")
+            throw TensorError(file: url, tensor: name, "storage data/\(r.storage.key) missing")
         }
         let n = r.shape.reduce(1, *)
         var out = [Float](repeating: 0, count: n)
@@ -159,13 +144,13 @@ public final class TorchCheckpoint: Sendable {
     /// (copied into a contiguous buffer whatever the view's strides), anything else widened as
     /// `tensor(named:)` does.
     public func weight(named name: String, precision: WeightPrecision) throws -> Weight {
-        guard let r = records[name] else { throw TorchCheckpointError(file: url, tensor: name, "not present in the state dict") }
+        guard let r = records[name] else { throw TensorError(file: url, tensor: name, "not present in the state dict") }
         let dtype = r.storage.dtype
         guard precision == .stored, dtype == .float16 || dtype == .bfloat16 else {
             return Weight(try tensor(named: name))
         }
         guard let range = storages[r.storage.key] else {
-            throw TorchCheckpointError(file: url, tensor: name, "storage data/\(r.storage.key) missing")
+            throw TensorError(file: url, tensor: name, "storage data/\(r.storage.key) missing")
         }
         let n = r.shape.reduce(1, *)
         var bits = [UInt16](repeating: 0, count: n)
@@ -207,7 +192,7 @@ public final class TorchCheckpoint: Sendable {
             var key = name
             for p in prefixes where key.hasPrefix(p) { key = String(key.dropFirst(p.count)); break }
             guard out[key] == nil else {
-                throw TorchCheckpointError(file: url, tensor: name, "becomes '\(key)' after prefix stripping, which another tensor already has")
+                throw TensorError(file: url, tensor: name, "becomes '\(key)' after prefix stripping, which another tensor already has")
             }
             out[key] = try tensor(named: name)
         }
@@ -228,13 +213,13 @@ enum ZipDirectory {
             if u32(o) == 0x0605_4B50 { eocd = o; break }
             o -= 1
         }
-        guard eocd >= 0 else { throw TorchCheckpointError(file: url, "is not a zip file (no end-of-central-directory record)") }
+        guard eocd >= 0 else { throw TensorError(file: url, "is not a zip file (no end-of-central-directory record)") }
         var entryCount = u16(eocd + 10), directoryOffset = u32(eocd + 16)
         // Zip64: torch writes a zip64 locator before the EOCD for large archives.
         if (directoryOffset == 0xFFFF_FFFF || entryCount == 0xFFFF), eocd >= 20, u32(eocd - 20) == 0x0706_4B50 {
             let record = u64(eocd - 20 + 8)
             guard record + 56 <= b.count, u32(record) == 0x0606_4B50 else {
-                throw TorchCheckpointError(file: url, "broken zip64 end-of-central-directory record")
+                throw TensorError(file: url, "broken zip64 end-of-central-directory record")
             }
             entryCount = u64(record + 32)
             directoryOffset = u64(record + 48)
@@ -243,14 +228,14 @@ enum ZipDirectory {
         var p = directoryOffset
         for _ in 0..<entryCount {
             guard p + 46 <= b.count, u32(p) == 0x0201_4B50 else {
-                throw TorchCheckpointError(file: url, "broken zip central directory at byte \(p)")
+                throw TensorError(file: url, "broken zip central directory at byte \(p)")
             }
             let method = u16(p + 10)
             var compressed = u32(p + 20), size = u32(p + 24)
             let nameLength = u16(p + 28), extraLength = u16(p + 30), commentLength = u16(p + 32)
             var local = u32(p + 42)
             guard p + 46 + nameLength + extraLength <= b.count else {
-                throw TorchCheckpointError(file: url, "zip central directory entry runs past the end of the file")
+                throw TensorError(file: url, "zip central directory entry runs past the end of the file")
             }
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[(p + 46)..<(p + 46 + nameLength)]), as: UTF8.self)
             // Zip64 extended information (id 1): the 0xFFFFFFFF fields, in order size, compressed, offset.
@@ -266,14 +251,14 @@ enum ZipDirectory {
                 x += 4 + length
             }
             guard method == 0 else {
-                throw TorchCheckpointError(file: url, "zip entry '\(name)' is compressed (method \(method)); torch.save stores entries uncompressed")
+                throw TensorError(file: url, "zip entry '\(name)' is compressed (method \(method)); torch.save stores entries uncompressed")
             }
             guard local + 30 <= b.count, u32(local) == 0x0403_4B50 else {
-                throw TorchCheckpointError(file: url, "zip entry '\(name)': no local header at byte \(local)")
+                throw TensorError(file: url, "zip entry '\(name)': no local header at byte \(local)")
             }
             let start = local + 30 + u16(local + 26) + u16(local + 28)
             guard start + size <= b.count else {
-                throw TorchCheckpointError(file: url, "zip entry '\(name)' runs past the end of the file")
+                throw TensorError(file: url, "zip entry '\(name)' runs past the end of the file")
             }
             entries[name] = start..<(start + size)
             p += 46 + nameLength + extraLength + commentLength

@@ -75,13 +75,6 @@ public struct TorchTensorRecord: Sendable, Equatable {
     public var stride: [Int]
 }
 
-/// A `data.pkl` stream that the minimal pickle machine cannot run.
-public struct PickleError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// Runs the pickle opcodes `torch.save` emits (protocol 2, plus the protocol 4 framing ops) and
 /// returns the unpickled root. Only the globals a state dict needs are allowed:
 /// `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`
@@ -92,7 +85,7 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
     var memo: [Int: PickleValue] = [:]
     var i = 0
     func need(_ n: Int) throws {
-        guard i + n <= bytes.count else { throw PickleError("truncated at byte \(i) (needs \(n) more)") }
+        guard i + n <= bytes.count else { throw TensorError("truncated at byte \(i) (needs \(n) more)") }
     }
     func u32() throws -> Int {
         try need(4)
@@ -100,7 +93,7 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
         return Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24
     }
     func line() throws -> String {
-        guard let end = bytes[i...].firstIndex(of: 0x0A) else { throw PickleError("unterminated GLOBAL at byte \(i)") }
+        guard let end = bytes[i...].firstIndex(of: 0x0A) else { throw TensorError("unterminated GLOBAL at byte \(i)") }
         defer { i = end + 1 }
         return String(decoding: bytes[i..<end], as: UTF8.self)
     }
@@ -110,18 +103,18 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
         return String(decoding: bytes[i..<(i + n)], as: UTF8.self)
     }
     func pop() throws -> PickleValue {
-        guard let v = stack.popLast() else { throw PickleError("stack underflow at byte \(i)") }
+        guard let v = stack.popLast() else { throw TensorError("stack underflow at byte \(i)") }
         return v
     }
     func popMark() throws -> [PickleValue] {
-        guard let m = marks.popLast(), m <= stack.count else { throw PickleError("no MARK before byte \(i)") }
+        guard let m = marks.popLast(), m <= stack.count else { throw TensorError("no MARK before byte \(i)") }
         let items = Array(stack[m...])
         stack.removeSubrange(m...)
         return items
     }
     func setItems(_ target: PickleValue, _ kv: [PickleValue]) throws {
-        guard case let .dict(d) = target else { throw PickleError("SETITEM(S) on a \(target.typeName) at byte \(i)") }
-        guard kv.count % 2 == 0 else { throw PickleError("SETITEMS with an odd number of values at byte \(i)") }
+        guard case let .dict(d) = target else { throw TensorError("SETITEM(S) on a \(target.typeName) at byte \(i)") }
+        guard kv.count % 2 == 0 else { throw TensorError("SETITEMS with an odd number of values at byte \(i)") }
         for k in stride(from: 0, to: kv.count, by: 2) { d.items.append((kv[k], kv[k + 1])) }
     }
     while true {
@@ -146,7 +139,7 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
             try need(1)
             let n = Int(bytes[i]); i += 1
             try need(n)
-            guard n <= 8 else { throw PickleError("LONG1 of \(n) bytes is too large at byte \(i)") }
+            guard n <= 8 else { throw TensorError("LONG1 of \(n) bytes is too large at byte \(i)") }
             var v: Int64 = 0
             for k in 0..<n { v |= Int64(bytes[i + k]) << (8 * Int64(k)) }
             if n > 0 && n < 8 && bytes[i + n - 1] & 0x80 != 0 { v -= Int64(1) << (8 * Int64(n)) }
@@ -169,7 +162,7 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
             stack.append(.global(module: module, name: name))
         case 0x93:                                                                       // STACK_GLOBAL
             let name = try pop(), module = try pop()
-            guard case let .string(m) = module, case let .string(n) = name else { throw PickleError("STACK_GLOBAL needs two strings at byte \(i)") }
+            guard case let .string(m) = module, case let .string(n) = name else { throw TensorError("STACK_GLOBAL needs two strings at byte \(i)") }
             try checkAllowed(m, n)
             stack.append(.global(module: m, name: n))
         case 0x71: try need(1); memo[Int(bytes[i])] = stack.last; i += 1               // BINPUT
@@ -178,7 +171,7 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
         case 0x68, 0x6A:                                                                 // BINGET, LONG_BINGET
             let key: Int
             if op == 0x68 { try need(1); key = Int(bytes[i]); i += 1 } else { key = try u32() }
-            guard let v = memo[key] else { throw PickleError("memo key \(key) not set at byte \(i)") }
+            guard let v = memo[key] else { throw TensorError("memo key \(key) not set at byte \(i)") }
             stack.append(v)
         case 0x74: stack.append(.tuple(try popMark()))                                   // TUPLE
         case 0x85: stack.append(.tuple([try pop()]))                                     // TUPLE1
@@ -186,17 +179,17 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
         case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
         case 0x61:                                                                       // APPEND
             let v = try pop()
-            guard case let .list(l)? = stack.last else { throw PickleError("APPEND to a non-list at byte \(i)") }
+            guard case let .list(l)? = stack.last else { throw TensorError("APPEND to a non-list at byte \(i)") }
             l.items.append(v)
         case 0x65:                                                                       // APPENDS
             let vs = try popMark()
-            guard case let .list(l)? = stack.last else { throw PickleError("APPENDS to a non-list at byte \(i)") }
+            guard case let .list(l)? = stack.last else { throw TensorError("APPENDS to a non-list at byte \(i)") }
             l.items += vs
         case 0x73, 0x75:                                                                 // SETITEM, SETITEMS
             let kv: [PickleValue]
             if op == 0x73 { let v = try pop(), k = try pop(); kv = [k, v] } else { kv = try popMark() }
             // The dict stays on the stack; it is a reference, so the memo sees the items too.
-            guard let d = stack.last else { throw PickleError("SETITEM(S) on an empty stack at byte \(i)") }
+            guard let d = stack.last else { throw TensorError("SETITEM(S) on an empty stack at byte \(i)") }
             try setItems(d, kv)
         case 0x51:                                                                       // BINPERSID
             stack.append(try persistentLoad(try pop()))
@@ -205,7 +198,7 @@ public func unpickleTorch(_ bytes: [UInt8]) throws -> PickleValue {
             stack.append(try reduce(callable, args))
         case 0x62: _ = try pop()                                                         // BUILD: state ignored (OrderedDict _metadata)
         default:
-            throw PickleError(String(format: "unsupported pickle opcode 0x%02X at byte %d", op, i - 1))
+            throw TensorError(String(format: "unsupported pickle opcode 0x%02X at byte %d", op, i - 1))
         }
     }
 }
@@ -215,28 +208,28 @@ private func checkAllowed(_ module: String, _ name: String) throws {
     let allowed = (module == "collections" && name == "OrderedDict")
         || (module == "torch._utils" && name.hasPrefix("_rebuild_"))
         || (module == "torch" && TorchStorageRecord.DType(rawValue: name) != nil)
-    guard allowed else { throw PickleError("global \(module).\(name) is not allowed in a weights file") }
+    guard allowed else { throw TensorError("global \(module).\(name) is not allowed in a weights file") }
 }
 
 private func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
     guard case let .tuple(t) = pid, t.count >= 5, case .string("storage") = t[0],
           case let .global(module, name) = t[1], case let .string(key) = t[2], case let .int(count) = t[4] else {
-        throw PickleError("persistent id is not ('storage', torch.XStorage, key, location, numel)")
+        throw TensorError("persistent id is not ('storage', torch.XStorage, key, location, numel)")
     }
     guard module == "torch", let dtype = TorchStorageRecord.DType(rawValue: name) else {
-        throw PickleError("unsupported storage type \(module).\(name) (supported: Float, Half, BFloat16, Double, Long, Int)")
+        throw TensorError("unsupported storage type \(module).\(name) (supported: Float, Half, BFloat16, Double, Long, Int)")
     }
     return .storage(TorchStorageRecord(key: key, dtype: dtype, count: count))
 }
 
 private func reduce(_ callable: PickleValue, _ args: PickleValue) throws -> PickleValue {
     guard case let .global(module, name) = callable, case let .tuple(a) = args else {
-        throw PickleError("REDUCE of \(callable.typeName) with \(args.typeName) arguments")
+        throw TensorError("REDUCE of \(callable.typeName) with \(args.typeName) arguments")
     }
     func ints(_ v: PickleValue) throws -> [Int] {
-        guard case let .tuple(items) = v else { throw PickleError("\(name): expected a tuple of ints, got \(v.typeName)") }
+        guard case let .tuple(items) = v else { throw TensorError("\(name): expected a tuple of ints, got \(v.typeName)") }
         return try items.map { item in
-            guard case let .int(n) = item else { throw PickleError("\(name): expected an int, got \(item.typeName)") }
+            guard case let .int(n) = item else { throw TensorError("\(name): expected an int, got \(item.typeName)") }
             return n
         }
     }
@@ -245,15 +238,15 @@ private func reduce(_ callable: PickleValue, _ args: PickleValue) throws -> Pick
         return .dict(PickleDict())
     case ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"):
         guard a.count >= 4, case let .storage(s) = a[0], case let .int(offset) = a[1] else {
-            throw PickleError("_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, …)")
+            throw TensorError("_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, …)")
         }
         let shape = try ints(a[2]), stride = try ints(a[3])
-        guard shape.count == stride.count else { throw PickleError("tensor size \(shape) and stride \(stride) differ in rank") }
+        guard shape.count == stride.count else { throw TensorError("tensor size \(shape) and stride \(stride) differ in rank") }
         return .tensor(TorchTensorRecord(storage: s, offset: offset, shape: shape, stride: stride))
     case ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_parameter_with_state"):
-        guard let first = a.first, case .tensor = first else { throw PickleError("_rebuild_parameter without a tensor") }
+        guard let first = a.first, case .tensor = first else { throw TensorError("_rebuild_parameter without a tensor") }
         return first
     default:
-        throw PickleError("global \(module).\(name) is not allowed in a weights file")
+        throw TensorError("global \(module).\(name) is not allowed in a weights file")
     }
 }

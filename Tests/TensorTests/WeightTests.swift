@@ -116,7 +116,7 @@ struct WeightTests {
             #expect(stored.float32().data == widened.float32().data)
             #expect(widened.float32().data == (try checkpoint.tensor(named: "w")).data)
             let reader = CheckpointReader(checkpoint, precision: .stored)
-            #expect(throws: SafetensorsError.self) { try reader.takeWeight("w", shape: [4, 3]) }
+            #expect(throws: TensorError.self) { try reader.takeWeight("w", shape: [4, 3]) }
             #expect(try reader.takeWeight("w", shape: [3, 4]).dtype.rawValue == type.rawValue)
         }
     }

@@ -44,7 +44,7 @@ extension CheckpointReader: WeightSource {
         let bad = w.nonFiniteCount
         if bad > 0 {
             let file = checkpoint.info(prefix + name)?.url.path ?? checkpoint.location.path
-            throw SafetensorsError(file: URL(fileURLWithPath: file), tensor: prefix + name,
+            throw TensorError(file: URL(fileURLWithPath: file), tensor: prefix + name,
                                    "has \(bad) NaN/infinite value(s) — an fp16 export that overflowed? Use the fp32 weights")
         }
         return w
@@ -58,7 +58,7 @@ extension CheckpointReader: WeightSource {
         t.data.withUnsafeBufferPointer { p in for v in p where !v.isFinite { bad += 1 } }
         if bad > 0 {
             let file = checkpoint.info(prefix + name)?.url.path ?? checkpoint.location.path
-            throw SafetensorsError(file: URL(fileURLWithPath: file), tensor: prefix + name,
+            throw TensorError(file: URL(fileURLWithPath: file), tensor: prefix + name,
                                    "has \(bad) NaN/infinite value(s) — an fp16 export that overflowed? Use the fp32 weights")
         }
         return t
