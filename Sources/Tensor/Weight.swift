@@ -54,6 +54,13 @@ public struct Weight: Sendable {
         storage = .half(bits)
     }
 
+    /// Half storage whose count matches its shape by construction (a conversion of this weight's own values).
+    private init(uncheckedShape shape: [Int], bits: [UInt16], dtype: DType) {
+        self.shape = shape
+        self.dtype = dtype
+        storage = .half(bits)
+    }
+
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
     public var rank: Int { shape.count }
@@ -83,8 +90,8 @@ public struct Weight: Sendable {
         let values = float32().data
         switch target {
         case .f32: return Weight(Tensor(uncheckedShape: shape, data: values))
-        case .f16: return try! Weight(shape: shape, bits: values.map(halfBitsFromFloat), dtype: .f16)
-        case .bf16: return try! Weight(shape: shape, bits: values.map(bfloat16BitsFromFloat), dtype: .bf16)
+        case .f16: return Weight(uncheckedShape: shape, bits: values.map(halfBitsFromFloat), dtype: .f16)
+        case .bf16: return Weight(uncheckedShape: shape, bits: values.map(bfloat16BitsFromFloat), dtype: .bf16)
         }
     }
 
