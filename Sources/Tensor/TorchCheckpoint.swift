@@ -106,12 +106,7 @@ public final class TorchCheckpoint: Sendable {
                 }
             }
             // Contiguous row-major views (what state dicts nearly always hold): one pass, no index arithmetic.
-            var expected = 1, contiguous = true
-            for (size, stride) in zip(r.shape, r.stride).reversed() where size > 1 {
-                if stride != expected { contiguous = false; break }
-                expected *= size
-            }
-            if contiguous {
+            if r.isContiguous {
                 out.withUnsafeMutableBufferPointer { o in
                     if dtype == .float32, n > 0 {
                         UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: raw.baseAddress! + 4 * r.offset, byteCount: 4 * n)
@@ -121,20 +116,7 @@ public final class TorchCheckpoint: Sendable {
                 }
                 return
             }
-            // Other views: walk the indices in row-major order (an odometer over the shape).
-            var index = [Int](repeating: 0, count: r.shape.count)
-            for k in 0..<n {
-                var e = r.offset
-                for d in 0..<index.count { e += index[d] * r.stride[d] }
-                out[k] = load(e)
-                var d = index.count - 1
-                while d >= 0 {
-                    index[d] += 1
-                    if index[d] < r.shape[d] { break }
-                    index[d] = 0
-                    d -= 1
-                }
-            }
+            r.forEachElementOffset { k, e in out[k] = load(e) }
         }
         file.releasePages(range)
         return Tensor(uncheckedShape: r.shape, data: out)
@@ -155,29 +137,12 @@ public final class TorchCheckpoint: Sendable {
         let n = r.shape.reduce(1, *)
         var bits = [UInt16](repeating: 0, count: n)
         file.withBytes(range) { raw in
-            var expected = 1, contiguous = true
-            for (size, stride) in zip(r.shape, r.stride).reversed() where size > 1 {
-                if stride != expected { contiguous = false; break }
-                expected *= size
-            }
             bits.withUnsafeMutableBufferPointer { o in
-                if contiguous {
+                if r.isContiguous {
                     if n > 0 { UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: raw.baseAddress! + 2 * r.offset, byteCount: 2 * n) }
                     return
                 }
-                var index = [Int](repeating: 0, count: r.shape.count)
-                for k in 0..<n {
-                    var e = r.offset
-                    for d in 0..<index.count { e += index[d] * r.stride[d] }
-                    o[k] = raw.loadUnaligned(fromByteOffset: 2 * e, as: UInt16.self)
-                    var d = index.count - 1
-                    while d >= 0 {
-                        index[d] += 1
-                        if index[d] < r.shape[d] { break }
-                        index[d] = 0
-                        d -= 1
-                    }
-                }
+                r.forEachElementOffset { k, e in o[k] = raw.loadUnaligned(fromByteOffset: 2 * e, as: UInt16.self) }
             }
         }
         file.releasePages(range)

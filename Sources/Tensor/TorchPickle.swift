@@ -73,6 +73,35 @@ public struct TorchTensorRecord: Sendable, Equatable {
     public var offset: Int
     public var shape: [Int]
     public var stride: [Int]
+
+    /// Whether the view is row-major contiguous (size-1 dimensions' strides do not matter).
+    var isContiguous: Bool {
+        var expected = 1
+        for (size, stride) in zip(shape, stride).reversed() where size > 1 {
+            if stride != expected { return false }
+            expected *= size
+        }
+        return true
+    }
+
+    /// Calls `body(k, e)` for each element in row-major order: `k` its index in the output, `e` its offset in
+    /// the storage (an odometer over the shape).
+    func forEachElementOffset(_ body: (_ k: Int, _ e: Int) -> Void) {
+        let n = shape.reduce(1, *)
+        var index = [Int](repeating: 0, count: shape.count)
+        for k in 0..<n {
+            var e = offset
+            for d in 0..<index.count { e += index[d] * stride[d] }
+            body(k, e)
+            var d = index.count - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < shape[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
 }
 
 /// Runs the pickle opcodes `torch.save` emits (protocol 2, plus the protocol 4 framing ops) and
