@@ -89,9 +89,13 @@ public struct Comparison {
         pb.spec = specB
         let docA = try GalleryBuilder.document(plan: pa, store: sessionA.store, summary: nil)
         let docB = try GalleryBuilder.document(plan: pb, store: sessionB.store, summary: nil)
-        let (document, summary) = merge(docA, docB, showA: showA, showB: showB)
-        let base = try WorkflowSession(file: a.file, storeRoot: storeRoot, registry: registry).galleryFolder
-        return (document, summary, base.deletingLastPathComponent().appendingPathComponent(base.lastPathComponent + "-compare"))
+        var (document, summary) = merge(docA, docB, showA: showA, showB: showB)
+        // Named for the workflow itself, not for a variant's item states (`name@overrides`).
+        let base = try WorkflowSession(file: a.file, storeRoot: storeRoot, registry: registry)
+        document.title = "Compare: " + (base.spec.gallery.title ?? base.spec.name)
+        document.workflowName = base.spec.name
+        let folder = base.galleryFolder
+        return (document, summary, folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + "-compare"))
     }
 
     /// Both variants are one run when only the score step differs (two steps of one workflow).
