@@ -88,7 +88,8 @@ struct GILLGenerateStepTests {
         let out = try await runner.run(items, services: services).map(Self.outputs)
         let first = try Self.image(setup.media, out[0]["image"])
         #expect(first.width == 64 && first.height == 64 && first.channels == 3)
-        #expect(try Self.image(setup.media, out[1]["image"]) == first)
+        let second = try Self.image(setup.media, out[1]["image"])
+        #expect(StepHarness.levels(second, first) <= 1, "same seed, \(StepHarness.levels(second, first)) levels apart")
         #expect(try Self.image(setup.media, out[2]["image"]) != first)
         #expect(out[0]["p_generate"]?.number.map { $0 > 0 && $0 < 1 } == true)
         #expect(!out[0].values.contains { if case .vector = $0 { return true }; return false })
@@ -97,7 +98,8 @@ struct GILLGenerateStepTests {
         let embeddings = try generator.gill.embed(GILLContext.story(captions: Self.captions.compactMap(\.text), mode: .captions))
         #expect(out[0]["context_tokens"]?.number == Double(embeddings.rowCount))
         let direct = try generator.generate(context: embeddings, options: GenerationOptions(steps: 2, scheduler: .ddim, seed: 5))
-        #expect(try StableDiffusionPipeline.images(direct.pixels)[0] == first)
+        let directImage = try StableDiffusionPipeline.images(direct.pixels)[0]
+        #expect(StepHarness.levels(directImage, first) <= 1, "direct call \(StepHarness.levels(directImage, first)) levels apart")
         #expect(counter.ticks.count == 6 && counter.ticks.last! == (6, 6))
     }
 

@@ -49,12 +49,7 @@ struct GenerateStepTests {
         return try Image.load(contentsOf: media.url(hash: ref.hash, ext: ref.ext))
     }
 
-    /// The largest per-channel difference in 8-bit levels: items denoised together match a batch of one to
-    /// float rounding, which can move a pixel across a rounding boundary.
-    func levels(_ a: Image, _ b: Image) -> Int {
-        guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return .max }
-        return zip(a.pixels, b.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
-    }
+    func levels(_ a: Image, _ b: Image) -> Int { StepHarness.levels(a, b) }
 
     @Test("stores the pipeline's image for the item seed; lists are joined; progress per UNet call")
     func generatesSeededImages() async throws {

@@ -41,6 +41,14 @@ struct StepHarness {
     func outputs(_ o: ItemOutcome) -> Outputs? { if case .success(let out) = o { return out }; return nil }
     func error(_ o: ItemOutcome) -> String? { if case .failure(let e) = o { return e }; return nil }
 
+    /// The largest per-channel difference in 8-bit levels. Generated images agree to float rounding (items
+    /// denoised together, products split differently across threads while other work shares OpenBLAS),
+    /// which can move a pixel across a rounding boundary: one level.
+    static func levels(_ a: Image, _ b: Image) -> Int {
+        guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return .max }
+        return zip(a.pixels, b.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+    }
+
     static func gradient(_ w: Int, _ h: Int, shift: Int = 0) -> Image {
         var px = [UInt8]()
         for y in 0..<h { for x in 0..<w { px += [UInt8((x * 255 / max(1, w - 1) + shift) % 256), UInt8(y * 255 / max(1, h - 1)), 90] } }
