@@ -129,8 +129,6 @@ public struct ModelCheck: Sendable {
         return rows
     }
 
-    static func describe(_ error: Error) -> String { "\(error)" }
-
     // MARK: kinds
 
     static func opt(_ folder: URL, name: String) -> Part {

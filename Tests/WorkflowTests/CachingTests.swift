@@ -192,10 +192,7 @@ import Testing
     @Test func modelDigestFollowsWeightsAndConfigsNotDocumentation() throws {
         let s = try Scratch()
         try s.writeStories(1)
-        let model = s.root.appendingPathComponent("models/clip")
-        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-        try "{}".write(to: model.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
-        try Data([1, 2, 3]).write(to: model.appendingPathComponent("model.safetensors"))
+        let model = try s.writeModelFolder("models/clip")
         try "# card".write(to: model.appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
         try s.writeWorkflow("""
             collection: collection

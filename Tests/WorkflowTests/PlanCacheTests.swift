@@ -83,10 +83,7 @@ import Testing
     @Test func changingAModelFileIsNoticed() throws {
         let s = try Scratch()
         try s.writeStories(2)
-        let model = s.root.appendingPathComponent("models/clip")
-        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-        try "{}".write(to: model.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
-        try Data([1, 2, 3]).write(to: model.appendingPathComponent("model.safetensors"))
+        let model = try s.writeModelFolder("models/clip")
         try s.writeWorkflow("""
             name: embeds
             collection: collection

@@ -42,6 +42,15 @@ struct Scratch {
         try await session(overrides: overrides, store: store).run(.init(jobs: jobs, batchSize: batchSize, gallery: false))
     }
 
+    /// A model folder the planner can digest (a config and a weights file; nothing loads it).
+    func writeModelFolder(_ path: String) throws -> URL {
+        let model = root.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try "{}".write(to: model.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        try Data([1, 2, 3]).write(to: model.appendingPathComponent("model.safetensors"))
+        return model
+    }
+
     func openStore() throws -> ProjectStore { try ProjectStore(root: storeRoot) }
 }
 
