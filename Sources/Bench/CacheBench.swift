@@ -5,9 +5,10 @@ import StoryWorld
 import Workflow
 
 /// `storyloom bench cache`: plan, first run and no-op rerun of a large workflow of cheap steps over a
-/// text-only StoryWorld set. There is no PyTorch counterpart, so the reference column stays empty.
+/// text-only StoryWorld set. There is no PyTorch counterpart, so the reference column stays empty. With
+/// `slurm`, the same workflow over the same stories also runs on Slurm (a store of its own) beside the local run.
 public enum CacheBench {
-    public static func run(stories: Int) async throws -> BenchReport {
+    public static func run(stories: Int, slurm: SlurmOptions? = nil) async throws -> BenchReport {
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("storyloom-bench-cache-\(UUID().uuidString)")
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -65,16 +66,43 @@ public enum CacheBench {
         _ = try session.makePlan(explainStale: false)
         let planWarm = Date().timeIntervalSince(t)
 
-        let rows = [
+        var rows = [
             BenchRow(name: "plan (cold store)", storyloom_s: planCold, reference_s: nil, extra: ["items/s": Double(items) / planCold]),
             BenchRow(name: "first run", storyloom_s: firstRun, reference_s: nil, extra: ["items/s": Double(items) / firstRun]),
             BenchRow(name: "no-op rerun (plan + run)", storyloom_s: noop, reference_s: nil, extra: ["items/s": Double(items) / noop]),
             BenchRow(name: "plan (unchanged, plan cache)", storyloom_s: planWarm, reference_s: nil, extra: ["items/s": Double(items) / planWarm]),
         ]
-        return BenchReport(rows: rows, notes: [
+        var notes = [
             "\(stories) stories × 5 steps = \(items) items (4 steps per story, 1 per panel); world generated in \(String(format: "%.2f", generate)) s",
             "no-op rerun executed \(ranAgain) items (expected 0); no PyTorch counterpart for this benchmark",
-            openBLASEnvironmentNote(),
-        ])
+        ]
+        if let slurm {
+            // The same file and world, another store: what the Slurm run computes is compared with nothing
+            // local, so both start cold.
+            let cluster = try WorkflowSession(file: file, storeRoot: root.appendingPathComponent("store-slurm"), registry: StandardSteps.registry)
+            t = Date()
+            _ = try cluster.makePlan(explainStale: false)
+            let clusterPlan = Date().timeIntervalSince(t)
+            t = Date()
+            let first = try await cluster.run(.init(gallery: false, slurm: slurm))
+            let clusterFirst = Date().timeIntervalSince(t)
+            guard first.status == "ok" else { throw BenchError("the Slurm run ended \(first.status): \(first.text)") }
+            t = Date()
+            let again = try await cluster.run(.init(gallery: false, slurm: slurm))
+            let clusterNoop = Date().timeIntervalSince(t)
+            let stages = first.slurm?.stages ?? []
+            rows += [
+                BenchRow(name: "slurm: plan (cold store)", storyloom_s: clusterPlan, reference_s: nil, extra: ["items/s": Double(items) / clusterPlan]),
+                BenchRow(name: "slurm: first run, \(slurm.shards) shards", storyloom_s: clusterFirst, reference_s: nil, extra: ["items/s": Double(items) / clusterFirst]),
+                BenchRow(name: "slurm: no-op rerun (plan, nothing submitted)", storyloom_s: clusterNoop, reference_s: nil, extra: ["items/s": Double(items) / clusterNoop]),
+            ]
+            for stage in stages {
+                rows.append(BenchRow(name: "slurm: stage \(stage.stage + 1) submission overhead", storyloom_s: stage.overheadSeconds ?? .nan, reference_s: nil,
+                                     extra: ["stage_s": stage.seconds, "tasks_s": stage.taskSeconds ?? .nan]))
+            }
+            notes.append("slurm: \(stages.count) stage(s), jobs \(stages.flatMap(\.jobs).map(\.id).joined(separator: ", ")); overhead = stage wall time (sbatch to last task seen done) − span of the tasks' own run times; the no-op rerun submitted \(again.slurm == nil ? "nothing" : "jobs")")
+        }
+        notes.append(openBLASEnvironmentNote())
+        return BenchReport(rows: rows, notes: notes)
     }
 }

@@ -53,6 +53,8 @@ public struct RunSummary: Codable, Sendable {
     public var steps: [StepSummary]
     public var gallery: String?
     public var startedAt: Date
+    /// Set by a Slurm run: its jobs per stage and the array tasks that failed (absent for a local run).
+    public var slurm: SlurmRunSummary? = nil
 }
 
 /// Options of one run.
@@ -113,6 +115,20 @@ public struct Executor: Sendable {
         summary.steps = try ScoreCollector(store: store).addScores(to: summary.steps, plan: plan)
         try store.finishRun(id: runID, status: summary.status, summary: try OutputCoding.encoder.encode(summary))
         return summary
+    }
+
+    /// Runs the listed steps of `plan` in order, as `run` does, without recording a run of its own: what one
+    /// `storyloom work` task does with the items of its shard (the plan marks every other item cached).
+    public func runSteps(_ stepIDs: [String], of plan: Plan, runID: Int64, options: RunOptions) async throws -> [StepSummary] {
+        var resolved: [String: StepPlan] = [:]
+        var out: [StepSummary] = []
+        let wanted = Set(stepIDs)
+        for step in plan.steps {
+            resolved[step.spec.id] = step
+            guard wanted.contains(step.spec.id), !options.cancellation.isCancelled else { continue }
+            out.append(try await runStep(step, plan: plan, steps: resolved, runID: runID, options: options))
+        }
+        return out
     }
 
     /// Seconds per item of each step that ran items in the workflow's latest run (for the overall ETA).

@@ -13,12 +13,15 @@ public struct WorkflowSession {
     public let registry: StepRegistry
     /// The workflow file's bytes and overrides, hashed: the spec part of the plan cache's key.
     let specDigest: String
+    /// `--set` overrides as given (a Slurm run hands them to its tasks).
+    public let overrides: [String]
 
     /// - Parameters:
     ///   - overrides: `STEP.PARAM=VALUE` from `--set`.
     ///   - storeRoot: `--store`, resolved by the caller; otherwise ``WorkflowSpec/storeRoot(commandLine:)``.
     public init(file: URL, overrides: [String] = [], storeRoot: URL? = nil, registry: StepRegistry) throws {
         self.registry = registry
+        self.overrides = overrides
         // The digest hashes the very text parsed, so a file edited meanwhile cannot pair with the wrong spec.
         let parser = SpecParser(registry: registry)
         let text = try? String(contentsOf: file, encoding: .utf8)
@@ -80,9 +83,12 @@ public struct WorkflowSession {
         public var progress: ProgressReporter
         /// Whether Ctrl-C (SIGINT) and SIGTERM interrupt the run (the command line); off in libraries and tests.
         public var handleSignals: Bool
+        /// Run the stale items as Slurm array jobs instead of in this process (nil: locally).
+        public var slurm: SlurmOptions?
 
         public init(jobs: Int = 1, batchSize: Int? = nil, wait: Bool = false, gallery: Bool = true,
-                    progress: ProgressReporter = ProgressReporter(quiet: true), handleSignals: Bool = false) {
+                    progress: ProgressReporter = ProgressReporter(quiet: true), handleSignals: Bool = false, slurm: SlurmOptions? = nil) {
+            self.slurm = slurm
             self.jobs = jobs
             self.batchSize = batchSize
             self.wait = wait
@@ -100,17 +106,36 @@ public struct WorkflowSession {
         let plan = try makePlan(explainStale: false)
         let cancellation = CancellationFlag()
         let progress = request.progress
-        let signals = request.handleSignals ? SignalWatcher { count in
-            if count == 1 {
-                progress.note("interrupt: finishing the batches in flight; press Ctrl-C again to stop at once")
-                cancellation.cancel()
-            } else {
-                exit(130)
-            }
-        } : nil
-        let options = RunOptions(jobs: request.jobs, progress: progress, cancellation: cancellation, batchSize: request.batchSize)
-        var summary = try await Executor(store: store).run(plan, options: options)
-        signals?.stop()
+        var summary: RunSummary
+        // A Slurm run submits only when something is stale; a no-op run is the local one (it records the run).
+        if let slurm = request.slurm, plan.steps.contains(where: { $0.counts.cached < $0.items.count }) {
+            try SlurmCommands.requireClient()
+            let submitted = SubmittedJobs()
+            let signals = request.handleSignals ? SignalWatcher { count in
+                if count == 1 {
+                    progress.note("interrupt: cancelling the submitted Slurm jobs (scancel); what the tasks committed is kept")
+                    cancellation.cancel()
+                } else {
+                    SlurmCommands().cancel(jobs: submitted.all)
+                    exit(130)
+                }
+            } : nil
+            summary = try await SlurmCoordinator(session: self, plan: plan, options: slurm, progress: progress,
+                                                 cancellation: cancellation, submitted: submitted).run()
+            signals?.stop()
+        } else {
+            let signals = request.handleSignals ? SignalWatcher { count in
+                if count == 1 {
+                    progress.note("interrupt: finishing the batches in flight; press Ctrl-C again to stop at once")
+                    cancellation.cancel()
+                } else {
+                    exit(130)
+                }
+            } : nil
+            let options = RunOptions(jobs: request.jobs, progress: progress, cancellation: cancellation, batchSize: request.batchSize)
+            summary = try await Executor(store: store).run(plan, options: options)
+            signals?.stop()
+        }
         try refreshPlanCache(plan)
         if request.gallery {
             summary.gallery = try renderGallery(plan: plan, summary: summary, output: nil).path
@@ -175,6 +200,18 @@ extension RunSummary {
             }
             for e in step.errors.prefix(3) { lines.append("      failed \(e.item): \(e.error)") }
             if step.errors.count > 3 { lines.append("      … \(step.failed - 3) more failures (see the gallery's report)") }
+        }
+        if let slurm {
+            for stage in slurm.stages {
+                let overhead = stage.overheadSeconds.map { String(format: ", overhead %.1f s", $0) } ?? ""
+                lines.append("  slurm stage \(stage.stage + 1) (\(stage.steps.joined(separator: ", "))): job\(stage.jobs.count == 1 ? "" : "s") \(stage.jobs.map(\.id).joined(separator: ", ")) in \(String(format: "%.1f", stage.seconds)) s\(overhead)")
+            }
+            for task in slurm.failedTasks {
+                lines.append("  failed task \(task.job) (stage \(task.stage + 1), shard \(task.shard)/\(slurm.shards)): \(task.state); log: \(task.log)")
+            }
+            if !slurm.skippedStages.isEmpty {
+                lines.append("  not submitted: stage \(slurm.skippedStages.map { "\($0 + 1)" }.joined(separator: ", ")) (an earlier stage has failed tasks); the next run continues")
+            }
         }
         if let g = gallery { lines.append("gallery: \(g)") }
         return lines.joined(separator: "\n")

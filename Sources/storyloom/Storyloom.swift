@@ -12,7 +12,7 @@ struct Storyloom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "storyloom",
         abstract: "Run GILL-style multimodal story workflows with per-item caching and static galleries.",
-        subcommands: [RunCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self, CompareCommand.self, ExportCommand.self,
+        subcommands: [RunCommand.self, WorkCommand.self, PlanCommand.self, ExplainCommand.self, GalleryCommand.self, CompareCommand.self, ExportCommand.self,
                       CacheCommand.self, WorldCommand.self, StepsCommand.self, BenchCommand.self, ModelsCommand.self,
                       DoctorCommand.self])
 }
@@ -45,19 +45,68 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the run summary as JSON.") var json = false
     @Flag(help: "Do not render the gallery.") var noGallery = false
     @Flag(help: "No progress output.") var quiet = false
+    @Option(help: "local (this process) or slurm (one sbatch array job per stage; see --shards).") var executor: ExecutorKind = .local
+    @Option(help: "Slurm: shards per stage, N (array task i runs shard i of N).") var shards: Int?
+    @Option(help: "Slurm: array tasks of a stage running at once (--array=…%K).") var maxParallel: Int?
+    @Option(help: "Slurm: the partition to submit to.") var partition: String?
+    @Option(name: .customLong("sbatch-arg"), help: "Slurm: an extra sbatch argument, e.g. --sbatch-arg=--time=1:00:00 (repeatable).") var sbatchArgs: [String] = []
+    @Option(help: "Slurm: resubmissions of failed array tasks per stage.") var retries: Int = 2
+
+    enum ExecutorKind: String, ExpressibleByArgument, CaseIterable { case local, slurm }
+
+    func validate() throws {
+        if executor == .local && (shards != nil || maxParallel != nil || partition != nil || !sbatchArgs.isEmpty) {
+            throw ValidationError("--shards, --max-parallel, --partition and --sbatch-arg go with --executor slurm")
+        }
+        if executor == .slurm && shards == nil { throw ValidationError("--executor slurm needs --shards N") }
+    }
 
     func run() async throws {
         let code = try await reportingErrors {
             let session = try options.session(registry: StandardSteps.registry)
             if let threads { Threads.set(threads) }
+            let slurm = try shards.map { try SlurmOptions(shards: $0, maxParallel: maxParallel, partition: partition, sbatchArguments: sbatchArgs, retries: retries) }
             return try await session.recoveringDamage {
                 let summary = try await session.run(.init(jobs: jobs, batchSize: batchSize, wait: wait, gallery: !noGallery,
-                                                          progress: ProgressReporter(quiet: quiet || json), handleSignals: true))
+                                                          progress: ProgressReporter(quiet: quiet || json), handleSignals: true, slurm: slurm))
                 print(json ? try summary.json() : summary.text)
                 return summary.exitStatus
             }
         }
         if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// One shard of one stage of a scale-out run: what each Slurm array task (or Kubernetes Indexed Job pod) runs.
+struct WorkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "work",
+        abstract: "Run one shard of one stage of a scale-out run (started by `run --executor slurm`, or a Kubernetes Indexed Job).",
+        discussion: """
+            Reads the stage's plan that `run` wrote into the store folder, re-plans the workflow to check it is unchanged, runs             the items of shard i of N and commits them per batch. It takes no run lock: the coordinating `run` holds it.
+            """)
+    @Option(help: "The project store folder (shared with the coordinating run).") var store: String
+    @Option(name: .customLong("run"), help: "The coordinating run's id.") var runID: Int64
+    @Option(help: "The stage (0-based).") var stage: Int
+    @Option(help: "i/N, or N with i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.") var shard: String
+    @Option(help: "Threads for model math (default: all cores).") var threads: Int?
+    @Option(help: "Batches in flight at once.") var jobs: Int = 1
+
+    func run() async throws {
+        try await reportingErrors {
+            let started = Date()
+            let spec = try ShardSpec.parse(shard)
+            if let threads, threads > 0 { Threads.set(threads) }
+            let (session, manifest) = try WorkflowSession.forWork(storeRoot: UserPath.commandLine(store), runID: runID, stage: stage,
+                                                                  registry: StandardSteps.registry)
+            print("storyloom work: run \(runID) of \(manifest.workflow), stage \(stage) (\(manifest.steps.joined(separator: ", "))), shard \(spec)")
+            try await session.recoveringDamage {
+                let report = try await session.work(manifest: manifest, shard: spec,
+                                                    options: RunOptions(jobs: jobs, progress: ProgressReporter(quiet: false, forceTTY: false)))
+                try session.recordShard(report, manifest: manifest, shard: spec, started: started)
+                print(report.text)
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import Models
 import Store
 import Stories
 import StoryWorld
+import Workflow
 
 struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Inspect or clean the project store.",
@@ -129,9 +130,14 @@ struct CacheBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Plan, first run and no-op rerun of a large cheap workflow.")
     @Option(help: "Stories in the workflow.") var stories: Int = 10_000
     @Flag(help: "Print {\"rows\":[…]}.") var json = false
+    @Option(help: "local, or slurm: the same workflow also on Slurm beside the local run.") var executor: RunCommand.ExecutorKind = .local
+    @Option(help: "Slurm: shards per stage.") var shards: Int = 4
+    @Option(help: "Slurm: array tasks running at once.") var maxParallel: Int?
+    @Option(help: "Slurm: the partition.") var partition: String?
 
     func run() async throws {
-        let report = try await CacheBench.run(stories: stories)
+        let slurm = executor == .slurm ? try SlurmOptions(shards: shards, maxParallel: maxParallel, partition: partition) : nil
+        let report = try await CacheBench.run(stories: stories, slurm: slurm)
         print(json ? try report.json() : report.table())
     }
 }
