@@ -33,7 +33,25 @@ public struct StageManifest: Codable, Sendable {
         return try JSONDecoder().decode(StageManifest.self, from: data)
     }
 
-    func write(storeRoot: URL) throws {
+    /// One manifest per stage of `plan` (see ``Stages``): the items each stage must run, as planned.
+    public static func stages(of plan: Plan, session: WorkflowSession, runID: Int64, shards: Int) -> [StageManifest] {
+        let byID = Dictionary(plan.steps.map { ($0.spec.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return Stages.split(plan).enumerated().map { s, stepIDs in
+            StageManifest(workflow: plan.spec.name, specFile: plan.spec.file.path, overrides: session.overrides, runID: runID, stage: s,
+                          steps: stepIDs, shards: shards, entryCount: plan.entryCount,
+                          items: Dictionary(uniqueKeysWithValues: stepIDs.map { id in
+                              (id, Dictionary(uniqueKeysWithValues: byID[id]!.items.filter { $0.status != .cached }.map { ($0.id, $0.fingerprint) }))
+                          }))
+        }
+    }
+
+    /// The shards that own at least one item to run: the array indices to submit.
+    public func shardsWithWork(in plan: Plan) -> [Int] {
+        let byID = Dictionary(plan.steps.map { ($0.spec.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return shardsWithWork { step, item in byID[step].flatMap { p in p.index[item].map { p.items[$0].entryIndex } } }
+    }
+
+    public func write(storeRoot: URL) throws {
         let url = Self.url(storeRoot: storeRoot, runID: runID, stage: stage)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let encoder = JSONEncoder()

@@ -37,8 +37,8 @@ struct SlurmCommands: Sendable {
         let dir = FileManager.default.temporaryDirectory
         let out = dir.appendingPathComponent("storyloom-\(name)-\(UUID().uuidString).out")
         let err = dir.appendingPathComponent("storyloom-\(name)-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
         let outHandle = try FileHandle(forWritingTo: out)
         let errHandle = try FileHandle(forWritingTo: err)
@@ -84,8 +84,8 @@ struct SlurmCommands: Sendable {
             if result.stderr.contains("Invalid job id") { return nil }
             throw StepError("squeue failed (exit \(result.status)): \(result.stderr)")
         }
-        let states = Self.parseStates(result.stdout)
-        return states.isEmpty ? nil : states
+        // Any line means the job is still known to the queue (pending ranges may not parse to an index).
+        return result.stdout.contains(where: { !$0.isWhitespace }) ? Self.parseStates(result.stdout) : nil
     }
 
     /// Final states from accounting, filtered by job id, the run's unique job name and start time, so that a

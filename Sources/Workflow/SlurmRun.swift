@@ -53,9 +53,9 @@ public struct SlurmRunSummary: Codable, Sendable {
         public var jobs: [Job]
         /// From the first submission to the last task seen finished.
         public var seconds: Double
-        /// From the first task's start to the last task's end, as the tasks recorded them.
+        /// Seconds during which at least one task ran (the union of the tasks' own start–end intervals).
         public var taskSeconds: Double?
-        /// `seconds − taskSeconds`: submission, scheduling and polling.
+        /// `seconds − taskSeconds`: submission, scheduling (incl. gaps between waves of tasks) and polling.
         public var overheadSeconds: Double? { taskSeconds.map { max(0, seconds - $0) } }
     }
     public struct FailedTask: Codable, Sendable {
@@ -137,19 +137,15 @@ struct SlurmCoordinator {
                                                            status: .ok, components: Data($0.components.utf8)) }, workflow: workflow)
         }
 
+        let manifests = StageManifest.stages(of: plan, session: session, runID: runID, shards: options.shards)
         var record = SlurmRunSummary(shards: options.shards, stages: [], failedTasks: [], skippedStages: [])
         var markers: [Int: [Int: ShardMarker]] = [:]
         var interrupted = false
         for (s, stepIDs) in stages.enumerated() {
             if cancellation.isCancelled { interrupted = true; break }
             if !record.failedTasks.isEmpty { record.skippedStages.append(s); continue }
-            let manifest = StageManifest(
-                workflow: workflow, specFile: plan.spec.file.path, overrides: session.overrides, runID: runID, stage: s, steps: stepIDs,
-                shards: options.shards, entryCount: plan.entryCount,
-                items: Dictionary(uniqueKeysWithValues: stepIDs.map { id in
-                    (id, Dictionary(uniqueKeysWithValues: byID[id]!.items.filter { $0.status != .cached }.map { ($0.id, $0.fingerprint) }))
-                }))
-            let indices = manifest.shardsWithWork { step, item in byID[step].flatMap { p in p.index[item].map { p.items[$0].entryIndex } } }
+            let manifest = manifests[s]
+            let indices = manifest.shardsWithWork(in: plan)
             progress.begin(step: labels[s], total: toRun[s], cached: stepIDs.reduce(0) { $0 + (byID[$1]?.counts.cached ?? 0) })
             guard !indices.isEmpty else { progress.end(); continue }
             try manifest.write(storeRoot: store.root)
@@ -254,20 +250,25 @@ struct SlurmCoordinator {
                 try? await Task.sleep(nanoseconds: 200_000_000)
             }
 
-            // Final states: sacct lags the controller, so ask until every index has one (or give up and judge
-            // by the markers alone).
-            let states = await finalStates(job: job, name: name, since: submittedAt, indices: pending)
+            // A marker is written after the task's last commit, so it proves the task's work is done. Tasks
+            // without one failed: sacct says how (it lags the controller, so it is asked until every one of
+            // them has a final state).
+            // Read again: a task may have written its marker between the last read and squeue's answer.
+            for i in pending where markers[i] == nil {
+                if let data = try? Data(contentsOf: ShardMarker.url(folder: folder, stage: s, shard: i)),
+                   let m = try? OutputCoding.decoder.decode(ShardMarker.self, from: data) { markers[i] = m }
+            }
+            let unfinished = pending.filter { markers[$0] == nil }
+            let states = unfinished.isEmpty ? [:] : await finalStates(job: job, name: name, since: submittedAt, indices: unfinished)
             // Markers of `pending` were removed before submitting, so one present is this attempt's.
-            let failed = pending.filter { i in markers[i] == nil || states[i].map { $0.state != "COMPLETED" } ?? false }
+            let failed = unfinished
             if failed.isEmpty || attempt >= options.retries {
                 record.seconds = Date().timeIntervalSince(started)
                 let last = indices.compactMap { markers[$0] }
-                if last.count == indices.count, let first = last.map(\.started).min(), let end = last.map(\.finished).max() {
-                    record.taskSeconds = end.timeIntervalSince(first)
-                }
+                if last.count == indices.count { record.taskSeconds = Self.covered(last.map { ($0.started, $0.finished) }) }
                 let failures = failed.map { i in
                     SlurmRunSummary.FailedTask(stage: s, shard: i, job: "\(job)_\(i)",
-                                               state: states[i].map { "\($0.state) (exit \($0.exit))" } ?? (markers[i] == nil ? "ended without finishing its items" : "unknown"),
+                                               state: states[i].map { "\($0.state) (exit \($0.exit))" } ?? "ended without finishing its items",
                                                log: folder.appendingPathComponent("stage-\(s)-\(job)_\(i).log").path)
                 }
                 for i in failed { markers[i] = nil }
@@ -277,6 +278,20 @@ struct SlurmCoordinator {
             for i in failed { markers[i] = nil }
             pending = failed
         }
+    }
+
+    /// Seconds during which at least one task ran: the union of their intervals, so that the gaps between
+    /// waves of tasks (more shards than CPUs) count as overhead, not as work.
+    static func covered(_ intervals: [(Date, Date)]) -> Double {
+        var total = 0.0
+        var current: (Date, Date)?
+        for (a, b) in intervals.sorted(by: { $0.0 < $1.0 }) {
+            if let (ca, cb) = current, a <= cb { current = (ca, max(cb, b)); continue }
+            if let (ca, cb) = current { total += cb.timeIntervalSince(ca) }
+            current = (a, b)
+        }
+        if let (ca, cb) = current { total += cb.timeIntervalSince(ca) }
+        return total
     }
 
     /// `sacct` states of the indices, retried while some are missing or not final (accounting lags).
