@@ -40,6 +40,10 @@ pid_of() { cat "$1" 2>/dev/null || true; }
 
 start() {
   [ "$(id -u)" -eq 0 ] || { echo "error: needs root (daemons, /etc/slurm)" >&2; exit 1; }
+  if [ -f "$STATE/pids" ] && awk '{print $2}' "$STATE/pids" | xargs -r kill -0 2>/dev/null; then
+    echo "slurm: already running (PIDs in $STATE/pids)" >&2
+    return 0
+  fi
   mkdir -p "$STATE"/{state,spool,log} "$CONF"
   : > "$STATE/pids"
 
