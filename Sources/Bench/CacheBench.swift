@@ -100,7 +100,7 @@ public enum CacheBench {
                 rows.append(BenchRow(name: "slurm: stage \(stage.stage + 1) submission overhead", storyloom_s: stage.overheadSeconds ?? .nan, reference_s: nil,
                                      extra: ["stage_s": stage.seconds, "tasks_s": stage.taskSeconds ?? .nan]))
             }
-            notes.append("slurm: \(stages.count) stage(s), jobs \(stages.flatMap(\.jobs).map(\.id).joined(separator: ", ")); overhead = stage wall time (sbatch to last task seen done) − span of the tasks' own run times; the no-op rerun submitted \(again.slurm == nil ? "nothing" : "jobs")")
+            notes.append("slurm: \(stages.count) stage(s), jobs \(stages.flatMap(\.jobs).map(\.id).joined(separator: ", ")); overhead = stage wall time (sbatch to the last task seen done) − the time at least one task was running (from the tasks' own start and end); the no-op rerun submitted \(again.slurm == nil ? "nothing" : "jobs")")
         }
         notes.append(openBLASEnvironmentNote())
         return BenchReport(rows: rows, notes: notes)

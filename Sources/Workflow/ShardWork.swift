@@ -119,10 +119,8 @@ extension WorkflowSession {
                 guard fingerprint == item.fingerprint else {
                     throw StepError("\(id) \(item.id) has another fingerprint than run \(manifest.runID) planned: the workflow, its collection or a model changed after the run started")
                 }
-                if item.status == .cached {
-                    alreadyDone += 1
-                    plan.steps[s].items[i].stateChanged = false
-                }
+                // Committed by an earlier attempt (or by another workflow meanwhile: then only its state is written).
+                if item.status == .cached { alreadyDone += 1 }
             }
         }
         let steps = try await Executor(store: store).runSteps(manifest.steps, of: plan, runID: manifest.runID, options: options)

@@ -157,8 +157,9 @@ struct SlurmCoordinator {
             if outcome.interrupted { interrupted = true; break }
         }
 
-        // Figures per step from the tasks' markers.
-        var summaries: [StepSummary] = []
+        // Figures per step from the tasks' markers; a task that ended without one (failed, cancelled) counts
+        // the items it committed ok, read from the store.
+        var byStep: [String: StepSummary] = [:]
         for (s, stepIDs) in stages.enumerated() {
             for id in stepIDs {
                 let step = byID[id]!
@@ -170,9 +171,27 @@ struct SlurmCoordinator {
                     summary.seconds += part.seconds
                     summary.errors += part.errors.prefix(max(0, 50 - summary.errors.count))
                 }
-                summaries.append(summary)
+                byStep[id] = summary
             }
         }
+        let unmarked = record.stages.map { stage in
+            (stage.stage, Set(stage.jobs.flatMap(\.indices)).subtracting((markers[stage.stage] ?? [:]).keys))
+        }.filter { !$0.1.isEmpty }
+        if !unmarked.isEmpty {
+            let states = try store.stateIndex(workflow: workflow)
+            let assignment = ShardAssignment(entries: plan.entryCount, shards: options.shards)
+            for (s, shards) in unmarked {
+                for id in stages[s] {
+                    let step = byID[id]!
+                    let committed = step.items.filter { item in
+                        item.status != .cached && shards.contains(assignment.shard(ofEntry: item.entryIndex))
+                            && states[id]?[item.id].map { $0.fingerprint == item.fingerprint && $0.ok } == true
+                    }
+                    byStep[id]?.ran += committed.count
+                }
+            }
+        }
+        let summaries = plan.steps.compactMap { byStep[$0.spec.id] }
         if !interrupted && record.failedTasks.isEmpty {
             try store.pruneStates(workflow: workflow, keepSteps: Set(plan.steps.map(\.spec.id)))
             for step in plan.steps { try store.deleteStates(workflow: workflow, stepID: step.spec.id, itemIDs: step.orphans) }
