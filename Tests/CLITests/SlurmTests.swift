@@ -21,7 +21,7 @@ enum SlurmCluster {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [name] + args
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-test-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out) }
         let handle = try FileHandle(forWritingTo: out)
         defer { try? handle.close() }
@@ -184,5 +184,24 @@ struct SlurmTests {
         #expect(try json(third.stdout)["slurm"] == nil, "\(third.stdout)")
         let states = try contents(cli.root.appendingPathComponent("store"))["states"] ?? []
         #expect(states.count == 240 && states.allSatisfy { $0.contains("|\"ok\"|") })
+    }
+}
+
+/// What `run --executor slurm` says without Slurm's client commands (no cluster needed).
+@Suite struct SlurmClientMissingTests {
+    @Test func sbatchMissingSaysWhatToDo() throws {
+        let cli = try CLI()
+        try cli.writeStories(3)
+        try cli.write("""
+            collection: collection
+            steps:
+              - {id: t, use: template, inputs: {texts: texts}, params: {template: "{texts}"}}
+            """, to: "wf.yaml")
+        let r = try cli.run(["run", "wf.yaml", "--store", "store", "--executor", "slurm", "--shards", "2", "--no-gallery"],
+                            environment: ["PATH": cli.root.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("sbatch not found on PATH") && r.stderr.contains("slurm-client") && r.stderr.contains("--executor local"), "\(r.stderr)")
+        let usage = try cli.run(["run", "wf.yaml", "--store", "store", "--executor", "slurm", "--no-gallery"])
+        #expect(usage.status != 0 && usage.stderr.contains("--shards"), "\(usage.stderr)")
     }
 }
