@@ -187,6 +187,37 @@ struct SlurmTests {
     }
 }
 
+extension SlurmTests {
+    /// Ctrl-C (SIGINT) cancels every job the run submitted and exits 130.
+    @Test func interruptCancelsTheJobs() throws {
+        try #require(SlurmCluster.up, Comment(rawValue: "STORYLOOM_TEST_SLURM=1 but " + SlurmCluster.reason))
+        let cli = try CLI()
+        try cli.writeStories(40)
+        let name = "slurm-int-\(UUID().uuidString.prefix(8).lowercased())"
+        try cli.write("""
+            name: \(name)
+            collection: collection
+            steps:
+              - {id: slow, use: command, scope: entry, batch_size: 2, inputs: {a: texts}, params: {run: [sh, -c, 'sleep 0.3; echo "$1"', sh, "{item}"]}}
+            """, to: "wf.yaml")
+        let (p, out, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--executor", "slurm", "--shards", "4", "--no-gallery"])
+        func ours() throws -> [String] {
+            try SlurmCluster.command("squeue", ["-h", "-r", "-o", "%i|%T|%j"]).stdout.split(separator: "\n").map(String.init).filter { $0.contains(name) }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline, try !ours().contains(where: { $0.contains("|RUNNING|") }) { usleep(100_000) }
+        #expect(p.isRunning, "the run ended before a task was seen running")
+        kill(p.processIdentifier, SIGINT)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        #expect(p.terminationStatus == 130)
+        #expect(try String(contentsOf: out, encoding: .utf8).contains("interrupted"))
+        // scancel'd: the tasks leave the queue (after Slurm's short completing phase).
+        var left = try ours()
+        while !left.isEmpty && Date() < deadline { usleep(200_000); left = try ours() }
+        #expect(left.isEmpty, "still queued after Ctrl-C: \(left)")
+    }
+}
+
 /// What `run --executor slurm` says without Slurm's client commands (no cluster needed).
 @Suite struct SlurmClientMissingTests {
     @Test func sbatchMissingSaysWhatToDo() throws {
