@@ -245,6 +245,7 @@ struct SlurmCoordinator {
 
             // Follow the job: markers often (a file check), the controller at a growing interval.
             var interval = options.poll.first
+            var squeueFailures = 0
             var nextQuery = Date().addingTimeInterval(interval)
             while true {
                 if cancellation.isCancelled {
@@ -262,7 +263,16 @@ struct SlurmCoordinator {
                 if doneItems > reported { progress.advance(by: doneItems - reported, failed: max(0, failedItems - reportedFailed)); reported = doneItems; reportedFailed = failedItems }
                 if finished.count == pending.count { break }
                 if Date() >= nextQuery {
-                    if try commands.queued(job: job) == nil { break }
+                    // A busy controller may time out now and then: keep following the markers, give up only
+                    // when it has not answered for many intervals in a row.
+                    do {
+                        if try commands.queued(job: job) == nil { break }
+                        squeueFailures = 0
+                    } catch {
+                        squeueFailures += 1
+                        if squeueFailures >= 10 { throw error }
+                        progress.note("[\(label)] \(error); asking again")
+                    }
                     interval = min(options.poll.longest, interval * 1.5)
                     nextQuery = Date().addingTimeInterval(interval)
                 }
