@@ -49,7 +49,7 @@ public func multiHeadAttention(query: AttentionOperand, key: AttentionOperand, v
                     let kp = q.key.base + (b * t) * q.key.rowStride + q.key.offset + h * hd
                     let vp = q.value.base + (b * t) * q.value.rowStride + q.value.offset + h * hd
                     let op = q.out + (b * t) * width + h * hd
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), s,
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), s,
                                 qp, Int32(q.query.rowStride), kp, Int32(q.key.rowStride), 0, scores, Int32(t))
                     for i in 0..<t {
                         let row = scores + i * t
@@ -58,7 +58,7 @@ public func multiHeadAttention(query: AttentionOperand, key: AttentionOperand, v
                         }
                         softmaxRow(row, count: t)
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
                                 scores, Int32(t), vp, Int32(q.value.rowStride), 0, op, Int32(width))
                 }
             }

@@ -39,10 +39,10 @@ public func blockedAttention(query: AttentionOperand, key: AttentionOperand, val
                     let kp = p.key.base + (b * tk) * p.key.rowStride + p.key.offset + h * hd
                     let vp = p.value.base + (b * tk) * p.value.rowStride + p.value.offset + h * hd
                     let op = p.out + (b * tq + q0) * outStride + h * hd
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(tk), Int32(hd), s,
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(tk), Int32(hd), s,
                                 qp, Int32(p.query.rowStride), kp, Int32(p.key.rowStride), 0, scores, Int32(tk))
                     for r in 0..<rows { softmaxRow(scores + r * tk, count: tk) }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hd), Int32(tk), 1,
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hd), Int32(tk), 1,
                                 scores, Int32(tk), vp, Int32(p.value.rowStride), 0, op, Int32(outStride))
                 }
             }

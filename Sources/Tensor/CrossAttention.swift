@@ -20,11 +20,11 @@ public func unmaskedAttention(query: Tensor, key: Tensor, value: Tensor, heads: 
                 out.withUnsafeMutableBufferPointer { o in
                     scores.withUnsafeMutableBufferPointer { s in
                         for h in 0..<heads {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tq), Int32(tk), Int32(hd), scale,
+                            BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tq), Int32(tk), Int32(hd), scale,
                                         q.baseAddress! + h * hd, Int32(w), k.baseAddress! + h * hd, Int32(w), 0,
                                         s.baseAddress!, Int32(tk))
                             for i in 0..<tq { softmaxRow(s.baseAddress! + i * tk, count: tk) }
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tq), Int32(hd), Int32(tk), 1,
+                            BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tq), Int32(hd), Int32(tk), 1,
                                         s.baseAddress!, Int32(tk), v.baseAddress! + h * hd, Int32(w), 0,
                                         o.baseAddress! + h * hd, Int32(w))
                         }

@@ -59,10 +59,10 @@ public func cachedAttention(query: UnsafePointer<Float>, rowStride: Int, newRows
                             let qh = shared.query + h * hd, kh = k.value + h * hd, vh = v.value + h * hd
                             let oh = shared.out + h * hd
                             if newRows == 1 {
-                                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(total), Int32(hd), scale, kh, Int32(width),
+                                BLAS.sgemv(CblasRowMajor, CblasNoTrans, Int32(total), Int32(hd), scale, kh, Int32(width),
                                             qh, 1, 0, s, 1)
                             } else {
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(newRows), Int32(total), Int32(hd),
+                                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(newRows), Int32(total), Int32(hd),
                                             scale, qh, Int32(rowStride), kh, Int32(width), 0, s, Int32(total))
                             }
                             for i in 0..<newRows {
@@ -73,10 +73,10 @@ public func cachedAttention(query: UnsafePointer<Float>, rowStride: Int, newRows
                                 softmaxRow(row, count: total)
                             }
                             if newRows == 1 {
-                                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(total), Int32(hd), 1, vh, Int32(width),
+                                BLAS.sgemv(CblasRowMajor, CblasTrans, Int32(total), Int32(hd), 1, vh, Int32(width),
                                             s, 1, 0, oh, 1)
                             } else {
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(newRows), Int32(hd), Int32(total),
+                                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(newRows), Int32(hd), Int32(total),
                                             1, s, Int32(total), vh, Int32(width), 0, oh, Int32(width))
                             }
                         }

@@ -56,10 +56,10 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
             return
         }
         if rows == 1 {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1,
+            BLAS.sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1,
                         weight, Int32(inFeatures), x, 1, beta, o, 1)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures),
+            BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures),
                         Int32(inFeatures), 1, x, Int32(inFeatures), weight, Int32(inFeatures), beta,
                         o, Int32(outFeatures))
         }
@@ -84,11 +84,11 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) throws ->
                 out.withUnsafeMutableBufferPointer { op in
                     if m == 1 {
                         // y = bᵀ x (b is [K, N]) or y = b x (b is [N, K]).
-                        cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans,
+                        BLAS.sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans,
                                     Int32(b.shape[0]), Int32(b.shape[1]), 1, bp.baseAddress!,
                                     Int32(b.shape[1]), ap.baseAddress!, 1, 0, op.baseAddress!, 1)
                     } else {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        BLAS.sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                                     Int32(m), Int32(n), Int32(k), 1, ap.baseAddress!, Int32(k),
                                     bp.baseAddress!, Int32(b.shape[1]), 0, op.baseAddress!, Int32(n))
                     }

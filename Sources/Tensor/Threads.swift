@@ -14,15 +14,34 @@ public enum Threads {
 
     /// The thread count in effect (defaults to `available` until `set` is called).
     public static var count: Int {
+        if let local = pthread_getspecific(localCountKey) { return Int(bitPattern: local) }
+        return configured
+    }
+
+    /// The process-wide count, ignoring `withLocalCount`.
+    static var configured: Int {
         let n = current.load(ordering: .relaxed)
         return n > 0 ? n : available
     }
 
+    /// Runs `body` with `count` (and so `parallelFor`'s width) at `n` on this thread only, leaving
+    /// OpenBLAS and other threads alone: how tests vary the width without racing parallel tests.
+    static func withLocalCount<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let saved = pthread_getspecific(localCountKey)
+        pthread_setspecific(localCountKey, UnsafeRawPointer(bitPattern: max(1, n)))
+        defer { pthread_setspecific(localCountKey, saved) }
+        return try body()
+    }
+
     /// Sets the thread count for OpenBLAS and for Storyloom's parallel loops. Values below 1 mean "all cores".
+    /// Waits until no OpenBLAS call is in flight (see ``BLASGate``).
     public static func set(_ n: Int) {
-        let value = n >= 1 ? n : available
-        current.store(value, ordering: .relaxed)
-        openblas_set_num_threads(Int32(value))
+        BLASGate.configure(n >= 1 ? n : available)
+    }
+
+    /// Records the count; called by ``BLASGate`` with the gate empty.
+    static func storeCount(_ n: Int) {
+        current.store(n, ordering: .relaxed)
     }
 
     /// The kernel set OpenBLAS selected at load time (e.g. `SkylakeX`, `Haswell`); ``BLASKernels`` says
@@ -33,15 +52,22 @@ public enum Threads {
     ///
     /// Use for work made of many small independent BLAS calls (per-head attention), with
     /// OpenBLAS itself kept single-threaded for the duration via `singleThreadedBLAS`.
+    /// Inside a `singleThreadedBLAS` section the workers inherit its mark, so their OpenBLAS calls
+    /// run single-threaded without entering the gate again.
     public static func parallelFor(_ n: Int, _ body: (Int) -> Void) {
         let workers = min(count, n)
         if workers <= 1 {
             for i in 0..<n { body(i) }
             return
         }
+        let inSection = BLASGate.insideSingleSection
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
+                // Pool threads outlive the loop: set the mark for this chunk only.
+                let was = BLASGate.insideSingleSection
+                if inSection != was { BLASGate.insideSingleSection = inSection }
+                defer { if inSection != was { BLASGate.insideSingleSection = was } }
                 let start = n * w / workers
                 let end = n * (w + 1) / workers
                 for i in start..<end { box.value(i) }
@@ -50,14 +76,18 @@ public enum Threads {
     }
 
     /// Runs `body` with OpenBLAS limited to one thread (so it can be called from `parallelFor`
-    /// workers without oversubscribing the cores), restoring the configured count afterwards.
+    /// workers without oversubscribing the cores). Products on other threads wait for the section
+    /// (or it for them) rather than run at a thread count that changes under them: see ``BLASGate``.
     public static func singleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        let n = count
-        if n > 1 { openblas_set_num_threads(1) }
-        defer { if n > 1 { openblas_set_num_threads(Int32(n)) } }
-        return try body()
+        try BLASGate.singleThreaded(body)
     }
 }
+
+private let localCountKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+    return key
+}()
 
 /// Carries a non-Sendable closure into `concurrentPerform`; the callers above only run
 /// it over disjoint index ranges.

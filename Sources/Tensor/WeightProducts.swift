@@ -82,7 +82,7 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
             for t in (tiles * worker / workers)..<(tiles * (worker + 1) / workers) {
                 let r0 = t * tileRows, n = min(tileRows, o - r0)
                 storyloom_half_to_float(w + r0 * k, scratch, n * k, format)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1,
+                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1,
                             x, Int32(k), scratch, Int32(k), beta, out + r0, Int32(o))
             }
         }
@@ -102,7 +102,7 @@ func weightTimesMatrix(_ weight: Weight, b: UnsafePointer<Float>, n: Int, ldb: I
     let o = weight.rows, k = weight.rowLength
     guard o > 0, n > 0, k > 0 else { return }
     weight.withStorage(float32: { w in
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
+        BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
                     w, Int32(k), b, Int32(ldb), beta, c, Int32(ldc))
     }, half: { w in
         let tileRows = max(1, min(o, halfTileFloats / k))
@@ -112,7 +112,7 @@ func weightTimesMatrix(_ weight: Weight, b: UnsafePointer<Float>, n: Int, ldb: I
             while r0 < o {
                 let rows = min(tileRows, o - r0)
                 storyloom_half_to_float(w + r0 * k, s.baseAddress!, rows * k, weight.halfFormat)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k), 1,
+                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k), 1,
                             s.baseAddress!, Int32(k), b, Int32(ldb), beta, c + r0 * ldc, Int32(ldc))
                 r0 += rows
             }

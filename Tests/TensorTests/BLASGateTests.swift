@@ -1,0 +1,85 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Tensor
+
+/// OpenBLAS's thread count is process-wide, and a product's bits depend on it: its single-threaded
+/// and threaded sgemm drivers split K differently (0.3.21 `driver/level3/level3.c` rounds the half
+/// split up to GEMM_UNROLL_M, `level3_thread.c` does not), so a toggle by one thread must never
+/// overlap another thread's product. These products are compared bit for bit while other threads
+/// keep entering single-threaded sections.
+@Suite("BLAS gate")
+struct BLASGateTests {
+    /// Above OpenBLAS's threading threshold (M·N·K > 262144), K not a multiple of common GEMM_Q values.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [(96, 80, 777), (64, 130, 1001), (150, 64, 515), (72, 72, 1203)]
+
+    static func operands(_ s: (m: Int, n: Int, k: Int), seed: UInt64) throws -> (Tensor, Tensor) {
+        (try Tensor(shape: [s.m, s.k], data: OpsTests.values(s.m * s.k, seed: seed)),
+         try Tensor(shape: [s.k, s.n], data: OpsTests.values(s.k * s.n, seed: seed + 1)))
+    }
+
+    @Test("products are bit-exact while other threads run singleThreadedBLAS sections")
+    func concurrentSections() throws {
+        let pairs = try Self.shapes.enumerated().map { try Self.operands($1, seed: 100 + UInt64($0) * 2) }
+        // References, each computed alone: at the configured thread count and inside a section.
+        let plain = try pairs.map { try matmul($0.0, $0.1).data }
+        let single = try pairs.map { p in try Threads.singleThreadedBLAS { try matmul(p.0, p.1).data } }
+
+        let mismatches = Atomic<Int>(0), checkersLeft = Atomic<Int>(3)
+        let group = DispatchGroup()
+        let inputs = UncheckedSendable(pairs)
+        for c in 0..<3 {
+            group.enter()
+            Thread.detachNewThread {
+                for round in 0..<40 {
+                    let i = (round + c) % inputs.value.count
+                    if (try? matmul(inputs.value[i].0, inputs.value[i].1).data) != plain[i] {
+                        mismatches.add(1, ordering: .relaxed)
+                    }
+                }
+                checkersLeft.subtract(1, ordering: .relaxed)
+                group.leave()
+            }
+        }
+        for _ in 0..<2 {
+            group.enter()
+            Thread.detachNewThread {
+                var round = 0
+                while checkersLeft.load(ordering: .relaxed) > 0 {
+                    Threads.singleThreadedBLAS {
+                        Threads.parallelFor(2) { w in
+                            let i = (round + w) % inputs.value.count
+                            if (try? matmul(inputs.value[i].0, inputs.value[i].1).data) != single[i] {
+                                mismatches.add(1, ordering: .relaxed)
+                            }
+                        }
+                    }
+                    round += 1
+                }
+                group.leave()
+            }
+        }
+        group.wait()
+        #expect(mismatches.load(ordering: .relaxed) == 0, "products differed from their references")
+    }
+
+    @Test("no source file calls OpenBLAS except through the gate")
+    func oneEntry() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources")
+        let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!
+            .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
+        #expect(files.count > 10)
+        let call = try Regex(#"(cblas_|openblas_set_num_threads)[a-z_0-9]*\("#)
+        for file in files where file.lastPathComponent != "BLASGate.swift" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            #expect(text.firstMatch(of: call) == nil, "\(file.lastPathComponent) calls OpenBLAS directly")
+        }
+    }
+}
+
+/// Read-only test inputs shared by the threads above.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
