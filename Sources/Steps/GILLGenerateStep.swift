@@ -8,7 +8,8 @@ import Workflow
 /// forced after the context (GILL's rule for a generation request), the GILLMapper turns their
 /// hidden states into `[77, D]` prompt embeddings, and the GILL folder's Stable Diffusion decoder
 /// (`sd/` or config `decoder`) denoises from them; the unconditional half of guidance is the SD
-/// text encoder's empty prompt, as in GILL. Seeded per item like `generate`.
+/// text encoder's empty prompt, as in GILL. Seeded per item like `generate`; with `batch_size` above 1 the
+/// batch's items are denoised together (one UNet call per step), still cached per item.
 public enum GILLGenerateStep {
     public static let kind = StepKind(
         name: "gill-generate", version: 3,
@@ -50,23 +51,49 @@ public enum GILLGenerateStep {
         /// UNet calls per item: PNDM's PLMS repeats one timestep.
         var callsPerItem: Int { options.scheduler == .pndm ? options.steps + 1 : options.steps }
 
+        /// The items of one executor batch (`batch_size`) are denoised together, one UNet call per step for
+        /// all of them, each from its own seed's noise (as `generate` does); a batch of one is exactly the
+        /// per-item call. An item whose context fails fails alone. Progress counts item-UNet calls.
         func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
-            let total = items.count * callsPerItem
-            return try services.eachItem(items) { index, item in
-                var o = options
-                o.seed = item.seed
-                let done = index * callsPerItem
-                let embeddings = try generator.gill.embed(try GILLInputs.segments(item, reading: reading, services: services))
-                let result = try generator.generate(context: embeddings, options: o,
-                                                    progress: { step, _ in services.progress(done + step, total) },
-                                                    isCancelled: services.isCancelled)
-                let image = try StableDiffusionPipeline.images(result.pixels)[0]
-                let hash = try services.media.put(try PNGCodec.encode(image), ext: "png")
-                var out: Outputs = ["image": .image(ImageRef(hash: hash, ext: "png")),
-                                    "context_tokens": .number(Double(embeddings.rowCount))]
-                if let g = result.outputs.pGenerate { out["p_generate"] = .number(Double(g)) }
-                return out
+            var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+            var prepared: [(slot: Int, tokens: Int, outputs: GILLImageOutputs)] = []
+            for (i, item) in items.enumerated() {
+                if services.isCancelled() { throw CancellationError() }
+                do {
+                    let embeddings = try generator.gill.embed(try GILLInputs.segments(item, reading: reading, services: services))
+                    prepared.append((i, embeddings.rowCount, try generator.gill.imageOutputs(context: embeddings)))
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    outcomes[i] = .failure("\(error)")
+                }
             }
+            if !prepared.isEmpty {
+                let total = items.count * callsPerItem, together = prepared.count
+                do {
+                    let pixels = try generator.generate(promptEmbeddings: prepared.map(\.outputs.promptEmbeddings),
+                                                        seeds: prepared.map { items[$0.slot].seed }, options: options,
+                                                        progress: { step, _ in services.progress(step * together, total) },
+                                                        isCancelled: services.isCancelled)
+                    for (k, p) in prepared.enumerated() {
+                        do {
+                            let image = try StableDiffusionPipeline.images(pixels[k])[0]
+                            let hash = try services.media.put(try PNGCodec.encode(image), ext: "png")
+                            var out: Outputs = ["image": .image(ImageRef(hash: hash, ext: "png")),
+                                                "context_tokens": .number(Double(p.tokens))]
+                            if let g = p.outputs.pGenerate { out["p_generate"] = .number(Double(g)) }
+                            outcomes[p.slot] = .success(out)
+                        } catch {
+                            outcomes[p.slot] = .failure("\(error)")
+                        }
+                    }
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    for p in prepared { outcomes[p.slot] = .failure("\(error)") }
+                }
+            }
+            return outcomes.map { $0 ?? .failure("no result") }
         }
     }
 }

@@ -80,6 +80,19 @@ public final class GILLImageGenerator: Sendable {
                       outputs: outputs)
     }
 
+    /// SD from several items' GILL prompt embeddings, denoised together (one UNet call per step for all);
+    /// item `i`'s image equals `generate(promptEmbeddings: promptEmbeddings[i], …)` with seed `seeds[i]`
+    /// to float rounding (exactly, for one item). Returns one `[1, H, W, 3]` tensor per item.
+    public func generate(promptEmbeddings: [Tensor], seeds: [UInt64], options: GenerationOptions,
+                         progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> [Tensor] {
+        guard options.guidance <= 1 || negativeEmbeddings != nil else {
+            throw ModelError("\(pipeline.folder.path) has no text_encoder/: guidance \(options.guidance) needs the empty prompt's embeddings (set guidance to 1 or add the text encoder)")
+        }
+        let negatives = options.guidance > 1 ? negativeEmbeddings.map { Array(repeating: $0, count: promptEmbeddings.count) } : nil
+        return try pipeline.generate(promptEmbeddings: promptEmbeddings, negativePromptEmbeddings: negatives, seeds: seeds,
+                                     options: options, progress: progress, isCancelled: isCancelled)
+    }
+
     /// SD from GILL prompt embeddings `[num_clip_tokens, gen_emb_dim]`.
     public func generate(promptEmbeddings: Tensor, options: GenerationOptions,
                          progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> Tensor {
