@@ -117,57 +117,118 @@ public enum GILLStoryStep {
             }
         }
 
+        /// One item's decoded story, waiting for its generated images.
+        struct Told {
+            var out: Outputs
+            var sequence: [Value]
+            /// The [IMG] blocks that run Stable Diffusion: where their record is in `sequence`, the
+            /// block, and its image's seed.
+            var pending: [(at: Int, block: GILLStoryImage, seed: UInt64)]
+        }
+
+        /// Each item's text is decoded first (GILL's images do not feed back into its text); then the
+        /// r-th generated image of every item in the executor batch (`batch_size`) is denoised together,
+        /// one UNet call per step, each from its own seed. With one item per batch (the default) every
+        /// image is generated alone, as before. An item that fails, fails alone (a failed batched call
+        /// fails the items in it). Progress counts image-UNet calls.
         func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
-            let gill = generator.gill
             let pool = items.first?.pools["pool"] ?? []
             var vectors: [[Float]] = []
             for p in pool {
-                guard let v = p.value.vector, v.count == gill.config.retEmbDim else {
-                    throw StepError("input pool: \(p.id) is not a \(gill.config.retEmbDim)-d GILL retrieval embedding (\(p.value.summary)); bind gill-embed's image_embedding")
+                guard let v = p.value.vector, v.count == generator.gill.config.retEmbDim else {
+                    throw StepError("input pool: \(p.id) is not a \(generator.gill.config.retEmbDim)-d GILL retrieval embedding (\(p.value.summary)); bind gill-embed's image_embedding")
                 }
                 vectors.append(v)
             }
+            var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+            var told = [Told?](repeating: nil, count: items.count)
+            for (i, item) in items.enumerated() {
+                if services.isCancelled() { throw CancellationError() }
+                do { told[i] = try tell(item, pool: pool.map(\.id), vectors: vectors, services: services) }
+                catch is CancellationError { throw CancellationError() }
+                catch { outcomes[i] = .failure("\(error)") }
+            }
             let calls = generation.scheduler == .pndm ? generation.steps + 1 : generation.steps
-            let total = items.count * calls
-            return try services.eachItem(items) { index, item in
-                let prompt = try gill.embed(try segments(item, services: services))
-                var options = story
-                options.seed = item.seed
-                var ids = pool.map(\.id), rows = vectors
-                if params.excludeSameEntry {
-                    let own = item.entry.id + "#"
-                    let keep = ids.indices.filter { !ids[$0].hasPrefix(own) && ids[$0] != item.entry.id }
-                    ids = keep.map { ids[$0] }
-                    rows = keep.map { rows[$0] }
-                }
-                let result = try gill.story(prompt: prompt, options: options, pool: rows.isEmpty ? nil : rows)
-                var sequence: [Value] = []
-                var out: Outputs = ["text": .text(result.text)]
-                var shownCount = 0
-                for piece in result.pieces {
-                    switch piece {
-                    case .text(let t):
-                        sequence.append(.text(t))
-                    case .image(let block):
-                        let record = try image(block, number: shownCount, item: item, pool: ids, services: services,
-                                               progress: { step in services.progress(index * calls + min(step, calls), total) })
-                        if out["image"] == nil, let shown = record["image"] { out["image"] = shown }
-                        if out["p_generate"] == nil, let g = record["p_generate"] { out["p_generate"] = g }
-                        sequence.append(.record(record))
-                        shownCount += 1
+            let total = told.reduce(0) { $0 + ($1?.pending.count ?? 0) } * calls
+            var done = 0
+            let rounds = told.map { $0?.pending.count ?? 0 }.max() ?? 0
+            for round in 0..<rounds {
+                let members = told.indices.filter { told[$0] != nil && told[$0]!.pending.count > round }
+                guard !members.isEmpty else { continue }
+                let requests = members.map { told[$0]!.pending[round] }
+                do {
+                    let start = done, together = members.count
+                    let pixels = try generator.generate(promptEmbeddings: requests.map(\.block.outputs.promptEmbeddings),
+                                                        seeds: requests.map(\.seed), options: generation,
+                                                        progress: { step, _ in services.progress(start + step * together, total) },
+                                                        isCancelled: services.isCancelled)
+                    for (k, slot) in members.enumerated() {
+                        do {
+                            let picture = try StableDiffusionPipeline.images(pixels[k])[0]
+                            let at = requests[k].at
+                            guard case .record(var r) = told[slot]!.sequence[at] else { preconditionFailure("not a record") }
+                            try addGenerated(picture, to: &r, block: requests[k].block, services: services)
+                            told[slot]!.sequence[at] = .record(r)
+                        } catch {
+                            outcomes[slot] = .failure("\(error)")
+                            told[slot] = nil
+                        }
                     }
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    for slot in members { outcomes[slot] = .failure("\(error)"); told[slot] = nil }
+                }
+                done += calls * members.count
+            }
+            for (i, t) in told.enumerated() {
+                guard var out = t?.out, let sequence = t?.sequence else { continue }
+                for case .record(let record) in sequence {
+                    if out["image"] == nil, let shown = record["image"] { out["image"] = shown }
+                    if out["p_generate"] == nil, let g = record["p_generate"] { out["p_generate"] = g }
                 }
                 out["sequence"] = .list(sequence)
-                out["image_count"] = .number(Double(shownCount))
-                return out
+                outcomes[i] = .success(out)
             }
+            return outcomes.map { $0 ?? .failure("no result") }
+        }
+
+        /// Decodes one item's story: its text pieces and [IMG] block records (without generated images).
+        func tell(_ item: StepItem, pool allIDs: [String], vectors: [[Float]], services: StepServices) throws -> Told {
+            let gill = generator.gill
+            let prompt = try gill.embed(try segments(item, services: services))
+            var options = story
+            options.seed = item.seed
+            var ids = allIDs, rows = vectors
+            if params.excludeSameEntry {
+                let own = item.entry.id + "#"
+                let keep = ids.indices.filter { !ids[$0].hasPrefix(own) && ids[$0] != item.entry.id }
+                ids = keep.map { ids[$0] }
+                rows = keep.map { rows[$0] }
+            }
+            let result = try gill.story(prompt: prompt, options: options, pool: rows.isEmpty ? nil : rows)
+            var told = Told(out: ["text": .text(result.text)], sequence: [], pending: [])
+            var shownCount = 0
+            for piece in result.pieces {
+                switch piece {
+                case .text(let t):
+                    told.sequence.append(.text(t))
+                case .image(let block):
+                    let (record, generate) = try image(block, pool: ids, services: services)
+                    // Each image of a story its own noise: the item's seed, then the next ones.
+                    if generate { told.pending.append((told.sequence.count, block, item.seed &+ UInt64(shownCount))) }
+                    told.sequence.append(.record(record))
+                    shownCount += 1
+                }
+            }
+            told.out["image_count"] = .number(Double(shownCount))
+            return told
         }
 
         /// One [IMG] block as a record: the retrieved candidates (the top one copied into the media
-        /// store), the generated image and its score, the decision and the image it shows.
-        func image(_ block: GILLStoryImage, number: Int, item: StepItem, pool: [String], services: StepServices,
-                   progress: (Int) -> Void) throws -> [String: Value] {
-            let gill = generator.gill
+        /// store), the decision and, when it retrieves, the image it shows; and whether Stable Diffusion
+        /// runs for it (`addGenerated` completes the record then).
+        func image(_ block: GILLStoryImage, pool: [String], services: StepServices) throws -> ([String: Value], Bool) {
             var r: [String: Value] = [:]
             if let g = block.outputs.pGenerate, let p = block.outputs.pRetrieve {
                 r["p_generate"] = .number(Double(g))
@@ -183,21 +244,19 @@ public enum GILLStoryStep {
                     r["retrieved_image"] = .image(ImageRef(hash: try services.media.put(try Data(contentsOf: url), ext: ext), ext: ext))
                 }
             }
-            if generate || params.produce == .both {
-                var o = generation
-                // Each image of a story its own noise: the item's seed, then the next ones.
-                o.seed = item.seed &+ UInt64(number)
-                let pixels = try generator.generate(promptEmbeddings: block.outputs.promptEmbeddings, options: o,
-                                                    progress: { step, _ in progress(step) }, isCancelled: services.isCancelled)
-                let picture = try StableDiffusionPipeline.images(pixels)[0]
-                r["generated"] = .image(ImageRef(hash: try services.media.put(try PNGCodec.encode(picture), ext: "png"), ext: "png"))
-                // GILL scores a generated image against the block only when it has a pool.
-                if !block.retrieved.isEmpty {
-                    r["generated_score"] = .number(Double(try gill.generatedImageScore(picture.converted(toChannels: 3), retrievalEmbedding: block.outputs.retrievalEmbedding)))
-                }
+            if !generate, let shown = r["retrieved_image"] { r["image"] = shown }
+            return (r, generate || params.produce == .both)
+        }
+
+        /// The generated image into a block's record, with its score, and as the shown image when the
+        /// decision is to generate.
+        func addGenerated(_ picture: Image, to r: inout [String: Value], block: GILLStoryImage, services: StepServices) throws {
+            r["generated"] = .image(ImageRef(hash: try services.media.put(try PNGCodec.encode(picture), ext: "png"), ext: "png"))
+            // GILL scores a generated image against the block only when it has a pool.
+            if !block.retrieved.isEmpty {
+                r["generated_score"] = .number(Double(try generator.gill.generatedImageScore(picture.converted(toChannels: 3), retrievalEmbedding: block.outputs.retrievalEmbedding)))
             }
-            if let shown = generate ? r["generated"] : r["retrieved_image"] { r["image"] = shown }
-            return r
+            if block.decision == .gen { r["image"] = r["generated"] }
         }
     }
 }

@@ -280,4 +280,28 @@ struct GILLGenerateStepTests {
         // Greedy decoding with top_p is refused when the runner is made.
         #expect(throws: (any Error).self) { _ = try Self.runner(GILLStoryStep.kind, params: ["top_p": .number(0.5)], setup: setup) }
     }
+
+    @Test("gill-story: the images of a batch's items are denoised together and equal each item run alone, to one 8-bit level")
+    func storyBatch() async throws {
+        let setup = try Self.setup()
+        let params: [String: JSONValue] = ["panels": .number(2), "num_words": .number(3), "gen_scale_factor": .number(1e5),
+                                           "steps": .number(2), "scheduler": .string("euler")]
+        let runner = try Self.runner(GILLStoryStep.kind, params: params, setup: setup)
+        let items = [Self.storyItem("s1", seed: 3, images: setup.panelImages), Self.storyItem("s2", seed: 4, images: setup.panelImages)]
+        let counter = Counter()
+        let together = try await runner.run(items, services: StepServices(media: setup.media, isCancelled: { false },
+                                                                           progress: { counter.tick($0, $1) })).map(Self.outputs)
+        // One generated image per story (no pool: GILL generates): 2 UNet calls, each for both items.
+        #expect(counter.ticks.map(\.0) == [2, 4] && counter.ticks.allSatisfy { $0.1 == 4 })
+        for i in 0..<2 {
+            let alone = try Self.outputs(try await runner.run([items[i]], services: StepServices(media: setup.media, isCancelled: { false }))[0])
+            #expect(together[i]["text"] == alone["text"] && together[i]["image_count"] == .number(1))
+            let a = try #require(together[i]["sequence"]?.list?.last?.record), b = try #require(alone["sequence"]?.list?.last?.record)
+            #expect(a["decision"] == b["decision"] && a["p_generate"] == b["p_generate"])
+            let batched = try Self.image(setup.media, a["generated"]), single = try Self.image(setup.media, b["generated"])
+            #expect(StepHarness.levels(batched, single) <= 1, "item \(i): \(StepHarness.levels(batched, single)) levels apart")
+            #expect(together[i]["image"] == a["generated"])
+        }
+        #expect(together[0]["image"] != together[1]["image"])
+    }
 }
