@@ -86,6 +86,11 @@ struct GenerateStepTests {
             guard case .success(let a) = together[i], case .success(let b) = alone[0] else { Issue.record("item \(i) failed"); continue }
             #expect(try levels(image(media, a["image"]), image(aloneMedia, b["image"])) <= 1, "item \(i)")
         }
+        // The same item alone again: exact, whatever runs beside it in this process.
+        let (m1, once) = try await run(params: params, texts: [texts[0]], seeds: [seeds[0]])
+        let (m2, twice) = try await run(params: params, texts: [texts[0]], seeds: [seeds[0]])
+        guard case .success(let x) = once[0], case .success(let y) = twice[0] else { Issue.record("repeat failed"); return }
+        #expect(try image(m1, x["image"]) == image(m2, y["image"]))
     }
 
     @Test("images_per_item outputs the images list; different seeds differ")

@@ -41,9 +41,9 @@ struct StepHarness {
     func outputs(_ o: ItemOutcome) -> Outputs? { if case .success(let out) = o { return out }; return nil }
     func error(_ o: ItemOutcome) -> String? { if case .failure(let e) = o { return e }; return nil }
 
-    /// The largest per-channel difference in 8-bit levels. Generated images agree to float rounding (items
-    /// denoised together, products split differently across threads while other work shares OpenBLAS),
-    /// which can move a pixel across a rounding boundary: one level.
+    /// The largest per-channel difference in 8-bit levels. Items denoised together agree with items run alone
+    /// to float rounding (batched products round differently), which can move a pixel across a rounding
+    /// boundary: one level. Same-seed repeats of the same call are exact (`BLASGate`) and are compared with `==`.
     static func levels(_ a: Image, _ b: Image) -> Int {
         guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return .max }
         return zip(a.pixels, b.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
