@@ -116,19 +116,36 @@ private final class GateState: @unchecked Sendable {
 }
 
 /// Gated OpenBLAS entry points, with `cblas_sgemm` / `cblas_sgemv`'s arguments.
+///
+/// Products OpenBLAS runs on one thread whatever the count skip the gate: they cannot be changed by a
+/// toggle, and they need not wait for another thread's section. OpenBLAS 0.3.21 runs sgemm single-threaded
+/// when M·N·K ≤ 65536·GEMM_MULTITHREAD_THRESHOLD (`interface/gemm.c`; 4 unless the build sets it) and
+/// sgemv when M·N < 2304·GEMM_MULTITHREAD_THRESHOLD (`interface/gemv.c`). `BLASGateTests` checks the
+/// sgemm bound against the loaded library.
 enum BLAS {
+    static let sgemmSingleThreadedMax = 65536 * 4
+    static let sgemvSingleThreadedBelow = 2304 * 4
+
     @inline(__always)
     static func sgemm(_ order: CBLAS_ORDER, _ transA: CBLAS_TRANSPOSE, _ transB: CBLAS_TRANSPOSE,
                       _ m: Int32, _ n: Int32, _ k: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
                       _ b: UnsafePointer<Float>, _ ldb: Int32, _ beta: Float, _ c: UnsafeMutablePointer<Float>,
                       _ ldc: Int32) {
-        BLASGate.call { cblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+        if Int(m) * Int(n) * Int(k) <= sgemmSingleThreadedMax {
+            cblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        } else {
+            BLASGate.call { cblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+        }
     }
 
     @inline(__always)
     static func sgemv(_ order: CBLAS_ORDER, _ trans: CBLAS_TRANSPOSE, _ m: Int32, _ n: Int32, _ alpha: Float,
                       _ a: UnsafePointer<Float>, _ lda: Int32, _ x: UnsafePointer<Float>, _ incx: Int32,
                       _ beta: Float, _ y: UnsafeMutablePointer<Float>, _ incy: Int32) {
-        BLASGate.call { cblas_sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy) }
+        if Int(m) * Int(n) < sgemvSingleThreadedBelow {
+            cblas_sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy)
+        } else {
+            BLASGate.call { cblas_sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy) }
+        }
     }
 }
