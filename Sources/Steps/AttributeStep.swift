@@ -49,7 +49,7 @@ public enum AttributeStep {
                     guard let ref = item.inputs["image"]?.image else {
                         throw StepError("input image is not an image (\(item.inputs["image"]?.summary ?? "missing"))")
                     }
-                    let scene = try sceneGraph(item)
+                    let scene = try storyWorldScene(item, panel: panel, step: "attributes")
                     if objects > 0 && scene.objects.count != objects {
                         // Not this step's population: no scores, so run summaries leave the item out (n counts the rest).
                         var out: Outputs = ["objects": .number(Double(scene.objects.count))]
@@ -69,20 +69,21 @@ public enum AttributeStep {
                 }
             }
         }
+    }
+}
 
-        /// The scene graph of the item's panel (panel scope) or of panel `panel` of its entry.
-        func sceneGraph(_ item: StepItem) throws -> Scene {
-            let panels = item.entry.panels
-            let index = item.panelIndex ?? (panel < 0 ? panels.count + panel : panel)
-            guard panels.indices.contains(index) else {
-                throw StepError("\(item.entry.id) has \(panels.count) panel(s); panel \(index) does not exist")
-            }
-            guard let meta = panels[index].metadata else {
-                throw StepError("\(item.entry.id) panel \(index + 1) has no metadata: attributes needs a StoryWorld scene graph")
-            }
-            do { return try Scene(metadata: meta) } catch {
-                throw StepError("\(item.entry.id) panel \(index + 1): \(error)")
-            }
-        }
+/// The StoryWorld scene graph of the item's panel (panel scope) or of panel `panel` of its entry (entry
+/// scope; negative counts from the end), for steps that judge something against it.
+func storyWorldScene(_ item: StepItem, panel: Int, step: String) throws -> Scene {
+    let panels = item.entry.panels
+    let index = item.panelIndex ?? (panel < 0 ? panels.count + panel : panel)
+    guard panels.indices.contains(index) else {
+        throw StepError("\(item.entry.id) has \(panels.count) panel(s); panel \(index) does not exist")
+    }
+    guard let meta = panels[index].metadata else {
+        throw StepError("\(item.entry.id) panel \(index + 1) has no metadata: \(step) needs a StoryWorld scene graph")
+    }
+    do { return try Scene(metadata: meta) } catch {
+        throw StepError("\(item.entry.id) panel \(index + 1): \(error)")
     }
 }

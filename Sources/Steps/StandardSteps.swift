@@ -6,6 +6,6 @@ public enum StandardSteps {
         StepRegistry([ThumbnailStep.kind, CommandStep.kind, TemplateStep.kind, EmbedStep.kind, RetrieveStep.kind,
                       GILLCaptionStep.kind, GILLEmbedStep.kind, GILLDecideStep.kind, GILLGenerateStep.kind, GILLStoryStep.kind,
                       ScoreStep.kind,
-                      GenerateStep.kind, AttributeStep.kind, DecisionOracleStep.kind, HTTPStep.kind])
+                      GenerateStep.kind, AttributeStep.kind, CaptionCheckStep.kind, DecisionOracleStep.kind, HTTPStep.kind])
     }
 }
