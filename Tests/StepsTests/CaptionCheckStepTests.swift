@@ -59,4 +59,19 @@ struct CaptionCheckStepTests {
         guard case .failure(let m) = out[0] else { Issue.record("expected a failure: \(out)"); return }
         #expect(m.contains("story-x") && m.contains("panel 1") && m.contains("caption-check needs a StoryWorld scene graph"))
     }
+
+    @Test("the quickstart and storyworld-captions check GILL's captions; the measurement uses a held-out evaluation world")
+    func workflows() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Workflows")
+        let parser = SpecParser(registry: StandardSteps.registry)
+        for file in ["quickstart.yaml", "storyworld-captions.yaml"] {
+            let spec = try parser.parse(file: folder.appendingPathComponent(file))
+            let captioner = try #require(spec.steps.first { $0.use == "caption" }, "\(file)")
+            #expect(spec.steps.contains { $0.use == "caption-check" && $0.inputs["caption"]?.text == "\(captioner.id).caption" }, "\(file)")
+        }
+        let spec = try parser.parse(file: folder.appendingPathComponent("storyworld-captions.yaml"))
+        guard case .world(let seed, _, _, _) = spec.collection.source else { Issue.record("expected a StoryWorld collection"); return }
+        #expect((1...99).contains(seed), "evaluation worlds are seeds 1–99 (training 1000+, validation 900–999)")
+    }
 }
