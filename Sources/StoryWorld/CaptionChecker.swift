@@ -7,8 +7,9 @@
 /// grammar's own captions read as fully correct; a test pins this); other words are ignored.
 ///
 /// - Noun phrases: `[a|an|the] [size] [colour] KIND [on the left | in the middle | on the right]`, adjectives in
-///   any order, plural kinds ("balls") too. A position phrase later in the sentence ("a cat sits on the left")
-///   belongs to the latest object mentioned that has none.
+///   any order, plural kinds ("balls") too. Words after the noun phrase — a position ("a cat sits on the
+///   left"), a predicate ("is blue", "grows"), a goal ("to the left") — belong to the latest object mentioned
+///   in the sentence; a second position phrase for it is ignored, a goal replaces it.
 /// - Change verbs describe this panel, so they override what the subject's own words said about the previous
 ///   one: "the red ball turns blue" claims blue; "the ball on the left rolls to the right" claims right;
 ///   "the small cat grows" claims big. An object that leaves ("rolls away", "leaves", "is gone") is no
@@ -34,6 +35,8 @@ public struct CaptionChecker: Sendable {
         public var claims = 0
         public var correct = 0
         public var named: Bool { claims > 0 }
+        /// Named, and every claim true.
+        public var allCorrect: Bool { claims > 0 && correct == claims }
         /// Fraction of the claims that are true; nil when the caption does not name the attribute.
         public var accuracy: Double? { claims > 0 ? Double(correct) / Double(claims) : nil }
     }

@@ -116,7 +116,7 @@ struct CaptionCheckerTests {
                 #expect(r.hallucinated.isEmpty, "\(panel.text) vs \(scene.graphKey)")
                 for a in CaptionChecker.Attribute.allCases where r[a].named {
                     named[a, default: 0] += 1
-                    #expect(r[a].correct == r[a].claims, "\(a): \(panel.text) vs \(scene.graphKey): \(r.findings)")
+                    #expect(r[a].allCorrect, "\(a): \(panel.text) vs \(scene.graphKey): \(r.findings)")
                 }
                 // And it is not merely agreeable: shift every object's colour and the background, and each such claim turns false.
                 var shifted = scene
