@@ -16,14 +16,15 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let s = try ProjectStore(root: UserPath.commandLine(store.store)).stats()
+            let opened = try store.address().open()
+            let s = try opened.stats()
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
                 print(String(decoding: try e.encode(s), as: UTF8.self))
                 return
             }
-            print("store \(store.store)")
+            print("store \(opened.location)")
             print("  results   \(s.results) (\(s.failedResults) failed)")
             for (k, n) in s.stepKinds.sorted(by: { $0.key < $1.key }) { print("    \(k): \(n)") }
             print("  vectors   \(s.vectors)")
@@ -40,9 +41,9 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Only report what would be removed.") var dryRun = false
 
         func run() throws {
-            let root = UserPath.commandLine(store.store)
-            let lock = try StoreLock(storeRoot: root, wait: false)
-            let r = try ProjectStore(root: root).collectGarbage(dryRun: dryRun)
+            let opened = try store.address().open()
+            let lock = try opened.lockRuns(wait: false)
+            let r = try opened.collectGarbage(dryRun: dryRun)
             withExtendedLifetime(lock) {}
             let verb = dryRun ? "would remove" : "removed"
             print("\(verb) \(r.results) results and \(r.mediaObjects) media objects (\(ByteCountFormatter.string(fromByteCount: r.mediaBytes, countStyle: .file)))\(dryRun ? "" : ", \(r.temporaries) temporary files")")
@@ -60,7 +61,9 @@ extension CacheCommand {
         var repair = false
 
         func run() throws {
-            let root = UserPath.commandLine(store.store)
+            guard case .sqlite(let root) = try store.address() else {
+                throw CLIError("error: cache check checks a SQLite store folder (store.sqlite and its media); it cannot check a PostgreSQL store, whose media objects are checked against their hashes whenever they are read")
+            }
             let report = try StoreCheck.run(storeRoot: root)
             if json {
                 let e = JSONEncoder()
