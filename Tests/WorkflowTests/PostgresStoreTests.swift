@@ -50,7 +50,7 @@ struct PostgresStoreTests {
             do {
                 for batch in results.shuffled().chunked(into: 5) {
                     let states = batch.map { ItemState(stepID: "step", itemID: $0.fingerprint, fingerprint: $0.fingerprint, status: .ok, components: nil) }
-                    try stores[w].commit(results: batch, states: states, workflow: "wf")
+                    try stores[w].commit(results: Array(batch), states: states, workflow: "wf")
                 }
             } catch {
                 failures.append(error)
