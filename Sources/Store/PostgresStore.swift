@@ -41,18 +41,34 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         return address
     }
 
+    /// Drops database `name` on `server`'s server, ending its sessions (for a benchmark's scratch database).
+    public static func dropDatabase(_ name: String, server: PostgresAddress) throws {
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.isEmpty else {
+            throw StoreError("database name \(name) must be letters, digits and _")
+        }
+        let admin = try PostgresConnectionBridge(address: server, purpose: "admin")
+        try admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+    }
+
     private func createSchema() throws {
+        // Usually the tables are there: one round trip to see that, before the transaction that creates them.
+        let exists = try db.query("SELECT to_regclass('storyloom_meta') IS NOT NULL").first?.decode(Bool.self) ?? false
+        if exists, try schemaVersion() == Self.schemaVersion { return }
         try db.transaction { tx in
             // Many nodes may open a new database at once: one creates the tables, the others wait here.
             try tx.query("SELECT pg_advisory_xact_lock(\(Self.lockClass), 0)")
             for statement in Self.schema { try tx.query(PostgresQuery(unsafeSQL: statement)) }
             try tx.query("INSERT INTO storyloom_meta (key, value) VALUES ('schema_version', \(String(Self.schemaVersion))) ON CONFLICT (key) DO NOTHING")
-            let version = try tx.query("SELECT value FROM storyloom_meta WHERE key = 'schema_version'").first
-                .flatMap { try? $0.decode(String.self) }.flatMap { Int($0) } ?? 0
-            guard version <= Self.schemaVersion else {
-                throw StoreError("the PostgreSQL store \(address) has schema version \(version), newer than this storyloom's \(Self.schemaVersion): use a newer storyloom")
-            }
         }
+        let version = try schemaVersion()
+        guard version <= Self.schemaVersion else {
+            throw StoreError("the PostgreSQL store \(address) has schema version \(version), newer than this storyloom's \(Self.schemaVersion): use a newer storyloom")
+        }
+    }
+
+    private func schemaVersion() throws -> Int {
+        try db.query("SELECT value FROM storyloom_meta WHERE key = 'schema_version'").first
+            .flatMap { Int(try $0.decode(String.self)) } ?? 0
     }
 
     static let schema = [
@@ -141,35 +157,35 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     /// A fingerprint's result is written once: a second writer (a resubmitted task, another node that
     /// computed the same item) finds it there and leaves it. A failed result is replaced by a later one,
-    /// as a retry after a failure must be able to store its success.
+    /// as a retry after a failure must be able to store its success. Rows go in multi-row statements: a
+    /// batch is a few round trips, not a few per item.
     public func commit(results: [StoredResult], states: [ItemState], workflow: String) throws {
         let now = Date().timeIntervalSince1970
+        // One row per fingerprint (two items can share one), the last as SQLite's INSERT OR REPLACE keeps.
+        var unique: [String: StoredResult] = [:]
+        for r in results { unique[r.fingerprint] = r }
+        let rows = unique.values.sorted { $0.fingerprint < $1.fingerprint }
         try db.transaction { tx in
             try bumpGeneration(tx)
-            for r in results {
-                let inserted = try tx.query("""
-                    INSERT INTO results (fingerprint, step_kind, status, outputs, error, seconds, model_digest, created_at)
-                    VALUES (\(r.fingerprint), \(r.stepKind), \(r.status.rawValue), \(r.outputs), \(r.error), \(r.seconds), \(r.modelDigest), \(now))
-                    ON CONFLICT (fingerprint) DO UPDATE SET step_kind = EXCLUDED.step_kind, status = EXCLUDED.status,
-                        outputs = EXCLUDED.outputs, error = EXCLUDED.error, seconds = EXCLUDED.seconds,
-                        model_digest = EXCLUDED.model_digest, created_at = EXCLUDED.created_at
-                    WHERE results.status <> 'ok'
-                    RETURNING fingerprint
-                    """)
-                // An ok result already there keeps its vectors too.
-                guard !inserted.isEmpty else { continue }
-                try tx.query("DELETE FROM vectors WHERE fingerprint = \(r.fingerprint)")
-                for (name, vector) in r.vectors {
-                    try tx.query("""
-                        INSERT INTO vectors (fingerprint, name, dim, model_digest, data)
-                        VALUES (\(r.fingerprint), \(name), \(vector.count), \(r.modelDigest), \(ProjectStore.data(from: vector)))
-                        ON CONFLICT DO NOTHING
-                        """)
-                }
-                for m in r.media {
-                    try tx.query("INSERT INTO result_media (fingerprint, hash, ext) VALUES (\(r.fingerprint), \(m.hash), \(m.ext)) ON CONFLICT DO NOTHING")
-                }
-            }
+            let written = Set(try Self.insert(tx, into: "results",
+                                              columns: ["fingerprint", "step_kind", "status", "outputs", "error", "seconds", "model_digest", "created_at"],
+                                              rows: rows.map { r -> [Bind] in [r.fingerprint, r.stepKind, r.status.rawValue, r.outputs, r.error, r.seconds, r.modelDigest, now] },
+                                              then: """
+                                                ON CONFLICT (fingerprint) DO UPDATE SET step_kind = EXCLUDED.step_kind, status = EXCLUDED.status,
+                                                    outputs = EXCLUDED.outputs, error = EXCLUDED.error, seconds = EXCLUDED.seconds,
+                                                    model_digest = EXCLUDED.model_digest, created_at = EXCLUDED.created_at
+                                                WHERE results.status <> 'ok' RETURNING fingerprint
+                                                """).map { try $0.decode(String.self) })
+            // An ok result already there keeps its vectors and media references too.
+            let fresh = rows.filter { written.contains($0.fingerprint) }
+            guard !fresh.isEmpty else { try upsert(states: states, workflow: workflow, tx: tx); return }
+            try tx.query("DELETE FROM vectors WHERE fingerprint = ANY(\(fresh.map(\.fingerprint)))")
+            try Self.insert(tx, into: "vectors", columns: ["fingerprint", "name", "dim", "model_digest", "data"],
+                            rows: fresh.flatMap { r in r.vectors.map { v -> [Bind] in [r.fingerprint, v.key, v.value.count, r.modelDigest, ProjectStore.data(from: v.value)] } },
+                            then: "ON CONFLICT DO NOTHING")
+            try Self.insert(tx, into: "result_media", columns: ["fingerprint", "hash", "ext"],
+                            rows: fresh.flatMap { r in r.media.map { m -> [Bind] in [r.fingerprint, m.hash, m.ext] } },
+                            then: "ON CONFLICT DO NOTHING")
             try upsert(states: states, workflow: workflow, tx: tx)
         }
     }
@@ -183,14 +199,43 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     private func upsert(states: [ItemState], workflow: String, tx: PostgresConnectionBridge.Transaction) throws {
-        for s in states {
-            try tx.query("""
-                INSERT INTO item_states (workflow, step_id, item_id, fingerprint, status, components)
-                VALUES (\(workflow), \(s.stepID), \(s.itemID), \(s.fingerprint), \(s.status.rawValue), \(s.components))
-                ON CONFLICT (workflow, step_id, item_id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
-                    status = EXCLUDED.status, components = EXCLUDED.components
-                """)
+        var unique: [String: ItemState] = [:]
+        for s in states { unique[s.stepID + "\u{0}" + s.itemID] = s }
+        try Self.insert(tx, into: "item_states", columns: ["workflow", "step_id", "item_id", "fingerprint", "status", "components"],
+                        rows: unique.keys.sorted().map { key -> [Bind] in
+                            let s = unique[key]!
+                            return [workflow, s.stepID, s.itemID, s.fingerprint, s.status.rawValue, s.components]
+                        },
+                        then: """
+                            ON CONFLICT (workflow, step_id, item_id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+                                status = EXCLUDED.status, components = EXCLUDED.components
+                            """)
+    }
+
+    typealias Bind = (any PostgresThrowingDynamicTypeEncodable)?
+
+    /// `INSERT INTO table (columns) VALUES (…), (…) then` in statements of at most 1000 rows (a statement
+    /// takes at most 65535 values); the rows any RETURNING clause returns. Nothing is sent for no rows.
+    @discardableResult
+    static func insert(_ tx: PostgresConnectionBridge.Transaction, into table: String, columns: [String], rows: [[Bind]],
+                       then clause: String) throws -> [PostgresRow] {
+        var out: [PostgresRow] = []
+        for chunk in rows.chunked(1000) {
+            var binds = PostgresBindings(capacity: chunk.count * columns.count)
+            var tuples: [String] = []
+            tuples.reserveCapacity(chunk.count)
+            for row in chunk {
+                var marks: [String] = []
+                for value in row {
+                    if let value { try binds.append(value) } else { binds.appendNull() }
+                    marks.append("$\(binds.count)")
+                }
+                tuples.append("(" + marks.joined(separator: ", ") + ")")
+            }
+            let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", ")) \(clause)"
+            out += try tx.query(PostgresQuery(unsafeSQL: sql, binds: binds))
         }
+        return out
     }
 
     // MARK: Item states

@@ -131,10 +131,12 @@ struct BenchCommand: AsyncParsableCommand {
 struct CacheBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Plan, first run and no-op rerun of a large cheap workflow.")
     @Option(help: "Stories in the workflow.") var stories: Int = 10_000
+    @Option(help: "Also measure a PostgreSQL store on this server: postgresql://USER@HOST:PORT/DATABASE (a scratch database is created there and dropped).")
+    var postgres: String?
     @Flag(help: "Print {\"rows\":[…]}.") var json = false
 
     func run() async throws {
-        let report = try await CacheBench.run(stories: stories)
+        let report = try await CacheBench.run(stories: stories, postgres: try postgres.map { try PostgresAddress(url: $0) })
         print(json ? try report.json() : report.table())
     }
 }
