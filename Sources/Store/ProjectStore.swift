@@ -392,11 +392,11 @@ public final class ProjectStore: ResultStore, Sendable {
                 kinds[row[0]] = row[1]
             }
             return StoreStats(results: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results") ?? 0,
-                         failedResults: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results WHERE status = 'failed'") ?? 0,
-                         vectors: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vectors") ?? 0,
-                         mediaObjects: usage.objects, mediaBytes: usage.bytes, databaseBytes: dbBytes,
-                         runs: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs") ?? 0,
-                         workflows: workflows, stepKinds: kinds)
+                              failedResults: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results WHERE status = 'failed'") ?? 0,
+                              vectors: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vectors") ?? 0,
+                              mediaObjects: usage.objects, mediaBytes: usage.bytes, databaseBytes: dbBytes,
+                              runs: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs") ?? 0,
+                              workflows: workflows, stepKinds: kinds)
         }
     }
 
