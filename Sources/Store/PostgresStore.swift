@@ -408,6 +408,30 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                           runs: try count("SELECT COUNT(*) FROM runs"), workflows: workflows, stepKinds: kinds)
     }
 
+    public func mediaReferences() throws -> [String: Int] {
+        var refs: [String: Int] = [:]
+        for row in try db.query("SELECT hash, ext, COUNT(*) FROM result_media GROUP BY hash, ext") {
+            let (hash, ext, n) = try row.decode((String, String, Int64).self)
+            refs["\(hash).\(ext)"] = Int(n)
+        }
+        return refs
+    }
+
+    public func forgetResults(usingMedia hashes: Set<String>) throws -> Int {
+        try db.transaction { tx in
+            try bumpGeneration(tx)
+            let fingerprints = try tx.query("SELECT DISTINCT fingerprint FROM result_media WHERE hash = ANY(\(Array(hashes)))")
+                .map { try $0.decode(String.self) }
+            guard !fingerprints.isEmpty else { return 0 }
+            try tx.query("DELETE FROM results WHERE fingerprint = ANY(\(fingerprints))")
+            try tx.query("DELETE FROM vectors WHERE fingerprint = ANY(\(fingerprints))")
+            try tx.query("DELETE FROM result_media WHERE fingerprint = ANY(\(fingerprints))")
+            // Plans trust a workflow's item state; without it the item is planned anew.
+            try tx.query("DELETE FROM item_states WHERE fingerprint = ANY(\(fingerprints))")
+            return fingerprints.count
+        }
+    }
+
     /// As ``ProjectStore/collectGarbage(dryRun:)``. Hold the run lock: `storyloom work` tasks take no lock,
     /// but they only run while a `run` holds it.
     public func collectGarbage(dryRun: Bool) throws -> GCReport {

@@ -55,6 +55,11 @@ public protocol ResultStore: AnyObject, Sendable {
     func saveCachedPlan(_ plan: CachedPlan, workflow: String) throws
 
     // Maintenance
+    /// Results per referenced media object, by `hash.ext`.
+    func mediaReferences() throws -> [String: Int]
+    /// Forgets every result that references one of these media objects (with its vectors, media references
+    /// and item states), so the next run recomputes those items; returns how many.
+    func forgetResults(usingMedia hashes: Set<String>) throws -> Int
     func stats() throws -> StoreStats
     /// Removes results that no workflow's item states reference, and media no kept result references.
     func collectGarbage(dryRun: Bool) throws -> GCReport

@@ -54,17 +54,19 @@ struct CacheCommand: ParsableCommand {
 extension CacheCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the store for damage: SQLite's integrity check, every media file against its hash; exits 1 when damaged.")
+            abstract: "Check the store for damage: SQLite's integrity check (a SQLite store), every media file against its hash; exits 1 when damaged.")
         @OptionGroup var store: StoreOption
         @Flag(help: "Print JSON.") var json = false
         @Flag(help: "Delete damaged media files and forget the results that use damaged or missing ones, so the next run recomputes them.")
         var repair = false
 
         func run() throws {
-            guard case .sqlite(let root) = try store.address() else {
-                throw CLIError("error: cache check checks a SQLite store folder (store.sqlite and its media); it cannot check a PostgreSQL store, whose media objects are checked against their hashes whenever they are read")
+            let address = try store.address()
+            let report: StoreCheckReport
+            switch address {
+            case .sqlite(let root): report = try StoreCheck.run(storeRoot: root)
+            case .postgres(let server, let media): report = try StoreCheck.run(store: PostgresStore(address: server, mediaFolder: media))
             }
-            let report = try StoreCheck.run(storeRoot: root)
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
@@ -74,8 +76,10 @@ extension CacheCommand {
             }
             guard report.damaged else { return }
             if repair && report.databaseIsSound {
-                let lock = try StoreLock(storeRoot: root, wait: false)
-                let done = try ProjectStore(root: root).repairMedia(report)
+                // Opened for writing only now, with the database found sound.
+                let opened = try address.open()
+                let lock = try opened.lockRuns(wait: false)
+                let done = try opened.repairMedia(report)
                 withExtendedLifetime(lock) {}
                 if !json { print("repaired: removed \(done.filesRemoved) damaged media files, forgot \(done.resultsForgotten) results; the next run recomputes them") }
                 return

@@ -91,6 +91,37 @@ struct PostgresRunTests {
         #expect(try outputs(store).count == 32)
         #expect(try store.runs().count == 2)   // the refused run never began
     }
+
+    @Test func cacheStatsCheckRepairAndGCWorkOnAPostgresStore() throws {
+        let cli = try CLI()
+        try cli.writeImageStories(2, in: "collection")
+        try cli.write(CacheCheckTests.workflow, to: "wf.yaml")
+        let store = ["--store", TestPostgres.url(of: try TestPostgres.freshDatabase()), "--media", "shared"]
+        #expect(try cli.run(["run", "wf.yaml", "--quiet", "--no-gallery"] + store).status == 0)
+        let stats = try cli.run(["cache", "stats", "--json"] + store)
+        #expect(stats.status == 0 && stats.stdout.contains("\"mediaObjects\":4") && stats.stdout.contains("\"results\":4"), "\(stats.stdout)\(stats.stderr)")
+        let clean = try cli.run(["cache", "check"] + store)
+        #expect(clean.status == 0 && clean.stdout.contains("no damage found"), "\(clean.stdout)\(clean.stderr)")
+        #expect(clean.stdout.contains("database  PostgreSQL: not checked here"))
+
+        let media = try MediaStore(root: cli.root.appendingPathComponent("shared/media"))
+        let victim = try #require(media.allObjects().sorted { $0.hash < $1.hash }.first)
+        var bytes = try Data(contentsOf: victim.url)
+        bytes[bytes.count / 2] ^= 0x10
+        try bytes.write(to: victim.url)
+        let damaged = try cli.run(["cache", "check"] + store)
+        #expect(damaged.status == 1)
+        #expect(damaged.stdout.contains("damaged media/\(victim.hash.prefix(2))/\(victim.hash).\(victim.ext): expected sha256 \(victim.hash), found \(Hashing.sha256Hex(bytes)) (referenced by 1 result)"),
+                "\(damaged.stdout)")
+        let repaired = try cli.run(["cache", "check", "--repair"] + store)
+        #expect(repaired.status == 0 && repaired.stdout.contains("repaired: removed 1 damaged media files, forgot 1 results"), "\(repaired.stdout)\(repaired.stderr)")
+        let rerun = try cli.run(["run", "wf.yaml", "--no-gallery", "--json"] + store)
+        #expect(rerun.status == 0 && rerun.stdout.contains("\"ran\" : 1"), "\(rerun.stdout)")
+        #expect(try cli.run(["cache", "check"] + store).status == 0)
+        #expect(try Data(contentsOf: victim.url) != bytes)
+        let gc = try cli.run(["cache", "gc", "--dry-run"] + store)
+        #expect(gc.status == 0 && gc.stdout.contains("would remove 0 results and 0 media objects"), "\(gc.stdout)\(gc.stderr)")
+    }
 }
 
 /// The settings of a PostgreSQL store, checked without a server.
