@@ -55,10 +55,8 @@ public struct MediaStore: Sendable {
         let actual = Hashing.sha256Hex(data)
         guard actual == hash else {
             throw StoreError("""
-                media object \(url.path) is damaged: its bytes hash to \(actual), not \(hash). To recover, delete the file \
-                and the results that use it, and the next run recomputes them: `storyloom cache check --repair` does both \
-                on a SQLite store; on PostgreSQL, DELETE FROM results WHERE fingerprint IN (SELECT fingerprint FROM \
-                result_media WHERE hash = '\(hash)')
+                media object \(url.path) is damaged: its bytes hash to \(actual), not \(hash); \
+                `storyloom cache check --repair` deletes it and forgets the results that use it, so the next run recomputes them
                 """)
         }
         return data
