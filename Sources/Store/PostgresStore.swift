@@ -466,7 +466,7 @@ final class PostgresRunLock: RunLock, @unchecked Sendable {
     private let connection: PostgresConnectionBridge
 
     init(address: PostgresAddress, wait: Bool) throws {
-        connection = try PostgresConnectionBridge(address: address, purpose: "run")
+        connection = try PostgresConnectionBridge(address: address, purpose: "run", reconnects: false)
         let key = PostgresStore.lockClass
         if wait {
             try connection.query("SELECT pg_advisory_lock(\(key), 1)")
