@@ -25,13 +25,21 @@ struct PostgresStoreTests {
         #expect(error?.message.contains("is using the store at \(address)") == true)
         #expect(try second.latestRun(workflow: "chain") == nil)
 
-        // With --wait the second run starts once the first lets go.
-        let waiting = Task { try await s.session(store: second).run(.init(wait: true, gallery: false)) }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(try second.latestRun(workflow: "chain") == nil)
+        // A waiting lock (--wait) is granted once the first lets go. Taken on a thread of its own: blocked in
+        // the server, it must not hold one of the few threads the other tests run on.
+        let granted = DispatchSemaphore(value: 0)
+        let waiter = LockedValue<(any RunLock)?>(nil)
+        Thread.detachNewThread {
+            waiter.set(try? second.lockRuns(wait: true))
+            granted.signal()
+        }
+        #expect(granted.wait(timeout: .now() + 0.3) == .timedOut)
         #expect(held != nil)   // held until here
         held = nil
-        let summary = try await waiting.value
+        #expect(granted.wait(timeout: .now() + 30) == .success)
+        #expect(waiter.get() != nil)
+        waiter.set(nil)
+        let summary = try await s.run(store: second)
         #expect(summary.status == "ok" && summary.ran("upper") == 9)
         #expect(try await s.run(store: first).steps.allSatisfy { $0.ran == 0 })
     }
@@ -82,6 +90,14 @@ struct PostgresStoreTests {
         #expect(try store.generation() > g1)
         #expect(try store.stateIndex(workflow: "w").isEmpty)
     }
+}
+
+final class LockedValue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.withLock { value } }
+    func set(_ new: T) { lock.withLock { value = new } }
 }
 
 final class LockedErrors: @unchecked Sendable {
