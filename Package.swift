@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
     ],
     targets: [
         // C libraries, each through a C-prefixed system library target with its apt provider.
@@ -27,6 +28,8 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
         // cpuid/XGETBV through the compiler's builtins: which OpenBLAS kernels this CPU can run.
         .target(name: "CCPUFeatures"),
+        // statfs's filesystem type (<sys/vfs.h> is not in Swift's Glibc module): a SQLite store is refused on NFS.
+        .target(name: "CFilesystem"),
 
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         // f16/bf16 weight kernels (widening, batch-1 products) with a run-time AVX2/F16C path.
@@ -38,8 +41,10 @@ let package = Package(
         ]),
         .target(name: "StoryWorld", dependencies: ["Stories", "Imaging"]),
         .target(name: "Store", dependencies: [
+            "CFilesystem",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         .target(name: "Models", dependencies: ["Tensor", "Imaging", "Store"]),
         .target(name: "Workflow", dependencies: [
@@ -63,13 +68,15 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "StoriesTests", dependencies: ["Stories"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoryWorldTests", dependencies: ["StoryWorld", "Stories", "Imaging"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Steps", "Stories", "Store"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "StoreTestSupport"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Steps", "Stories", "Store", "StoreTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StepsTests", dependencies: ["Steps", "Workflow", "Imaging", "StoryWorld", "Stories"]),
         // Test support: libxml2's HTML parser with XPath, for asserting on the DOM a browser would build.
         .target(name: "HTMLInspection", dependencies: ["CLibXML2"]),
+        // Test support: a fresh database per test on the server STORYLOOM_TEST_POSTGRES names.
+        .target(name: "StoreTestSupport", dependencies: ["Store"]),
         .testTarget(name: "GalleryTests", dependencies: ["Gallery", "Store", "HTMLInspection"]),
-        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "Imaging", "HTMLInspection", "Gallery", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "CLITests", dependencies: ["storyloom", "Store", "StoreTestSupport", "Imaging", "HTMLInspection", "Gallery", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

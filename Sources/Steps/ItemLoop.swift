@@ -25,6 +25,11 @@ extension StepServices {
     /// An image input as RGB pixels (what the models read); `input` names it in the error.
     func rgbImage(_ value: Value?, input: String) throws -> Image {
         guard let ref = value?.image else { throw StepError("input \(input) is not an image (\(value?.summary ?? "missing"))") }
-        return try Image.load(contentsOf: imageURL(ref)).converted(toChannels: 3)
+        return try loadImage(ref).converted(toChannels: 3)
+    }
+
+    /// Loads and decodes an image input; one from the media store is checked against its hash first.
+    func loadImage(_ ref: ImageRef) throws -> Image {
+        try Image.decode(try loadImageData(ref), source: imageURL(ref).path)
     }
 }

@@ -29,7 +29,7 @@ public enum ItemWire {
             switch images {
             case .path: return .object(["path": .string(url.path), "ext": .string(ref.ext)])
             case .base64:
-                guard let data = FileManager.default.contents(atPath: url.path) else { throw StepError("image \(url.path) is missing") }
+                let data = try services.loadImageData(ref)
                 return .object(["base64": .string(data.base64EncodedString()), "ext": .string(ref.ext)])
             }
         case .vector(let v): return .array(v.map { .number(Double($0)) })

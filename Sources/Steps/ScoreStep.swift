@@ -61,8 +61,8 @@ public enum ScoreStep {
                     guard let a = item.inputs["a"]?.image, let b = item.inputs["b"]?.image else {
                         throw StepError("\(metric) compares two images; inputs a and b must be image columns")
                     }
-                    let ia = try Image.load(contentsOf: services.imageURL(a))
-                    let ib = try Image.load(contentsOf: services.imageURL(b))
+                    let ia = try services.loadImage(a)
+                    let ib = try services.loadImage(b)
                     return .success(["score": .number(try PixelScore.score(metric: metric, a: ia, b: ib))])
                 } catch {
                     return .failure("\(error)")

@@ -39,7 +39,7 @@ public enum ThumbnailStep {
                 if services.isCancelled() { return .failure("cancelled") }
                 do {
                     guard let ref = item.inputs["image"]?.image else { throw StepError("input image is not an image") }
-                    let image = try Image.load(contentsOf: services.imageURL(ref))
+                    let image = try services.loadImage(ref)
                     let out = resize(image)
                     let hash = try services.media.put(try PNGCodec.encode(out), ext: "png")
                     return .success(["image": .image(ImageRef(hash: hash, ext: "png"))])

@@ -1,7 +1,13 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Content-addressed files: `media/ab/<sha256>.<ext>`, written atomically (temp file + rename), so a crash
-/// never leaves a half-written object under its final name.
+/// Content-addressed files: `media/ab/<sha256>.<ext>`, written durably and atomically (temp file, fsync,
+/// rename, fsync of the folder), so a crash never leaves a half-written object under its final name, and
+/// read back only after checking the bytes against the hash in the name. Several nodes may write the same
+/// object into a shared folder at once: each writes its own temp file, and either rename leaves the
+/// same bytes.
 public struct MediaStore: Sendable {
     public let root: URL
 
@@ -23,13 +29,63 @@ public struct MediaStore: Sendable {
         if FileManager.default.fileExists(atPath: url.path) { return hash }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let tmp = root.appendingPathComponent("tmp/\(hash).\(UUID().uuidString).part")
-        try data.write(to: tmp)
+        do {
+            try Self.writeSynced(data, to: tmp.path)
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw error
+        }
         if rename(tmp.path, url.path) != 0 {
             let code = errno
             try? FileManager.default.removeItem(at: tmp)
             throw StoreError("cannot move media object into place at \(url.path): \(String(cString: strerror(code)))")
         }
+        // The rename is durable once the folder's entry is on disk.
+        try Self.sync(folder: url.deletingLastPathComponent().path)
         return hash
+    }
+
+    /// The object's bytes, checked against its hash: a mismatch (a damaged or half-copied file) is an error
+    /// naming the file and both hashes, never data passed on.
+    public func read(hash: String, ext: String) throws -> Data {
+        let url = url(hash: hash, ext: ext)
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw StoreError("media object \(url.path) is missing")
+        }
+        let actual = Hashing.sha256Hex(data)
+        guard actual == hash else {
+            throw StoreError("""
+                media object \(url.path) is damaged: its bytes hash to \(actual), not \(hash); \
+                `storyloom cache check --repair` deletes it and forgets the results that use it, so the next run recomputes them
+                """)
+        }
+        return data
+    }
+
+    /// Writes `data` to a new file at `path` and fsyncs it.
+    static func writeSynced(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw StoreError("cannot flush \(path) to disk: \(String(cString: strerror(errno)))") }
+    }
+
+    static func sync(folder path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("cannot open folder \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw StoreError("cannot flush folder \(path) to disk: \(String(cString: strerror(errno)))") }
     }
 
     /// Where the object with this hash lives (whether or not it exists).

@@ -38,22 +38,6 @@ extension ProjectStore {
         try db.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM store_generation WHERE id = 0") ?? 0 }
     }
 
-    /// A workflow's cached plan: its content key, the generation its statuses were computed at (nil: they
-    /// must be recomputed), whether stale items carry their reasons, and the encoded plan.
-    public struct CachedPlan: Sendable {
-        public var key: String
-        public var generation: Int64?
-        public var explained: Bool
-        public var data: Data
-
-        public init(key: String, generation: Int64?, explained: Bool, data: Data) {
-            self.key = key
-            self.generation = generation
-            self.explained = explained
-            self.data = data
-        }
-    }
-
     public func cachedPlan(workflow: String) throws -> CachedPlan? {
         try db.read { db in
             try Row.fetchOne(db, sql: "SELECT key, generation, explained, data FROM plan_cache WHERE workflow = ?",

@@ -64,16 +64,20 @@ public struct RunRecord: Sendable {
 }
 
 /// The project store: results by fingerprint in SQLite (WAL), media files by content hash, per-workflow
-/// item states and run history. One store per project, shared by all workflows.
-public final class ProjectStore: Sendable {
+/// item states and run history. One store per project, shared by all workflows; the default
+/// ``ResultStore``, on a local disk only (see ``NetworkFilesystem``).
+public final class ProjectStore: ResultStore, Sendable {
     public let root: URL
     public let media: MediaStore
     public let db: DatabasePool
+    public var location: String { root.path }
 
-    /// Opens (creating if needed) the store in `root`: `store.sqlite` and `media/`.
+    /// Opens (creating if needed) the store in `root`: `store.sqlite` and `media/`. Refuses a folder on a
+    /// network filesystem, where SQLite's locking is not to be trusted.
     public init(root: URL) throws {
         self.root = root
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try NetworkFilesystem.refuseSQLite(in: root)
         var config = Configuration()
         config.busyMode = .timeout(30)
         do {
@@ -153,6 +157,10 @@ public final class ProjectStore: Sendable {
         }
         m.registerMigration("v2-generation-and-plan-cache") { db in try Self.createGenerationAndPlanCache(db) }
         return m
+    }
+
+    public func lockRuns(wait: Bool) throws -> any RunLock {
+        try StoreLock(storeRoot: root, wait: wait)
     }
 
     // MARK: Results
@@ -317,14 +325,14 @@ public final class ProjectStore: Sendable {
 
     /// The workflow's latest run; with `finished`, the latest that ended with a summary (one killed before
     /// its end has none).
-    public func latestRun(workflow: String, finished: Bool = false) throws -> RunRecord? {
+    public func latestRun(workflow: String, finished: Bool) throws -> RunRecord? {
         try db.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE workflow = ?\(finished ? " AND summary IS NOT NULL" : "") ORDER BY id DESC LIMIT 1",
                              arguments: [workflow]).map(Self.run)
         }
     }
 
-    public func runs(limit: Int = 20) throws -> [RunRecord] {
+    public func runs(limit: Int) throws -> [RunRecord] {
         try db.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.run)
         }
@@ -347,41 +355,18 @@ public final class ProjectStore: Sendable {
 
     // MARK: File hashes
 
-    static let racyWindow: Double = 2
-
-    /// Content hashes of files, recomputed only when a file's size or mtime changed (like git's index).
-    ///
-    /// As git does for "racily clean" files, a hash is not remembered while its file's mtime is within
-    /// `racyWindow` seconds of now: filesystems stamp mtimes with a coarse clock, so a same-size rewrite
-    /// moments later could keep the same mtime and be taken for unchanged.
     public func fileHashes(for urls: [URL]) throws -> [String: String] {
         var known: [String: (Int64, Double, String)] = [:]
         try db.read { db in
             let cursor = try Row.fetchCursor(db, sql: "SELECT path, size, mtime, hash FROM file_hashes")
             while let row = try cursor.next() { known[row[0]] = (row[1], row[2], row[3]) }
         }
-        var out: [String: String] = [:]
-        var updates: [(String, Int64, Double, String)] = []
-        let now = Date().timeIntervalSince1970
-        for url in urls {
-            let path = url.path
-            var st = stat()
-            guard stat(path, &st) == 0 else { continue }
-            let size = Int64(st.st_size)
-            let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) * 1e-9
-            if let k = known[path], k.0 == size, k.1 == mtime {
-                out[path] = k.2
-            } else {
-                let hash = try Hashing.sha256Hex(fileAt: url)
-                out[path] = hash
-                if mtime < now - Self.racyWindow { updates.append((path, size, mtime, hash)) }
-            }
-        }
+        let (out, updates) = try FileHashing.hashes(for: urls, known: known)
         if !updates.isEmpty {
             try db.write { db in
                 for u in updates {
                     try db.execute(sql: "INSERT OR REPLACE INTO file_hashes (path, size, mtime, hash) VALUES (?, ?, ?, ?)",
-                                   arguments: [u.0, u.1, u.2, u.3])
+                                   arguments: [u.path, u.size, u.mtime, u.hash])
                 }
             }
         }
@@ -390,24 +375,8 @@ public final class ProjectStore: Sendable {
 
     // MARK: Statistics and garbage collection
 
-    public struct Stats: Sendable, Codable {
-        public var results: Int
-        public var failedResults: Int
-        public var vectors: Int
-        public var mediaObjects: Int
-        public var mediaBytes: Int64
-        public var databaseBytes: Int64
-        public var runs: Int
-        public var workflows: [String: Int]   // workflow -> tracked items
-        public var stepKinds: [String: Int]   // step kind -> results
-    }
-
-    public func stats() throws -> Stats {
-        let objects = media.allObjects()
-        var bytes: Int64 = 0
-        for o in objects {
-            bytes += Int64((try? FileManager.default.attributesOfItem(atPath: o.url.path)[.size] as? Int) ?? 0)
-        }
+    public func stats() throws -> StoreStats {
+        let usage = media.usage()
         var dbBytes: Int64 = 0
         for suffix in ["", "-wal", "-shm"] {
             let path = root.appendingPathComponent("store.sqlite\(suffix)").path
@@ -422,21 +391,13 @@ public final class ProjectStore: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT step_kind, COUNT(*) FROM results GROUP BY step_kind") {
                 kinds[row[0]] = row[1]
             }
-            return Stats(results: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results") ?? 0,
-                         failedResults: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results WHERE status = 'failed'") ?? 0,
-                         vectors: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vectors") ?? 0,
-                         mediaObjects: objects.count, mediaBytes: bytes, databaseBytes: dbBytes,
-                         runs: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs") ?? 0,
-                         workflows: workflows, stepKinds: kinds)
+            return StoreStats(results: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results") ?? 0,
+                              failedResults: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM results WHERE status = 'failed'") ?? 0,
+                              vectors: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vectors") ?? 0,
+                              mediaObjects: usage.objects, mediaBytes: usage.bytes, databaseBytes: dbBytes,
+                              runs: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs") ?? 0,
+                              workflows: workflows, stepKinds: kinds)
         }
-    }
-
-    public struct GCReport: Sendable, Codable {
-        public var results: Int
-        public var mediaObjects: Int
-        public var mediaBytes: Int64
-        public var temporaries: Int
-        public var dryRun: Bool
     }
 
     /// Removes results that no workflow's item states reference, and media no kept result references.
@@ -466,16 +427,10 @@ public final class ProjectStore: Sendable {
             }
             return live
         }
-        var count = 0
-        var bytes: Int64 = 0
-        for object in media.allObjects() where !live.contains(object.hash) {
-            count += 1
-            bytes += Int64((try? FileManager.default.attributesOfItem(atPath: object.url.path)[.size] as? Int) ?? 0)
-            if !dryRun { try? FileManager.default.removeItem(at: object.url) }
-        }
+        let removed = media.removeObjects(notIn: live, dryRun: dryRun)
         let temps = dryRun ? 0 : media.removeTemporaries()
         if !dryRun { try db.writeWithoutTransaction { try $0.execute(sql: "VACUUM") } }
-        return GCReport(results: doomed.count, mediaObjects: count, mediaBytes: bytes, temporaries: temps, dryRun: dryRun)
+        return GCReport(results: doomed.count, mediaObjects: removed.count, mediaBytes: removed.bytes, temporaries: temps, dryRun: dryRun)
     }
 
     /// `PRAGMA integrity_check`: "ok" when the database is sound.

@@ -23,8 +23,11 @@ public struct StoreCheckReport: Sendable, Codable {
     }
 
     public var store: String
-    /// SQLite's `PRAGMA integrity_check` messages (`["ok"]` when sound), or the error that stopped it.
+    /// SQLite's `PRAGMA integrity_check` messages (`["ok"]` when sound), or the error that stopped it;
+    /// `["ok"]` for PostgreSQL, whose database this check does not read.
     public var database: [String]
+    /// "SQLite", or "PostgreSQL" for a shared store.
+    public var databaseEngine = "SQLite"
     /// Media objects on disk whose bytes were hashed.
     public var mediaChecked: Int
     public var corrupt: [BadMedia]
@@ -76,7 +79,19 @@ public enum StoreCheck {
             database = ["\(error)"]
         }
 
-        let media = MediaStore(unchecked: root.appendingPathComponent("media"))
+        return checkMedia(MediaStore(unchecked: root.appendingPathComponent("media")), references: references,
+                          store: root.path, database: database)
+    }
+
+    /// Checks a PostgreSQL store's media: every object's bytes against the hash in its name, every object the
+    /// database references present. The database itself is the server's to check (`pg_amcheck`).
+    public static func run(store: PostgresStore) throws -> StoreCheckReport {
+        var report = checkMedia(store.media, references: try store.mediaReferences(), store: store.location, database: ["ok"])
+        report.databaseEngine = "PostgreSQL"
+        return report
+    }
+
+    static func checkMedia(_ media: MediaStore, references: [String: Int]?, store: String, database: [String]) -> StoreCheckReport {
         var corrupt: [StoreCheckReport.BadMedia] = []
         var onDisk = Set<String>()
         var orphans = 0
@@ -106,7 +121,7 @@ public enum StoreCheck {
             missing.append(.init(path: "media/\(hash.prefix(2))/\(name)", expected: hash, actual: nil, referencedBy: uses))
         }
         let temporaries = (try? FileManager.default.contentsOfDirectory(atPath: media.root.appendingPathComponent("tmp").path).count) ?? 0
-        return StoreCheckReport(store: root.path, database: database, mediaChecked: objects.count, corrupt: corrupt,
+        return StoreCheckReport(store: store, database: database, mediaChecked: objects.count, corrupt: corrupt,
                                 missing: missing, orphans: references == nil ? nil : orphans, orphanBytes: orphanBytes,
                                 temporaries: temporaries)
     }
@@ -116,7 +131,9 @@ extension StoreCheckReport: CustomStringConvertible {
     /// What was checked, each damaged thing on its own line, and what to do about it.
     public var description: String {
         var lines = ["store \(store)"]
-        if databaseIsSound {
+        if databaseEngine != "SQLite" {
+            lines.append("  database  \(databaseEngine): not checked here (the server's own tools check it, e.g. pg_amcheck)")
+        } else if databaseIsSound {
             lines.append("  database  ok (SQLite integrity check)")
         } else {
             // integrity_check's own lines, or the error that kept the file from being read at all.

@@ -5,7 +5,7 @@ import Glibc
 
 /// An exclusive advisory lock on the store (flock on `store/run.lock`), held by a running `run`.
 /// The kernel drops it when the process dies, so a crashed run never leaves a stale lock.
-public final class StoreLock: @unchecked Sendable {
+public final class StoreLock: RunLock, @unchecked Sendable {
     private let fd: Int32
     public let path: String
 

@@ -1,17 +1,17 @@
 import Foundation
 import GRDB
 
-extension ProjectStore {
-    /// What ``repairMedia(_:)`` did.
-    public struct MediaRepair: Sendable, Codable {
-        public var filesRemoved: Int
-        public var resultsForgotten: Int
-    }
+/// What ``ResultStore/repairMedia(_:)`` did.
+public struct MediaRepair: Sendable, Codable {
+    public var filesRemoved: Int
+    public var resultsForgotten: Int
+}
 
+extension ResultStore {
     /// Deletes the damaged media objects a check found and forgets every result that references a damaged
     /// or missing one (with its vectors, media references and item states), so the next run recomputes those items
     /// instead of serving broken pictures. A content-addressed write skips an existing name, so a damaged
-    /// file must go before the next run can rewrite it. Hold the ``StoreLock`` while calling this.
+    /// file must go before the next run can rewrite it. Hold the run lock (``lockRuns(wait:)``) while calling this.
     public func repairMedia(_ report: StoreCheckReport) throws -> MediaRepair {
         guard report.databaseIsSound else {
             throw StoreError("the store database itself is damaged, so media cannot be repaired through it; "
@@ -25,8 +25,15 @@ extension ProjectStore {
                 throw StoreError("cannot remove damaged media file \(url.path): \(error.localizedDescription)")
             }
         }
-        let hashes = Array(Set(bad.map(\.expected)))
-        let forgotten: Int = try db.write { db in
+        let forgotten = try forgetResults(usingMedia: Set(bad.map(\.expected)))
+        return MediaRepair(filesRemoved: removed, resultsForgotten: forgotten)
+    }
+}
+
+extension ProjectStore {
+    public func forgetResults(usingMedia hashes: Set<String>) throws -> Int {
+        let hashes = Array(hashes)
+        return try db.write { db in
             var fingerprints = Set<String>()
             for chunk in hashes.chunked(500) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
@@ -44,6 +51,15 @@ extension ProjectStore {
             }
             return fingerprints.count
         }
-        return MediaRepair(filesRemoved: removed, resultsForgotten: forgotten)
+    }
+
+    public func mediaReferences() throws -> [String: Int] {
+        try db.read { db in
+            var refs: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT hash, ext, COUNT(*) FROM result_media GROUP BY hash, ext") {
+                refs["\(row[0] as String).\(row[1] as String)"] = row[2]
+            }
+            return refs
+        }
     }
 }

@@ -54,20 +54,26 @@ public struct Comparison {
 
     public var a: Variant
     public var b: Variant
-    public var storeRoot: URL?
+    /// The store both variants use (`--store`, `--media`; default: what the workflow file names).
+    public var store: StoreOptions
     public var registry: StepRegistry
     /// Differences within this are ties.
     public var tie: Double
     /// Outputs to show side by side (`step.output`); empty: the step outputs each variant's score reads.
     public var show: [String]
 
-    public init(a: Variant, b: Variant, storeRoot: URL?, registry: StepRegistry, tie: Double = 1e-6, show: [String] = []) {
+    public init(a: Variant, b: Variant, store: StoreOptions, registry: StepRegistry, tie: Double = 1e-6, show: [String] = []) {
         self.a = a
         self.b = b
-        self.storeRoot = storeRoot
+        self.store = store
         self.registry = registry
         self.tie = tie
         self.show = show
+    }
+
+    /// Both variants against a SQLite store folder (or the store the workflow file names).
+    public init(a: Variant, b: Variant, storeRoot: URL?, registry: StepRegistry, tie: Double = 1e-6, show: [String] = []) {
+        self.init(a: a, b: b, store: StoreOptions(store: storeRoot?.path), registry: registry, tie: tie, show: show)
     }
 
     /// Runs what is stale for both variants, then builds the comparison gallery document.
@@ -91,7 +97,7 @@ public struct Comparison {
         let docB = try GalleryBuilder.document(plan: pb, store: sessionB.store, summary: nil)
         var (document, summary) = merge(docA, docB, showA: showA, showB: showB)
         // Named for the workflow itself, not for a variant's item states (`name@overrides`).
-        let base = try WorkflowSession(file: a.file, storeRoot: storeRoot, registry: registry)
+        let base = try WorkflowSession(file: a.file, options: store, registry: registry)
         document.title = "Compare: " + (base.spec.gallery.title ?? base.spec.name)
         document.workflowName = base.spec.name
         let folder = base.galleryFolder
@@ -102,7 +108,7 @@ public struct Comparison {
     var sameRun: Bool { a.file.standardizedFileURL == b.file.standardizedFileURL && a.overrides == b.overrides }
 
     func session(_ v: Variant) throws -> WorkflowSession {
-        var s = try WorkflowSession(file: v.file, overrides: v.overrides, storeRoot: storeRoot, registry: registry)
+        var s = try WorkflowSession(file: v.file, overrides: v.overrides, options: store, registry: registry)
         // Each side keeps its own item states, so a comparison never disturbs what the workflow last ran.
         if !v.overrides.isEmpty { s.spec.name += "@" + v.label }
         return s

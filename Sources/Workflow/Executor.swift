@@ -78,9 +78,9 @@ public struct RunOptions: Sendable {
 /// Runs the stale items of a plan in batches, committing each batch's results in one transaction, so
 /// an interruption loses at most the batches in flight. A failing item is recorded and the others go on.
 public struct Executor: Sendable {
-    public var store: ProjectStore
+    public var store: any ResultStore
 
-    public init(store: ProjectStore) {
+    public init(store: any ResultStore) {
         self.store = store
     }
 

@@ -48,7 +48,7 @@ public enum Explainer {
     }
 
     /// The full explanation of one item for `storyloom explain`.
-    public static func explain(plan: Plan, stepID: String, itemID: String, store: ProjectStore) throws -> String {
+    public static func explain(plan: Plan, stepID: String, itemID: String, store: any ResultStore) throws -> String {
         guard let step = plan.step(stepID) else {
             throw StepError("no step \"\(stepID)\" in workflow \(plan.spec.name)\(Suggest.hint(stepID, plan.steps.map(\.spec.id)))")
         }

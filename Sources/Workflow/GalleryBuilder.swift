@@ -6,7 +6,7 @@ import Store
 /// Fills a ``GalleryDocument`` from a plan and the store: ground truth beside every image-producing
 /// column, scores, decisions, retrievals and failures.
 public enum GalleryBuilder {
-    public static func document(plan: Plan, store: ProjectStore, summary: RunSummary?) throws -> GalleryDocument {
+    public static func document(plan: Plan, store: any ResultStore, summary: RunSummary?) throws -> GalleryDocument {
         let reader = ResultReader(store: store)
         let stepsByID = Dictionary(plan.steps.map { ($0.spec.id, $0) }, uniquingKeysWith: { a, _ in a })
 

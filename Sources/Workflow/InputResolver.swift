@@ -11,8 +11,8 @@ public struct DecodedResult: Sendable {
 
 /// Reads stored results as ``Outputs`` (vectors joined back in).
 public struct ResultReader: Sendable {
-    public var store: ProjectStore
-    public init(store: ProjectStore) { self.store = store }
+    public var store: any ResultStore
+    public init(store: any ResultStore) { self.store = store }
 
     public func read(_ fingerprints: [String]) throws -> [String: DecodedResult] {
         let decoder = OutputCoding.decoder
@@ -31,12 +31,12 @@ public struct ResultReader: Sendable {
 struct InputResolver {
     var plan: Plan
     var steps: [String: StepPlan]
-    var store: ProjectStore
+    var store: any ResultStore
     /// The plan's collection and column fingerprints (loaded here for a plan reused from the cache).
     let collection: StoryCollection
     let columns: ColumnFingerprints
 
-    init(plan: Plan, steps: [String: StepPlan], store: ProjectStore) throws {
+    init(plan: Plan, steps: [String: StepPlan], store: any ResultStore) throws {
         self.plan = plan
         self.steps = steps
         self.store = store
@@ -170,7 +170,7 @@ struct InputResolver {
 
 /// Collects numeric outputs of each step into mean ± 95% interval for the run summary.
 struct ScoreCollector {
-    var store: ProjectStore
+    var store: any ResultStore
 
     func addScores(to steps: [StepSummary], plan: Plan) throws -> [StepSummary] {
         var out = steps

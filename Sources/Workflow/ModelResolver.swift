@@ -7,7 +7,7 @@ public enum ModelResolver {
     /// Digest = SHA-256 over every file's relative path and content hash (content hashes are cached by
     /// size and mtime, so an unchanged multi-GB checkpoint is not re-read on every plan); ``ModelFiles``
     /// says which files count.
-    public static func resolve(_ spec: WorkflowSpec, store: ProjectStore) throws -> [String: ResolvedModel] {
+    public static func resolve(_ spec: WorkflowSpec, store: any ResultStore) throws -> [String: ResolvedModel] {
         var out: [String: ResolvedModel] = [:]
         var errors: [WorkflowError] = []
         let used = Set(spec.steps.compactMap(\.model))

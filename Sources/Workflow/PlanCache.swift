@@ -27,7 +27,7 @@ struct PlanCacheEntry: Sendable {
 struct PlanCache {
     /// Bump when the planner or this encoding changes meaning.
     static let formatVersion = 1
-    let store: ProjectStore
+    let store: any ResultStore
 
     // MARK: Keys
 

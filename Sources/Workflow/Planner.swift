@@ -162,9 +162,9 @@ final class PlanCollection: @unchecked Sendable {
 /// store: no step runs to make a plan, because a fingerprint depends on its inputs' fingerprints only.
 public struct Planner {
     public var registry: StepRegistry
-    public var store: ProjectStore
+    public var store: any ResultStore
 
-    public init(registry: StepRegistry, store: ProjectStore) {
+    public init(registry: StepRegistry, store: any ResultStore) {
         self.registry = registry
         self.store = store
     }
@@ -337,7 +337,7 @@ public struct ColumnFingerprints: Sendable {
     public let panels: [[(image: String?, text: String)]]
     let rounds: [String]
 
-    init(collection: StoryCollection, store: ProjectStore) throws {
+    init(collection: StoryCollection, store: any ResultStore) throws {
         self.collection = collection
         var urls: [URL] = []
         for entry in collection.entries {

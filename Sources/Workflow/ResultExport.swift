@@ -12,9 +12,9 @@ public struct ResultExport {
     }
 
     public var plan: Plan
-    public var store: ProjectStore
+    public var store: any ResultStore
 
-    public init(plan: Plan, store: ProjectStore) {
+    public init(plan: Plan, store: any ResultStore) {
         self.plan = plan
         self.store = store
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Stories
 import Store
 
 /// What the coordinating `run` planned for one stage, written into the store folder before the stage's
@@ -83,11 +84,16 @@ public struct ShardReport: Sendable {
 }
 
 extension WorkflowSession {
-    /// Opens the session a `work` task needs: the workflow file and overrides the coordinator planned with.
-    public static func forWork(storeRoot: URL, runID: Int64, stage: Int, registry: StepRegistry) throws -> (WorkflowSession, StageManifest) {
-        let manifest = try StageManifest.load(storeRoot: storeRoot, runID: runID, stage: stage)
+    /// Opens the session a `work` task needs: the workflow file and overrides the coordinator planned with,
+    /// on the coordinator's store. The stage plans live in the store's folder: the SQLite store's own, or a
+    /// PostgreSQL store's shared media folder (`--media`).
+    public static func forWork(store: StoreOptions, runID: Int64, stage: Int, registry: StepRegistry) throws -> (WorkflowSession, StageManifest) {
+        guard let folder = store.media ?? store.store.flatMap({ StoreAddress.isPostgresURL($0) ? nil : $0 }) else {
+            throw StepError("work: a PostgreSQL store needs --media, the shared folder its run wrote the stage plans to")
+        }
+        let manifest = try StageManifest.load(storeRoot: UserPath.commandLine(folder).standardizedFileURL, runID: runID, stage: stage)
         let session = try WorkflowSession(file: URL(fileURLWithPath: manifest.specFile), overrides: manifest.overrides,
-                                          storeRoot: storeRoot, registry: registry)
+                                          options: store, registry: registry)
         return (session, manifest)
     }
 

@@ -116,7 +116,7 @@ struct SlurmCoordinator {
     let submitted: SubmittedJobs
     let commands = SlurmCommands()
 
-    var store: ProjectStore { session.store }
+    var store: any ResultStore { session.store }
 
     func run() async throws -> RunSummary {
         let started = Date()
@@ -348,10 +348,13 @@ struct SlurmCoordinator {
     /// (never read back from `SLURM_ARRAY_TASK_COUNT`, which is 1 on a resubmitted single index).
     func scriptText(_ manifest: StageManifest) -> String {
         func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        // A PostgreSQL store is named by its URL without the password (tasks read PGPASSWORD, which sbatch
+        // passes on with the rest of the environment) and its shared media folder.
+        let storeArguments = store is PostgresStore ? "--store \(quote(store.location)) --media \(quote(store.root.path))" : "--store \(quote(store.root.path))"
         return """
             #!/bin/sh
             # storyloom run \(manifest.runID) of \(manifest.workflow), stage \(manifest.stage): \(manifest.steps.joined(separator: ", ")).
-            exec \(quote(options.executable.path)) work --store \(quote(store.root.path)) --run \(manifest.runID) --stage \(manifest.stage) \
+            exec \(quote(options.executable.path)) work \(storeArguments) --run \(manifest.runID) --stage \(manifest.stage) \
             --shard "${SLURM_ARRAY_TASK_ID}/\(manifest.shards)" --threads "${SLURM_CPUS_PER_TASK:-1}"
 
             """

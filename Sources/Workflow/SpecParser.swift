@@ -14,7 +14,7 @@ public struct SpecParser {
         self.modelKinds = modelKinds
     }
 
-    static let topKeys = ["name", "description", "collection", "models", "steps", "gallery", "store"]
+    static let topKeys = ["name", "description", "collection", "models", "steps", "gallery", "store", "media"]
     static let collectionKeys = ["path", "importer", "world", "allow_outside_root", "limit", "options"]
     static let worldKeys = ["seed", "stories", "dialogues", "display_size"]
     static let modelKeys = ["kind", "path"]
@@ -57,6 +57,7 @@ public struct SpecParser {
         var steps = parseSteps(top["steps"], parent: root, models: models, ctx: &ctx)
         let gallery = parseGallery(top["gallery"], ctx: &ctx)
         let store = top["store"].flatMap { ctx.string($0, key: "store") }
+        let media = top["media"].flatMap { ctx.string($0, key: "media") }
         let about = top["description"].flatMap { ctx.string($0, key: "description") }
 
         applyOverrides(overrides, to: &steps, ctx: &ctx)
@@ -66,6 +67,6 @@ public struct SpecParser {
         if !ctx.errors.isEmpty { throw WorkflowErrors(errors: ctx.errors) }
         guard let collection else { throw WorkflowErrors(errors: [WorkflowError(nil, "missing collection")]) }
         return WorkflowSpec(name: name, file: file.standardizedFileURL, collection: collection, models: models,
-                            steps: steps, gallery: gallery, store: store, about: about)
+                            steps: steps, gallery: gallery, store: store, media: media, about: about)
     }
 }

@@ -173,11 +173,11 @@ public struct StepServices: Sendable {
         self.progress = progress
     }
 
-    /// Loads an image input from the collection or the media store.
+    /// Loads an image input from the collection or the media store (checked against its hash there).
     public func loadImageData(_ ref: ImageRef) throws -> Data {
-        let url = ref.path.map { URL(fileURLWithPath: $0) } ?? media.url(hash: ref.hash, ext: ref.ext)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw StepError("image \(url.path) is missing")
+        guard let path = ref.path else { return try media.read(hash: ref.hash, ext: ref.ext) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StepError("image \(path) is missing")
         }
         return data
     }

@@ -9,17 +9,44 @@ import Glibc
 /// `bench cache` and the tests call, so that what they measure and check is what a user runs.
 public struct WorkflowSession {
     public internal(set) var spec: WorkflowSpec
-    public let store: ProjectStore
+    public let store: any ResultStore
     public let registry: StepRegistry
     /// The workflow file's bytes and overrides, hashed: the spec part of the plan cache's key.
     let specDigest: String
     /// `--set` overrides as given (a Slurm run hands them to its tasks).
     public let overrides: [String]
 
+    /// Opens the workflow and the store that `--store`/`--media` (`options`) or the workflow file name.
+    ///
     /// - Parameters:
     ///   - overrides: `STEP.PARAM=VALUE` from `--set`.
-    ///   - storeRoot: `--store`, resolved by the caller; otherwise ``WorkflowSpec/storeRoot(commandLine:)``.
+    public init(file: URL, overrides: [String] = [], options: StoreOptions, registry: StepRegistry) throws {
+        try self.init(file: file, overrides: overrides, registry: registry) { spec in
+            let address = try spec.storeAddress(options)
+            do { return try address.open() }
+            catch { throw StoreDamage.explained(error, storeRoot: spec.storeRoot(commandLine: options.store)) }
+        }
+    }
+
+    /// Opens the workflow against a SQLite store folder (`storeRoot`, resolved by the caller), or the store
+    /// the workflow file names.
     public init(file: URL, overrides: [String] = [], storeRoot: URL? = nil, registry: StepRegistry) throws {
+        if let storeRoot {
+            try self.init(file: file, overrides: overrides, registry: registry) { _ in
+                do { return try ProjectStore(root: storeRoot.standardizedFileURL) }
+                catch { throw StoreDamage.explained(error, storeRoot: storeRoot) }
+            }
+        } else {
+            try self.init(file: file, overrides: overrides, options: StoreOptions(), registry: registry)
+        }
+    }
+
+    /// Opens the workflow against a store already open.
+    public init(file: URL, overrides: [String] = [], store: any ResultStore, registry: StepRegistry) throws {
+        try self.init(file: file, overrides: overrides, registry: registry) { _ in store }
+    }
+
+    private init(file: URL, overrides: [String], registry: StepRegistry, openStore: (WorkflowSpec) throws -> any ResultStore) throws {
         self.registry = registry
         self.overrides = overrides
         // The digest hashes the very text parsed, so a file edited meanwhile cannot pair with the wrong spec.
@@ -27,9 +54,7 @@ public struct WorkflowSession {
         let text = try? String(contentsOf: file, encoding: .utf8)
         spec = try text.map { try parser.parse(yaml: $0, file: file, overrides: overrides) } ?? parser.parse(file: file, overrides: overrides)
         specDigest = PlanCache.specDigest(file: file, yaml: text ?? "", overrides: overrides)
-        let root = storeRoot ?? spec.storeRoot(commandLine: nil)
-        do { store = try ProjectStore(root: root.standardizedFileURL) }
-        catch { throw StoreDamage.explained(error, storeRoot: root) }
+        store = try openStore(spec)
     }
 
     /// Runs `body` on this session's store; when SQLite finds the database damaged, the error says which
@@ -101,7 +126,7 @@ public struct WorkflowSession {
     /// Locks the store, plans, runs the stale items, renders the gallery. The first SIGINT finishes the
     /// batches in flight (committed; the next run continues), a second stops at once.
     public func run(_ request: RunRequest) async throws -> RunSummary {
-        let lock = try StoreLock(storeRoot: store.root, wait: request.wait)
+        let lock = try store.lockRuns(wait: request.wait)
         defer { withExtendedLifetime(lock) {} }
         let plan = try makePlan(explainStale: false)
         let cancellation = CancellationFlag()

@@ -148,8 +148,10 @@ public struct WorkflowSpec: Sendable {
     /// Steps in file order (validated acyclic; `order` gives a topological order).
     public var steps: [StepSpec]
     public var gallery: GallerySpec
-    /// The `store:` key as written, if given (``storeRoot(commandLine:)`` resolves it).
+    /// The `store:` key as written, if given: a folder or a PostgreSQL URL (``storeAddress(_:)`` resolves it).
     public var store: String?
+    /// The `media:` key as written: with a PostgreSQL store, the folder every node sees for its files.
+    public var media: String? = nil
     /// The workflow's `description:`, shown under the gallery's title.
     public var about: String? = nil
 

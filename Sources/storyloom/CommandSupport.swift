@@ -7,7 +7,7 @@ extension WorkflowOptions {
     /// The workflow opened against its store (`--store` is relative to the current directory).
     func session(registry: StepRegistry) throws -> WorkflowSession {
         try WorkflowSession(file: UserPath.commandLine(workflow), overrides: overrides,
-                            storeRoot: store.map(UserPath.commandLine), registry: registry)
+                            options: StoreOptions(store: store, media: media), registry: registry)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gallery
 import Steps
+import Store
 import Stories
 import Tensor
 import Workflow
@@ -25,13 +26,32 @@ struct WorkflowOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: "Override a step param: STEP.PARAM=VALUE, or *.PARAM=VALUE for every step that has PARAM (repeatable).")
     var overrides: [String] = []
 
-    @Option(help: "The project store folder (default: the workflow's store: key, else ./Output/store).")
+    @Option(help: "The project store: a folder (SQLite), or postgresql://USER@HOST:PORT/DATABASE (default: the workflow's store: key, else ./Output/store).")
     var store: String?
+
+    @Option(help: "With a PostgreSQL store: the folder every node sees for its media (default: the workflow's media: key, else $STORYLOOM_MEDIA).")
+    var media: String?
 }
 
 struct StoreOption: ParsableArguments {
-    @Option(help: "The project store folder (default: ./Output/store).")
+    @Option(help: "The project store: a folder (SQLite), or postgresql://USER@HOST:PORT/DATABASE (default: ./Output/store).")
     var store: String = "Output/store"
+
+    @Option(help: "With a PostgreSQL store: the folder every node sees for its media (default: $STORYLOOM_MEDIA).")
+    var media: String?
+
+    /// The store these options name.
+    func address(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StoreAddress {
+        guard StoreAddress.isPostgresURL(store) else {
+            if media != nil { throw CLIError("error: --media names a PostgreSQL store's shared media folder; a SQLite store keeps its media in \(store)/media") }
+            return .sqlite(folder: UserPath.commandLine(store))
+        }
+        let address = try PostgresAddress(url: store, environment: environment)
+        guard let folder = media ?? environment[WorkflowSpec.mediaVariable].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw CLIError("error: the store \(address) is a PostgreSQL database: give its shared media folder with --media DIR or \(WorkflowSpec.mediaVariable)=DIR")
+        }
+        return .postgres(address, mediaFolder: UserPath.commandLine(folder))
+    }
 }
 
 struct RunCommand: AsyncParsableCommand {
@@ -85,7 +105,8 @@ struct WorkCommand: AsyncParsableCommand {
         discussion: """
             Reads the stage's plan that `run` wrote into the store folder, re-plans the workflow to check it is unchanged, runs             the items of shard i of N and commits them per batch. It takes no run lock: the coordinating `run` holds it.
             """)
-    @Option(help: "The project store folder (shared with the coordinating run).") var store: String
+    @Option(help: "The coordinating run's store: its folder (SQLite) or postgresql:// URL (the password from PGPASSWORD).") var store: String
+    @Option(help: "A PostgreSQL store's shared media folder, where the run wrote the stage plans.") var media: String?
     @Option(name: .customLong("run"), help: "The coordinating run's id.") var runID: Int64
     @Option(help: "The stage (0-based).") var stage: Int
     @Option(help: "i/N, or N with i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.") var shard: String
@@ -97,7 +118,7 @@ struct WorkCommand: AsyncParsableCommand {
             let started = Date()
             let spec = try ShardSpec.parse(shard)
             if let threads, threads > 0 { Threads.set(threads) }
-            let (session, manifest) = try WorkflowSession.forWork(storeRoot: UserPath.commandLine(store), runID: runID, stage: stage,
+            let (session, manifest) = try WorkflowSession.forWork(store: StoreOptions(store: store, media: media), runID: runID, stage: stage,
                                                                   registry: StandardSteps.registry)
             print("storyloom work: run \(runID) of \(manifest.workflow), stage \(stage) (\(manifest.steps.joined(separator: ", "))), shard \(spec)")
             try await session.recoveringDamage {
@@ -176,7 +197,8 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(help: "Variant B's score when it differs (two steps of one workflow).") var scoreB: String?
     @Option(parsing: .upToNextOption, help: "Outputs to show side by side (default: what the score steps read).") var show: [String] = []
     @Option(help: "Differences within this count as ties.") var tie: Double = 1e-6
-    @Option(help: "The project store folder (default: the workflow's store: key, else ./Output/store).") var store: String?
+    @Option(help: "The project store: a folder (SQLite), or postgresql://USER@HOST:PORT/DATABASE (default: the workflow's store: key, else ./Output/store).") var store: String?
+    @Option(help: "With a PostgreSQL store: the folder every node sees for its media (default: the workflow's media: key, else $STORYLOOM_MEDIA).") var media: String?
     @Option(help: "Output folder (default: <store>/../galleries/<workflow>-compare).") var output: String?
 
     func run() async throws {
@@ -192,7 +214,7 @@ struct CompareCommand: AsyncParsableCommand {
             let comparison = Comparison(
                 a: .init(file: fileA, overrides: overridesA, score: score, label: label(overridesA, fileA, score)),
                 b: .init(file: fileB, overrides: overridesB, score: scoreB ?? score, label: label(overridesB, fileB, scoreB ?? score)),
-                storeRoot: store.map(UserPath.commandLine), registry: StandardSteps.registry, tie: tie, show: show)
+                store: StoreOptions(store: store, media: media), registry: StandardSteps.registry, tie: tie, show: show)
             let (document, summary, folder) = try await comparison.run(progress: ProgressReporter())
             let index = try GalleryWriter.write(document, to: output.map(UserPath.commandLine) ?? folder)
             print(summary.text)

@@ -17,14 +17,15 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let s = try ProjectStore(root: UserPath.commandLine(store.store)).stats()
+            let opened = try store.address().open()
+            let s = try opened.stats()
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
                 print(String(decoding: try e.encode(s), as: UTF8.self))
                 return
             }
-            print("store \(store.store)")
+            print("store \(opened.location)")
             print("  results   \(s.results) (\(s.failedResults) failed)")
             for (k, n) in s.stepKinds.sorted(by: { $0.key < $1.key }) { print("    \(k): \(n)") }
             print("  vectors   \(s.vectors)")
@@ -41,9 +42,9 @@ struct CacheCommand: ParsableCommand {
         @Flag(help: "Only report what would be removed.") var dryRun = false
 
         func run() throws {
-            let root = UserPath.commandLine(store.store)
-            let lock = try StoreLock(storeRoot: root, wait: false)
-            let r = try ProjectStore(root: root).collectGarbage(dryRun: dryRun)
+            let opened = try store.address().open()
+            let lock = try opened.lockRuns(wait: false)
+            let r = try opened.collectGarbage(dryRun: dryRun)
             withExtendedLifetime(lock) {}
             let verb = dryRun ? "would remove" : "removed"
             print("\(verb) \(r.results) results and \(r.mediaObjects) media objects (\(ByteCountFormatter.string(fromByteCount: r.mediaBytes, countStyle: .file)))\(dryRun ? "" : ", \(r.temporaries) temporary files")")
@@ -54,15 +55,19 @@ struct CacheCommand: ParsableCommand {
 extension CacheCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the store for damage: SQLite's integrity check, every media file against its hash; exits 1 when damaged.")
+            abstract: "Check the store for damage: SQLite's integrity check (a SQLite store), every media file against its hash; exits 1 when damaged.")
         @OptionGroup var store: StoreOption
         @Flag(help: "Print JSON.") var json = false
         @Flag(help: "Delete damaged media files and forget the results that use damaged or missing ones, so the next run recomputes them.")
         var repair = false
 
         func run() throws {
-            let root = UserPath.commandLine(store.store)
-            let report = try StoreCheck.run(storeRoot: root)
+            let address = try store.address()
+            let report: StoreCheckReport
+            switch address {
+            case .sqlite(let root): report = try StoreCheck.run(storeRoot: root)
+            case .postgres(let server, let media): report = try StoreCheck.run(store: PostgresStore(address: server, mediaFolder: media))
+            }
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
@@ -72,8 +77,10 @@ extension CacheCommand {
             }
             guard report.damaged else { return }
             if repair && report.databaseIsSound {
-                let lock = try StoreLock(storeRoot: root, wait: false)
-                let done = try ProjectStore(root: root).repairMedia(report)
+                // Opened for writing only now, with the database found sound.
+                let opened = try address.open()
+                let lock = try opened.lockRuns(wait: false)
+                let done = try opened.repairMedia(report)
                 withExtendedLifetime(lock) {}
                 if !json { print("repaired: removed \(done.filesRemoved) damaged media files, forgot \(done.resultsForgotten) results; the next run recomputes them") }
                 return
@@ -129,6 +136,8 @@ struct BenchCommand: AsyncParsableCommand {
 struct CacheBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Plan, first run and no-op rerun of a large cheap workflow.")
     @Option(help: "Stories in the workflow.") var stories: Int = 10_000
+    @Option(help: "Also measure a PostgreSQL store on this server: postgresql://USER@HOST:PORT/DATABASE (a scratch database is created there and dropped).")
+    var postgres: String?
     @Flag(help: "Print {\"rows\":[…]}.") var json = false
     @Option(help: "local, or slurm: the same workflow also on Slurm beside the local run.") var executor: RunCommand.ExecutorKind = .local
     @Option(help: "Slurm: shards per stage.") var shards: Int = 4
@@ -137,7 +146,7 @@ struct CacheBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let slurm = executor == .slurm ? try SlurmOptions(shards: shards, maxParallel: maxParallel, partition: partition) : nil
-        let report = try await CacheBench.run(stories: stories, slurm: slurm)
+        let report = try await CacheBench.run(stories: stories, postgres: try postgres.map { try PostgresAddress(url: $0) }, slurm: slurm)
         print(json ? try report.json() : report.table())
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StoreTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -77,13 +78,7 @@ struct SlurmTests {
                 }
             }
         }
-        let media = store.appendingPathComponent("media")
-        let files = (FileManager.default.enumerator(atPath: media.path)?.allObjects as? [String] ?? []).sorted()
-        out["files"] = try files.compactMap { path in
-            let url = media.appendingPathComponent(path)
-            guard (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true else { return nil }
-            return "\(path) \(try Data(contentsOf: url).base64EncodedString())"
-        }
+        out["files"] = try mediaFiles(store.appendingPathComponent("media"))
         return out
     }
 
@@ -123,6 +118,46 @@ struct SlurmTests {
         let second = try json(again.stdout)
         #expect(second["slurm"] == nil, "a no-op run submitted jobs: \(again.stdout)")
         #expect((second["steps"] as? [[String: Any]])?.allSatisfy { $0["ran"] as? Int == 0 } == true)
+    }
+
+    /// Many nodes share a PostgreSQL store: the tasks open it from the URL the batch script passes (the
+    /// password would come from PGPASSWORD) and write the media to the shared folder.
+    @Test(.enabled(if: TestPostgres.enabled, Comment(rawValue: TestPostgres.skipReason)))
+    func slurmRunOnPostgresStoresWhatALocalRunStores() throws {
+        try #require(SlurmCluster.up, Comment(rawValue: "STORYLOOM_TEST_SLURM=1 but " + SlurmCluster.reason))
+        let url = TestPostgres.url(of: try TestPostgres.freshDatabase())
+        let cli = try CLI()
+        try cli.write(workflow("slurm-postgres"), to: "wf.yaml")
+        let local = try cli.run(["run", "wf.yaml", "--store", "local", "--threads", "1", "--no-gallery", "--quiet"])
+        #expect(local.status == 0, "\(local.stderr)")
+        let shared = ["--store", url, "--media", "shared"]
+        let slurm = try cli.run(["run", "wf.yaml", "--executor", "slurm", "--shards", "4", "--json"] + shared)
+        #expect(slurm.status == 0, "\(slurm.stdout)\n\(slurm.stderr)")
+        let stages = try #require((try json(slurm.stdout)["slurm"] as? [String: Any])?["stages"] as? [[String: Any]], "\(slurm.stdout)")
+        #expect(stages.count == 2)
+
+        // Every result as a table, and every media file, as a local SQLite run stores them.
+        let a = try cli.run(["export", "wf.yaml", "--store", "local", "--format", "jsonl"])
+        let b = try cli.run(["export", "wf.yaml", "--format", "jsonl"] + shared)
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\n\(b.stderr)")
+        #expect(a.stdout.split(separator: "\n").count >= 120, "the local export has fewer rows than stories: \(a.stdout.prefix(300))")
+        // Image paths name each store's media folder; the rest is compared as is.
+        let same = a.stdout.replacingOccurrences(of: "local/media/", with: "shared/media/") == b.stdout
+        #expect(same, "the exports differ: \(a.stdout.count) vs \(b.stdout.count) characters")
+        #expect(try contents(cli.root.appendingPathComponent("local"))["files"] == mediaFiles(cli.root.appendingPathComponent("shared/media")))
+
+        let again = try cli.run(["run", "wf.yaml", "--executor", "slurm", "--shards", "4", "--json"] + shared)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try json(again.stdout)["slurm"] == nil, "a no-op run submitted jobs: \(again.stdout)")
+    }
+
+    func mediaFiles(_ media: URL) throws -> [String] {
+        let files = (FileManager.default.enumerator(atPath: media.path)?.allObjects as? [String] ?? []).sorted()
+        return try files.compactMap { path in
+            let url = media.appendingPathComponent(path)
+            guard (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true else { return nil }
+            return "\(path) \(try Data(contentsOf: url).base64EncodedString())"
+        }
     }
 
     @Test func aKilledTaskIsNamedAndTheNextRunSubmitsOnlyItsIndex() throws {

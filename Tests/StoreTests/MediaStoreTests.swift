@@ -37,4 +37,27 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: media.root.appendingPathComponent("tmp").path).isEmpty)
         #expect(media.allObjects().count == 1)
     }
+
+    @Test("a read checks the bytes against the hash and names the file and both hashes when they differ")
+    func readChecksTheHash() throws {
+        let media = try scratchStore().media
+        let bytes = Data("picture".utf8)
+        let hash = try media.put(bytes, ext: "png")
+        #expect(try media.read(hash: hash, ext: "png") == bytes)
+        let url = media.url(hash: hash, ext: "png")
+        try Data("pictura".utf8).write(to: url)
+        let damaged = #expect(throws: StoreError.self) { try media.read(hash: hash, ext: "png") }
+        #expect(damaged?.message.contains("\(url.path) is damaged: its bytes hash to \(Hashing.sha256Hex(Data("pictura".utf8))), not \(hash)") == true)
+        try FileManager.default.removeItem(at: url)
+        let missing = #expect(throws: StoreError.self) { try media.read(hash: hash, ext: "png") }
+        #expect(missing?.message == "media object \(url.path) is missing")
+    }
+
+    @Test("a write leaves no temporary file behind and never replaces an object with other bytes")
+    func writesAreAtomic() throws {
+        let media = try scratchStore().media
+        let hashes = try (0..<20).map { try media.put(Data("object \($0)".utf8), ext: "txt") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: media.root.appendingPathComponent("tmp").path).isEmpty)
+        for (i, hash) in hashes.enumerated() { #expect(try media.read(hash: hash, ext: "txt") == Data("object \(i)".utf8)) }
+    }
 }

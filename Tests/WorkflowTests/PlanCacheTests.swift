@@ -16,7 +16,7 @@ import Testing
     }
 
     /// The plan computed without the cache.
-    func fresh(_ s: Scratch, overrides: [String] = [], store: ProjectStore, explainStale: Bool = false) throws -> Plan {
+    func fresh(_ s: Scratch, overrides: [String] = [], store: any ResultStore, explainStale: Bool = false) throws -> Plan {
         let session = try s.session(overrides: overrides, store: store)
         let collection = try CollectionLoader.load(session.spec, storeRoot: store.root)
         let models = try ModelResolver.resolve(session.spec, store: store)
@@ -24,11 +24,11 @@ import Testing
                                                                     explainStale: explainStale)
     }
 
-    @Test func aNoOpRerunReusesThePlanWithoutReadingTheCollection() async throws {
+    @Test(arguments: StoreKind.testable) func aNoOpRerunReusesThePlanWithoutReadingTheCollection(_ kind: StoreKind) async throws {
         let s = try Scratch()
         try s.writeStories(4)
         try s.writeWorkflow(chainWorkflow)
-        let store = try s.openStore()
+        let store = try s.openStore(kind)
         #expect(try s.session(store: store).makePlan(explainStale: false).origin == .planned)
         try await s.run(store: store)
         // The run refreshed the cached statuses: the next plan comes whole from the cache.
@@ -45,11 +45,11 @@ import Testing
         #expect(try s.session(store: store).makePlan(explainStale: false).origin == .cached)
     }
 
-    @Test func editingACaptionIsNoticed() async throws {
+    @Test(arguments: StoreKind.testable) func editingACaptionIsNoticed(_ kind: StoreKind) async throws {
         let s = try Scratch()
         try s.writeStories(4)
         try s.writeWorkflow(chainWorkflow)
-        let store = try s.openStore()
+        let store = try s.openStore(kind)
         try await s.run(store: store)
         #expect(try s.session(store: store).makePlan(explainStale: false).origin == .cached)
         // Same length, so the file's size does not change either.
@@ -63,11 +63,11 @@ import Testing
         #expect(try s.session(store: store).makePlan(explainStale: false).origin == .cached)
     }
 
-    @Test func changingAParamIsNoticed() async throws {
+    @Test(arguments: StoreKind.testable) func changingAParamIsNoticed(_ kind: StoreKind) async throws {
         let s = try Scratch()
         try s.writeStories(3)
         try s.writeWorkflow(chainWorkflow)
-        let store = try s.openStore()
+        let store = try s.openStore(kind)
         try await s.run(store: store)
         let overrides = ["final.template=changed: {a}"]
         let plan = try s.session(overrides: overrides, store: store).makePlan(explainStale: false)
@@ -103,24 +103,24 @@ import Testing
         #expect(summary(second) == summary(try fresh(s, store: store, explainStale: true)))
     }
 
-    @Test func anotherWorkflowsRunOrAGarbageCollectionIsNoticed() async throws {
+    @Test(arguments: StoreKind.testable) func anotherWorkflowsRunOrAGarbageCollectionIsNoticed(_ kind: StoreKind) async throws {
         let s = try Scratch()
         try s.writeStories(3)
         try s.writeWorkflow(chainWorkflow)
-        let store = try s.openStore()
+        let store = try s.openStore(kind)
         let planned = try s.plan(store: store)
         #expect(planned.counts("upper").new == 9)
         #expect(try s.plan(store: store).origin == .cached)
         // The same steps under another name compute every result this workflow needs.
         let other = s.root.appendingPathComponent("other.yaml")
         try chainWorkflow.replacingOccurrences(of: "name: chain", with: "name: other").write(to: other, atomically: true, encoding: .utf8)
-        _ = try await WorkflowSession(file: other, storeRoot: store.root, registry: s.registry).run(.init(gallery: false))
+        _ = try await WorkflowSession(file: other, store: store, registry: s.registry).run(.init(gallery: false))
         let after = try s.plan(store: store)
         #expect(after.origin == .cachedFingerprints)
         #expect(after.counts("upper").cached == 9 && after.counts("final").cached == 3)
         #expect(summary(after) == summary(try fresh(s, store: store, explainStale: true)))
         // Garbage collection after the other workflow's states are gone removes those results again.
-        try await store.db.write { try $0.execute(sql: "DELETE FROM item_states WHERE workflow = 'other'") }
+        try store.pruneStates(workflow: "other", keepSteps: [])
         _ = try store.collectGarbage(dryRun: false)
         let collected = try s.plan(store: store)
         #expect(collected.origin == .cachedFingerprints)

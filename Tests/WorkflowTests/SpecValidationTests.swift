@@ -29,7 +29,7 @@ import Testing
 
     @Test func unknownTopLevelKeySuggestsNearMiss() {
         #expect(errors("name: x\ncolection: c\nsteps: []\n") == [
-            "/tmp/wf.yaml:2:1: error: unknown key \"colection\" in workflow (did you mean \"collection\"?); allowed: name, description, collection, models, steps, gallery, store",
+            "/tmp/wf.yaml:2:1: error: unknown key \"colection\" in workflow (did you mean \"collection\"?); allowed: name, description, collection, models, steps, gallery, store, media",
             "/tmp/wf.yaml:1:1: error: missing required key \"collection\" (a path, an importer, or world: {seed, stories, dialogues})",
         ])
     }

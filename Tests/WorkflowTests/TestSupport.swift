@@ -2,7 +2,17 @@ import Foundation
 import Steps
 import Stories
 import Store
+import StoreTestSupport
+import Testing
 import Workflow
+
+/// The store implementations the caching tests run against: SQLite always, PostgreSQL where a test server
+/// is named (see ``TestPostgres``; the PostgreSQL-only tests say when it is not).
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite, postgres
+    static var testable: [StoreKind] { TestPostgres.enabled ? [.sqlite, .postgres] : [.sqlite] }
+    var testDescription: String { rawValue }
+}
 
 /// A scratch project: a text-only native collection, a workflow file, and a store, in a temp folder.
 struct Scratch {
@@ -29,16 +39,16 @@ struct Scratch {
         try yaml.write(to: workflowFile, atomically: true, encoding: .utf8)
     }
 
-    func session(overrides: [String] = [], store: ProjectStore) throws -> WorkflowSession {
-        try WorkflowSession(file: workflowFile, overrides: overrides, storeRoot: store.root, registry: registry)
+    func session(overrides: [String] = [], store: any ResultStore) throws -> WorkflowSession {
+        try WorkflowSession(file: workflowFile, overrides: overrides, store: store, registry: registry)
     }
 
-    func plan(overrides: [String] = [], store: ProjectStore) throws -> Plan {
+    func plan(overrides: [String] = [], store: any ResultStore) throws -> Plan {
         try session(overrides: overrides, store: store).makePlan()
     }
 
     @discardableResult
-    func run(overrides: [String] = [], store: ProjectStore, batchSize: Int? = nil, jobs: Int = 1) async throws -> RunSummary {
+    func run(overrides: [String] = [], store: any ResultStore, batchSize: Int? = nil, jobs: Int = 1) async throws -> RunSummary {
         try await session(overrides: overrides, store: store).run(.init(jobs: jobs, batchSize: batchSize, gallery: false))
     }
 
@@ -52,6 +62,14 @@ struct Scratch {
     }
 
     func openStore() throws -> ProjectStore { try ProjectStore(root: storeRoot) }
+
+    /// A new store of `kind`: SQLite in `store/`, or a fresh PostgreSQL database with media in `media/`.
+    func openStore(_ kind: StoreKind) throws -> any ResultStore {
+        switch kind {
+        case .sqlite: return try openStore()
+        case .postgres: return try PostgresStore(address: TestPostgres.freshDatabase(), mediaFolder: root.appendingPathComponent("media"))
+        }
+    }
 }
 
 extension RunSummary {
