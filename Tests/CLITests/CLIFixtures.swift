@@ -2,6 +2,24 @@ import Foundation
 import Imaging
 
 extension CLI {
+    /// A workflow of a slow `command` step (batches of 2 entries) and a template after it, over `collection`:
+    /// long enough to interrupt or to hold the run lock.
+    static let slowWorkflow = """
+        name: slow
+        collection: collection
+        steps:
+          - id: work
+            use: command
+            scope: entry
+            batch_size: 2
+            params: {run: [sh, -c, 'sleep 0.05; echo "$1"', sh, "{item}:{a}"]}
+            inputs: {a: texts}
+          - id: after
+            use: template
+            inputs: {a: work}
+            params: {template: "done {a}"}
+        """
+
     /// `count` stories of two 16×16 PNG panels each (ids s1…sN) as a native collection in `folder`.
     func writeImageStories(_ count: Int, in folder: String) throws {
         let dir = root.appendingPathComponent(folder)

@@ -7,22 +7,8 @@ import Testing
 /// waits, and the store's settings (`--store URL`, `media:`, `STORYLOOM_MEDIA`) say what is missing.
 @Suite(.serialized, .enabled(if: TestPostgres.enabled, Comment(rawValue: TestPostgres.skipReason)))
 struct PostgresRunTests {
-    let slowWorkflow = """
-        name: slow
-        collection: collection
-        media: shared-media
-        steps:
-          - id: work
-            use: command
-            scope: entry
-            batch_size: 2
-            params: {run: [sh, -c, 'sleep 0.05; echo "$1"', sh, "{item}:{a}"]}
-            inputs: {a: texts}
-          - id: after
-            use: template
-            inputs: {a: work}
-            params: {template: "done {a}"}
-        """
+    /// The slow workflow with its media in a folder of the test's (the PostgreSQL store needs one).
+    let slowWorkflow = CLI.slowWorkflow.replacingOccurrences(of: "collection: collection\n", with: "collection: collection\nmedia: shared-media\n")
 
     func outputs(_ store: PostgresStore, _ workflow: String = "slow") throws -> [String: Data] {
         let fps = try store.stateIndex(workflow: workflow).values.flatMap { $0.values.map(\.fingerprint) }
@@ -59,7 +45,7 @@ struct PostgresRunTests {
         let clean = try cli.run(["run", "wf.yaml", "--store", "clean", "--no-gallery", "--quiet"], environment: [:])
         #expect(clean.status != 0)   // media: is for PostgreSQL only
         #expect(clean.stderr.contains("names a shared media folder, which only a PostgreSQL store"))
-        try cli.write(slowWorkflow.replacingOccurrences(of: "media: shared-media\n", with: ""), to: "sqlite.yaml")
+        try cli.write(CLI.slowWorkflow, to: "sqlite.yaml")
         #expect(try cli.run(["run", "sqlite.yaml", "--store", "clean", "--no-gallery", "--quiet"]).status == 0)
         let sqlite = try ProjectStore(root: cli.root.appendingPathComponent("clean"))
         let fps = try sqlite.stateIndex(workflow: "slow").values.flatMap { $0.values.map(\.fingerprint) }
@@ -72,7 +58,7 @@ struct PostgresRunTests {
     @Test func aSecondRunOnTheSameDatabaseRefusesOrWaits() throws {
         let cli = try CLI()
         try cli.writeStories(16)
-        try cli.write(slowWorkflow.replacingOccurrences(of: "media: shared-media\n", with: ""), to: "wf.yaml")
+        try cli.write(CLI.slowWorkflow, to: "wf.yaml")
         let address = try TestPostgres.freshDatabase()
         let url = TestPostgres.url(of: address)
         let media = ["STORYLOOM_MEDIA": cli.root.appendingPathComponent("shared-media").path]

@@ -4,21 +4,6 @@ import Store
 import Testing
 
 @Suite(.serialized) struct RunCommandTests {
-    let slowWorkflow = """
-        name: slow
-        collection: collection
-        steps:
-          - id: work
-            use: command
-            scope: entry
-            batch_size: 2
-            params: {run: [sh, -c, 'sleep 0.05; echo "$1"', sh, "{item}:{a}"]}
-            inputs: {a: texts}
-          - id: after
-            use: template
-            inputs: {a: work}
-            params: {template: "done {a}"}
-        """
 
     func outputs(_ store: ProjectStore) throws -> [String: Data] {
         try store.db.read { db in
@@ -33,7 +18,7 @@ import Testing
     @Test func killedRunResumesToTheSameResults() throws {
         let cli = try CLI()
         try cli.writeStories(30)
-        try cli.write(slowWorkflow, to: "wf.yaml")
+        try cli.write(CLI.slowWorkflow, to: "wf.yaml")
         let (p, _, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--no-gallery", "--quiet"])
         // Wait until a few batches are committed, then kill -9 in the middle of the step.
         let store = try ProjectStore(root: cli.root.appendingPathComponent("store"))
@@ -68,7 +53,7 @@ import Testing
     @Test func ctrlCStopsAfterTheBatchesInFlightAndTheNextRunContinues() throws {
         let cli = try CLI()
         try cli.writeStories(30)
-        try cli.write(slowWorkflow, to: "wf.yaml")
+        try cli.write(CLI.slowWorkflow, to: "wf.yaml")
         let (p, out, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--no-gallery", "--json"])
         let store = try ProjectStore(root: cli.root.appendingPathComponent("store"))
         var committed = 0
@@ -93,7 +78,7 @@ import Testing
     @Test func aSecondRunOnTheSameStoreRefusesOrWaits() throws {
         let cli = try CLI()
         try cli.writeStories(16)
-        try cli.write(slowWorkflow, to: "wf.yaml")
+        try cli.write(CLI.slowWorkflow, to: "wf.yaml")
         let (first, _, _) = try cli.start(["run", "wf.yaml", "--store", "store", "--no-gallery", "--quiet"])
         usleep(300_000)
         let refused = try cli.run(["run", "wf.yaml", "--store", "store", "--no-gallery"])
@@ -110,7 +95,7 @@ import Testing
     @Test func planJSONAndValidationErrors() throws {
         let cli = try CLI()
         try cli.writeStories(3)
-        try cli.write(slowWorkflow, to: "wf.yaml")
+        try cli.write(CLI.slowWorkflow, to: "wf.yaml")
         let plan = try cli.run(["plan", "wf.yaml", "--store", "store", "--json"])
         #expect(plan.status == 0)
         let obj = try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any]
