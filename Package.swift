@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         // f16/bf16 weight kernels (widening, batch-1 products) with a run-time AVX2/F16C path.
         .target(name: "CHalfKernels"),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures", "CHalfKernels"]),
+        // exp/erf activations, softmax and GEGLU with a run-time AVX2/FMA path (Swift targets baseline x86-64).
+        .target(name: "CVectorMath"),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures", "CHalfKernels", "CVectorMath"]),
         .target(name: "Stories", dependencies: [
             "Imaging",
             .product(name: "SwiftCSV", package: "SwiftCSV"),
@@ -63,7 +65,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CVectorMath"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "Imaging", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "StoriesTests", dependencies: ["Stories"], resources: [.copy("Fixtures")]),

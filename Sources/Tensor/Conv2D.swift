@@ -43,6 +43,20 @@ public func conv2d(_ x: Tensor, weight: Weight, bias: Tensor? = nil, stride: Int
     let n = ho * wo, k = c * kh * kw
     var out = [Float](repeating: 0, count: b * o * n)
     let direct = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
+    // Small images (a batch of 16×16 or 32×32 latents) are unfolded side by side into one
+    // `[C·kh·kw, g·Ho·Wo]` buffer: one product for g images instead of g small ones, which OpenBLAS
+    // runs far below its peak. The product's rows are then scattered back to NCHW.
+    let group = n < 4096 ? max(1, min(b, (1 << 22) / max(1, k * n))) : 1
+    if group > 1 {
+        x.data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                convolveGroups(xp.baseAddress!, batch: b, channels: c, height: h, width: w, weight: weight, bias: bias,
+                               kh: kh, kw: kw, stride: stride, padding: padding, outHeight: ho, outWidth: wo,
+                               group: group, out: op.baseAddress!)
+            }
+        }
+        return Tensor(uncheckedShape: [b, o, ho, wo], data: out)
+    }
     // im2col works on bands of output rows so the patch buffer stays near 16 MB (a 512×512 VAE
     // layer would otherwise unfold to over 1 GB) and each band's sgemm stays large.
     let bandRows = max(1, min(ho, (1 << 22) / max(1, k * wo)))
@@ -80,17 +94,63 @@ public func conv2d(_ x: Tensor, weight: Weight, bias: Tensor? = nil, stride: Int
     return Tensor(uncheckedShape: [b, o, ho, wo], data: out)
 }
 
+/// `conv2d` for `group` images per product: their patches side by side in one `[C·kh·kw, g·n]` buffer
+/// (image j's columns at j·n; a 1×1 kernel copies its channels, anything else goes through im2col), one
+/// `[O, C·kh·kw] × [C·kh·kw, g·n]` product, then each image's `[O, n]` block copied to its NCHW place.
+private func convolveGroups(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, height h: Int, width w: Int,
+                            weight: Weight, bias: Tensor?, kh: Int, kw: Int, stride: Int, padding: Padding2D,
+                            outHeight ho: Int, outWidth wo: Int, group: Int, out: UnsafeMutablePointer<Float>) {
+    let o = weight.rows, n = ho * wo, k = c * kh * kw
+    let direct = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
+    var cols = [Float](repeating: 0, count: k * group * n)
+    var product = [Float](repeating: 0, count: o * group * n)
+    var scratch: [Float] = []
+    cols.withUnsafeMutableBufferPointer { cp in
+        product.withUnsafeMutableBufferPointer { pp in
+            let cols = cp.baseAddress!, prod = pp.baseAddress!
+            var first = 0
+            while first < b {
+                let g = min(group, b - first), ldb = g * n
+                for j in 0..<g {
+                    let src = x + (first + j) * c * h * w
+                    if direct {
+                        for ci in 0..<c { (cols + ci * ldb + j * n).update(from: src + ci * n, count: n) }
+                    } else {
+                        im2col(src, channels: c, height: h, width: w, kh: kh, kw: kw, stride: stride, padding: padding,
+                               outWidth: wo, firstRow: 0, rows: ho, into: cols + j * n, rowStride: ldb)
+                    }
+                }
+                if let bias {
+                    bias.data.withUnsafeBufferPointer { bp in
+                        for oc in 0..<o { (prod + oc * ldb).update(repeating: bp[oc], count: ldb) }
+                    }
+                }
+                weightTimesMatrix(weight, b: cols, n: ldb, ldb: ldb, beta: bias == nil ? 0 : 1, c: prod, ldc: ldb,
+                                  scratch: &scratch)
+                for j in 0..<g {
+                    let dst = out + (first + j) * o * n
+                    for oc in 0..<o { (dst + oc * n).update(from: prod + oc * ldb + j * n, count: n) }
+                }
+                first += g
+            }
+        }
+    }
+}
+
 /// Unfolds output rows `firstRow ..< firstRow + rows` of one `[C, H, W]` image into
 /// `[C·kh·kw, rows·Wo]` (row `(c·kh + ky)·kw + kx`), zeros where the kernel overhangs the
-/// padding. Rows are independent and filled in parallel.
+/// padding. Row r starts at `cols + r · rowStride` (default: packed, `rows · Wo`). Rows are independent
+/// and filled in parallel.
 func im2col(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, kh: Int, kw: Int, stride: Int,
-            padding: Padding2D, outWidth wo: Int, firstRow: Int, rows bandRows: Int, into cols: UnsafeMutablePointer<Float>) {
+            padding: Padding2D, outWidth wo: Int, firstRow: Int, rows bandRows: Int, into cols: UnsafeMutablePointer<Float>,
+            rowStride: Int? = nil) {
     let shared = SharedPointers(src: src, dst: cols)
     let rows = c * kh * kw
-    Threads.parallelFor(rows) { r in
+    let ld = rowStride ?? bandRows * wo
+    func unfold(_ r: Int) {
         let ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw
         let plane = shared.src + ci * h * w
-        let row = shared.dst + r * bandRows * wo
+        let row = shared.dst + r * ld
         for band in 0..<bandRows {
             let oy = firstRow + band
             let iy = oy * stride - padding.top + ky
@@ -110,6 +170,12 @@ func im2col(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w
                 }
             }
         }
+    }
+    // A small unfold (one 16×16 latent) is not worth a thread hand-off.
+    if rows * bandRows * wo < 32_768 {
+        for r in 0..<rows { unfold(r) }
+    } else {
+        Threads.parallelFor(rows, unfold)
     }
 }
 

@@ -1,8 +1,10 @@
+import CVectorMath
+
 /// Element-wise and row-wise ops: activations, residual adds, layer norm, softmax.
 ///
-/// The loops run over unsafe buffer pointers with no bounds checks or branches in the body,
-/// and `exp`/`erf` use the polynomial forms below instead of libm calls, so the compiler
-/// turns them into SIMD code (libm's scalar `expf` would block vectorisation).
+/// The loops run over unsafe buffer pointers with no bounds checks or branches in the body. Anything
+/// with exp or erf in it (GELU, SiLU, softmax, GEGLU) runs in CVectorMath's kernels: polynomial exp/erf,
+/// eight lanes with AVX2 + FMA when the CPU has them.
 
 /// The activation functions transformers configs name in `hidden_act`.
 public enum Activation: String, Sendable, Codable, CaseIterable {
@@ -45,14 +47,35 @@ public func applyActivation(_ activation: Activation, _ p: UnsafeMutableBufferPo
 func activationKernel(_ activation: Activation, _ b: UnsafeMutablePointer<Float>, _ n: Int) {
     switch activation {
     case .gelu:
-        for i in 0..<n { let v = b[i]; b[i] = 0.5 * v * (1 + vectorErf(v * 0.70710678118654752)) }
+        storyloom_gelu(b, n)
     case .quickGELU:
-        for i in 0..<n { let v = b[i]; b[i] = v / (1 + vectorExp(-1.702 * v)) }
+        storyloom_quick_gelu(b, n)
     case .silu:
-        for i in 0..<n { let v = b[i]; b[i] = v / (1 + vectorExp(-v)) }
+        storyloom_affine_silu(b, n, 1, 0)
     case .relu:
         for i in 0..<n { b[i] = max(b[i], 0) }
     }
+}
+
+/// GEGLU over the last dimension (`[..., 2d]` → `[..., d]`): the first half times the exact GELU of
+/// the second half, as diffusers' `GEGLU`. Rows are split over `Threads.count` threads when there are many.
+public func geglu(_ x: Tensor) throws -> Tensor {
+    let d2 = x.lastDimension, d = d2 / 2, rows = x.rowCount
+    guard d2 % 2 == 0 else { throw TensorError("geglu: last dimension \(d2) of \(x.shape) is odd") }
+    var out = [Float](repeating: 0, count: rows * d)
+    x.data.withUnsafeBufferPointer { xp in
+        out.withUnsafeMutableBufferPointer { op in
+            guard rows > 0, d > 0 else { return }
+            let p = SharedPointers(src: xp.baseAddress!, dst: op.baseAddress!)
+            // Below ~64K outputs the thread hand-off costs more than it saves.
+            let chunks = rows * d >= 65_536 ? min(Threads.count, rows) : 1
+            Threads.parallelFor(chunks) { c in
+                let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
+                storyloom_geglu(p.src + lo * d2, p.dst + lo * d, hi - lo, d)
+            }
+        }
+    }
+    return Tensor(uncheckedShape: Array(x.shape.dropLast()) + [d], data: out)
 }
 
 /// A raw pointer handed to parallel workers that touch disjoint ranges of it.
@@ -141,8 +164,7 @@ public func softmaxRow(_ x: UnsafeMutablePointer<Float>, count n: Int) {
         x.update(repeating: 0, count: n)
         return
     }
-    for i in 0..<n { x[i] = vectorExp(x[i] - m) }
-    let inv = 1 / sumValues(x, n)
+    let inv = 1 / storyloom_exp_shifted_sum(x, n, m)
     for i in 0..<n { x[i] *= inv }
 }
 
@@ -179,56 +201,3 @@ func sumValues(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     return s
 }
 
-/// `exp(x)` to about 2 ulp, branch-free so loops over it vectorise.
-///
-/// Range reduction `x = n·ln2 + r` with |r| ≤ ln2/2, a degree-6 Taylor/Horner polynomial
-/// for `e^r`, and `2^n` built in the exponent bits. Inputs below -87.3 flush to 0 and above
-/// 88.7 saturate to +infinity; NaN propagates.
-@inline(__always)
-public func vectorExp(_ x: Float) -> Float {
-    // NaN is replaced before the Int32 conversion below (which traps on NaN); the result is fixed up at the end.
-    let clamped = x != x ? 0 : min(max(x, -87.33654), 88.72283)
-    // Round to nearest with the 1.5·2²³ trick: `rounded()` becomes a libm call on the
-    // baseline x86-64 target (no SSE4.1 `roundps`), which would stop vectorisation.
-    let shifted = clamped * 1.44269504088896341 + 12_582_912
-    let n = shifted - 12_582_912
-    // Cody–Waite split of ln 2 keeps r exact enough for float.
-    let r = (clamped - n * 0.693145751953125) - n * 1.42860682030941723212e-6
-    var p: Float = 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    // 2^n for n ∈ [-126, 128], built in two halves so n = 128 (→ inf) stays representable.
-    // The integer comes from the float's bits (n + 1.5·2²³ puts n in the low mantissa bits):
-    // `Int32(n)` would add a range-check branch that stops the loop from vectorising.
-    let ni = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
-    let half = ni >> 1
-    let s1 = Float(bitPattern: UInt32(bitPattern: (half &+ 127) << 23))
-    let s2 = Float(bitPattern: UInt32(bitPattern: (ni &- half &+ 127) << 23))
-    let y = p * s1 * s2
-    return x < -87.33654 ? 0 : (x > 88.72283 ? .infinity : (x != x ? x : y))
-}
-
-/// `erf(x)`, branch-free: Numerical Recipes' `erfcc` Chebyshev fit,
-/// `erfc(|x|) = t·exp(-x² + P(t))` with `t = 1/(1 + |x|/2)` (fractional error < 1.2e-7).
-@inline(__always)
-public func vectorErf(_ x: Float) -> Float {
-    let a = abs(x)
-    let t = 1 / (1 + 0.5 * a)
-    var p: Float = 0.17087277
-    p = p * t - 0.82215223
-    p = p * t + 1.48851587
-    p = p * t - 1.13520398
-    p = p * t + 0.27886807
-    p = p * t - 0.18628806
-    p = p * t + 0.09678418
-    p = p * t + 0.37409196
-    p = p * t + 1.00002368
-    p = p * t - 1.26551223
-    let erfc = t * vectorExp(-a * a + p)
-    let r = 1 - erfc
-    return x < 0 ? -r : r
-}

@@ -1,3 +1,5 @@
+import CVectorMath
+
 /// Group normalisation over `[B, C, H, W]` (`torch.nn.GroupNorm`), optionally followed by SiLU,
 /// which every ResNet block of a diffusion UNet / VAE applies right after the norm.
 ///
@@ -34,7 +36,7 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, ep
                         let shift = p.bias[channel] - mean * scale
                         let row = base + ch * spatial
                         if silu {
-                            for i in 0..<spatial { let v = row[i] * scale + shift; row[i] = v / (1 + vectorExp(-v)) }
+                            storyloom_affine_silu(row, spatial, scale, shift)
                         } else {
                             for i in 0..<spatial { row[i] = row[i] * scale + shift }
                         }

@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 import Testing
 @testable import Tensor
@@ -69,21 +70,50 @@ struct OpsTests {
         #expect(abs(gelu[8] - 0.8413447) < 1e-6)
     }
 
-    @Test("vectorised exp and erf over their ranges")
+    @Test("exp and erf over their ranges, and the vector path against the portable one")
     func expErf() {
         var worstExp = 0.0, worstErf = 0.0
-        for i in -2000...2000 {
-            let x = Float(i) * 0.04
-            let e = Double(vectorExp(x)), r = exp(Double(x))
+        let xs = (-2000...2000).map { Float($0) * 0.04 }
+        for x in xs {
+            let e = Double(storyloom_exp(x)), r = exp(Double(x))
             worstExp = max(worstExp, abs(e - r) / r)
-            worstErf = max(worstErf, abs(Double(vectorErf(x / 10)) - erf(Double(x / 10))))
+            worstErf = max(worstErf, abs(Double(storyloom_erf(x / 10)) - erf(Double(x / 10))))
         }
         #expect(worstExp < 5e-7, "exp relative error \(worstExp)")
         #expect(worstErf < 3e-7, "erf absolute error \(worstErf)")
-        #expect(vectorExp(-200) == 0)
-        #expect(vectorExp(200) == .infinity)
-        #expect(vectorExp(.nan).isNaN)
-        #expect(vectorErf(10) == 1 && vectorErf(-10) == -1)
+        #expect(storyloom_exp(-200) == 0)
+        #expect(storyloom_exp(200) == .infinity)
+        #expect(storyloom_exp(.nan).isNaN)
+        #expect(storyloom_erf(10) == 1 && storyloom_erf(-10) == -1)
+        // The kernels (eight lanes where the CPU has AVX2 + FMA, and an odd count so the tail runs too)
+        // against the one-value portable path.
+        var shifted = xs + [-200, 200]
+        let sum = storyloom_exp_shifted_sum(&shifted, shifted.count, 1.5)
+        var expected = 0.0, worst = 0.0
+        for (i, x) in (xs + [-200, 200]).enumerated() {
+            let r = storyloom_exp(x - 1.5)
+            expected += Double(r)
+            if r.isFinite { worst = max(worst, abs(Double(shifted[i] - r)) / max(Double(r), 1e-30)) }
+            else { #expect(shifted[i] == r) }
+        }
+        #expect(worst < 1e-6, "vector exp vs portable: relative \(worst)")
+        #expect(sum == .infinity && expected == .infinity)
+        var gelu = xs.map { $0 / 10 }
+        storyloom_gelu(&gelu, gelu.count)
+        for (i, x) in xs.enumerated() {
+            let v = x / 10, r = 0.5 * v * (1 + storyloom_erf(v * 0.70710678118654752))
+            #expect(abs(gelu[i] - r) <= 1e-6 * max(1, abs(r)), "gelu(\(v)): \(gelu[i]) vs \(r)")
+        }
+    }
+
+    @Test("GEGLU: the first half times GELU of the second half")
+    func gegluKnown() throws {
+        let x = try Tensor(shape: [2, 1, 4], data: [2, -1, 1, 0, 0.5, 3, -1, 2])
+        let y = try geglu(x)
+        #expect(y.shape == [2, 1, 2])
+        let g = { (v: Double) in 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }
+        #expect(Self.maxDiff(y.data, [2 * g(1), -1 * g(0), 0.5 * g(-1), 3 * g(2)]) < 2e-6)
+        #expect(throws: TensorError.self) { try geglu(Tensor(zeros: [2, 3])) }
     }
 
     @Test("layer norm with affine parameters")

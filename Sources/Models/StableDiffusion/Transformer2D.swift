@@ -99,25 +99,6 @@ struct BasicTransformerBlock: Sendable {
         try addInPlace(&h, ffOut(geglu(ffIn(norm3(h)))))
         return h
     }
-
-    /// GEGLU: the projection's first half times GELU of its second half (exact, erf-based GELU).
-    func geglu(_ x: Tensor) throws -> Tensor {
-        let d2 = x.lastDimension, d = d2 / 2, rows = x.rowCount
-        var out = [Float](repeating: 0, count: rows * d)
-        x.data.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { op in
-                let p = SharedPointers(src: xp.baseAddress!, dst: op.baseAddress!)
-                Threads.parallelFor(rows) { r in
-                    let src = p.src + r * d2, dst = p.dst + r * d
-                    for i in 0..<d {
-                        let g = src[d + i]
-                        dst[i] = src[i] * (0.5 * g * (1 + vectorErf(g * 0.70710678118654752)))
-                    }
-                }
-            }
-        }
-        return try Tensor(shape: Array(x.shape.dropLast()) + [d], data: out)
-    }
 }
 
 /// `Transformer2DModel` (continuous input): GroupNorm (eps 1e-6), `proj_in` (1×1 conv or

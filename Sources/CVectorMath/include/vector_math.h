@@ -1,0 +1,39 @@
+#ifndef STORYLOOM_VECTOR_MATH_H
+#define STORYLOOM_VECTOR_MATH_H
+
+#include <stddef.h>
+
+/// Element-wise transcendental kernels for Storyloom's Tensor module.
+///
+/// Swift compiles for baseline x86-64 (SSE2), where its own exp/erf loops run four lanes at best, and
+/// across modules they are not even inlined. These run eight lanes with AVX2 + FMA when the CPU has
+/// them (chosen at run time) and a portable scalar path otherwise. Both paths evaluate the same
+/// polynomials: exp by range reduction x = n·ln2 + r, a degree-6 polynomial for e^r and 2^n built in the
+/// exponent bits (about 2 ulp; below -87.3 → 0, above 88.7 → inf, NaN propagates); erf by Numerical
+/// Recipes' erfcc Chebyshev fit, erfc(|x|) = t·exp(-x² + P(t)), t = 1/(1 + |x|/2) (error < 1.2e-7).
+/// The vector path's FMAs change the last bit or two.
+
+/// x[i] = exp(x[i] - shift) for i in 0..<n; returns the sum of the results (softmax's denominator).
+float storyloom_exp_shifted_sum(float *x, size_t n, float shift);
+
+/// x[i] = 0.5 x (1 + erf(x / sqrt 2)) in place (exact GELU).
+void storyloom_gelu(float *x, size_t n);
+
+/// x[i] = x / (1 + exp(-1.702 x)) in place (CLIP's quick GELU).
+void storyloom_quick_gelu(float *x, size_t n);
+
+/// x[i] = v / (1 + exp(-v)) with v = x[i] * scale + shift, in place (SiLU after an affine map: the
+/// GroupNorm + SiLU of every ResNet block; scale 1, shift 0 for plain SiLU).
+void storyloom_affine_silu(float *x, size_t n, float scale, float shift);
+
+/// GEGLU over `rows` rows of 2d values: dst[r][i] = src[r][i] * gelu(src[r][d + i]).
+void storyloom_geglu(const float *src, float *dst, size_t rows, size_t d);
+
+/// exp(x) and erf(x) of one value by the portable path (the reference the vector path is tested against).
+float storyloom_exp(float x);
+float storyloom_erf(float x);
+
+/// Whether the AVX2 + FMA paths are in use.
+int storyloom_vector_math_vectorized(void);
+
+#endif

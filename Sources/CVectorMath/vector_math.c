@@ -1,0 +1,226 @@
+#include "vector_math.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define STORYLOOM_X86 1
+#endif
+
+/* The constants of Elementwise.swift's vectorExp / vectorErf. */
+#define EXP_LO (-87.33654f)
+#define EXP_HI 88.72283f
+#define LOG2E 1.44269504088896341f
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+#define LN2_HI 0.693145751953125f
+#define LN2_LO 1.42860682030941723212e-6f
+#define SQRT1_2 0.70710678118654752f
+
+/* ---- Scalar path (identical formulas; the compiler may still vectorise it with SSE2). ---- */
+
+static inline float bits_float(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+static inline uint32_t float_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+static inline float exp_scalar(float x) {
+    float c = x != x ? 0.0f : fminf(fmaxf(x, EXP_LO), EXP_HI);
+    float shifted = c * LOG2E + ROUND_MAGIC;
+    float n = shifted - ROUND_MAGIC;
+    float r = (c - n * LN2_HI) - n * LN2_LO;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1;
+    p = p * r + 1;
+    int32_t ni = (int32_t)float_bits(shifted) - 0x4B400000;
+    int32_t half = ni >> 1;
+    float s1 = bits_float((uint32_t)(half + 127) << 23);
+    float s2 = bits_float((uint32_t)(ni - half + 127) << 23);
+    float y = p * s1 * s2;
+    return x < EXP_LO ? 0.0f : (x > EXP_HI ? INFINITY : (x != x ? x : y));
+}
+
+static inline float erf_scalar(float x) {
+    float a = fabsf(x);
+    float t = 1 / (1 + 0.5f * a);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    float r = 1 - t * exp_scalar(-a * a + p);
+    return x < 0 ? -r : r;
+}
+
+static inline float gelu_scalar(float v) { return 0.5f * v * (1 + erf_scalar(v * SQRT1_2)); }
+
+static float exp_shifted_sum_scalar(float *x, size_t n, float shift) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) { x[i] = exp_scalar(x[i] - shift); s += x[i]; }
+    return s;
+}
+
+#ifdef STORYLOOM_X86
+
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+AVX2_TARGET __attribute__((always_inline)) static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(EXP_LO), hi = _mm256_set1_ps(EXP_HI), magic = _mm256_set1_ps(ROUND_MAGIC);
+    __m256 isnan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    __m256 c = _mm256_andnot_ps(isnan, _mm256_min_ps(_mm256_max_ps(x, lo), hi));
+    __m256 shifted = _mm256_fmadd_ps(c, _mm256_set1_ps(LOG2E), magic);
+    __m256 n = _mm256_sub_ps(shifted, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), c);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    __m256i half = _mm256_srai_epi32(ni, 1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), bias), 23));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, x, isnan);
+}
+
+AVX2_TARGET __attribute__((always_inline)) static inline __m256 erf8(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_andnot_ps(sign, x);
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), a, one));
+    __m256 p = _mm256_set1_ps(0.17087277f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+    __m256 r = _mm256_fnmadd_ps(t, exp8(_mm256_fnmadd_ps(a, a, p)), one);
+    return _mm256_or_ps(r, _mm256_and_ps(x, sign)); /* r ≥ 0: copy x's sign */
+}
+
+AVX2_TARGET __attribute__((always_inline)) static inline __m256 gelu8(__m256 v) {
+    __m256 e = erf8(_mm256_mul_ps(v, _mm256_set1_ps(SQRT1_2)));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+AVX2_TARGET static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_TARGET static float exp_shifted_sum_avx2(float *x, size_t n, float shift) {
+    __m256 acc = _mm256_setzero_ps(), s = _mm256_set1_ps(shift);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    return hsum8(acc) + exp_shifted_sum_scalar(x + i, n - i, shift);
+}
+
+AVX2_TARGET static void gelu_avx2(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = gelu_scalar(x[i]);
+}
+
+AVX2_TARGET static void quick_gelu_avx2(float *x, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), k = _mm256_set1_ps(-1.702f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_mul_ps(k, v)))));
+    }
+    for (; i < n; i++) x[i] = x[i] / (1 + exp_scalar(-1.702f * x[i]));
+}
+
+AVX2_TARGET static void affine_silu_avx2(float *x, size_t n, float scale, float shift) {
+    const __m256 one = _mm256_set1_ps(1.0f), sc = _mm256_set1_ps(scale), sh = _mm256_set1_ps(shift);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), sc, sh);
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_xor_ps(v, sign)))));
+    }
+    for (; i < n; i++) { float v = x[i] * scale + shift; x[i] = v / (1 + exp_scalar(-v)); }
+}
+
+AVX2_TARGET static void geglu_avx2(const float *src, float *dst, size_t rows, size_t d) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *a = src + r * 2 * d, *g = a + d;
+        float *o = dst + r * d;
+        size_t i = 0;
+        for (; i + 8 <= d; i += 8) _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), gelu8(_mm256_loadu_ps(g + i))));
+        for (; i < d; i++) o[i] = a[i] * gelu_scalar(g[i]);
+    }
+}
+
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+static int has_avx2(void) { return 0; }
+#endif
+
+float storyloom_exp_shifted_sum(float *x, size_t n, float shift) {
+#ifdef STORYLOOM_X86
+    if (has_avx2()) return exp_shifted_sum_avx2(x, n, shift);
+#endif
+    return exp_shifted_sum_scalar(x, n, shift);
+}
+
+void storyloom_gelu(float *x, size_t n) {
+#ifdef STORYLOOM_X86
+    if (has_avx2()) { gelu_avx2(x, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) x[i] = gelu_scalar(x[i]);
+}
+
+void storyloom_quick_gelu(float *x, size_t n) {
+#ifdef STORYLOOM_X86
+    if (has_avx2()) { quick_gelu_avx2(x, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1 + exp_scalar(-1.702f * x[i]));
+}
+
+void storyloom_affine_silu(float *x, size_t n, float scale, float shift) {
+#ifdef STORYLOOM_X86
+    if (has_avx2()) { affine_silu_avx2(x, n, scale, shift); return; }
+#endif
+    for (size_t i = 0; i < n; i++) { float v = x[i] * scale + shift; x[i] = v / (1 + exp_scalar(-v)); }
+}
+
+void storyloom_geglu(const float *src, float *dst, size_t rows, size_t d) {
+#ifdef STORYLOOM_X86
+    if (has_avx2()) { geglu_avx2(src, dst, rows, d); return; }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < d; i++) dst[r * d + i] = src[r * 2 * d + i] * gelu_scalar(src[r * 2 * d + d + i]);
+}
+
+float storyloom_exp(float x) { return exp_scalar(x); }
+float storyloom_erf(float x) { return erf_scalar(x); }
+
+int storyloom_vector_math_vectorized(void) { return has_avx2(); }
