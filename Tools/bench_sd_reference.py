@@ -9,7 +9,9 @@ inputs.safetensors (prompt_embeddings, small, large, latent) and check.safetenso
 `small`, compared here so the report can say both sides compute the same function).
 Rows, in order: UNet step at 32×32 latents (batch 2), at 64×64 (batch 2), VAE decode of one 64×64 latent,
 and with --storyworld-unet the committed StoryWorld UNet at 16×16 latents (batch 2; inputs storyworld_latents
-and storyworld_prompt, compared with Storyloom's output storyworld_unet in check.safetensors);
+and storyworld_prompt, compared with Storyloom's output storyworld_unet in check.safetensors) and the
+StoryWorld pipeline (the UNet's parent folder) generating 8 images together from storyworld_pipeline_prompt
+(DDIM 25, guidance 4, seeds 1..8, one generator per image), per image, compared with storyworld_pipeline_images;
 --only-storyworld times that row alone.
 """
 import argparse
@@ -76,6 +78,20 @@ def main():
             out["storyworld_max_abs_diff"] = float((run() - check["storyworld_unet"]).abs().max())
             # Same repetitions as Storyloom's side: a step takes milliseconds.
             out["seconds"].append(best(run, inner=10))
+            from diffusers import StableDiffusionPipeline
+            pipe = StableDiffusionPipeline.from_pretrained(os.path.dirname(os.path.abspath(args.storyworld_unet)),
+                                                           torch_dtype=torch.float32, safety_checker=None,
+                                                           requires_safety_checker=False)
+            pipe.set_progress_bar_config(disable=True)
+            prompts = inputs["storyworld_pipeline_prompt"]
+            items = prompts.shape[0]
+
+            def generate():
+                return pipe(prompt_embeds=prompts, num_inference_steps=25, guidance_scale=4.0, output_type="np",
+                            generator=[torch.Generator().manual_seed(i + 1) for i in range(items)]).images
+            images = torch.from_numpy(generate())
+            out["storyworld_pipeline_max_abs_diff"] = float((images - check["storyworld_pipeline_images"]).abs().max())
+            out["seconds"].append(best(generate) / items)
     out["peak_mb"] = peak_mb()
     json.dump(out, sys.stdout)
 

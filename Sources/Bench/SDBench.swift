@@ -17,6 +17,8 @@ import Tensor
 public enum SDBench {
     /// Where the StoryWorld UNet is, relative to the repository root (the benchmark's working directory).
     static let storyWorldUNet = "Examples/StoryWorld/models/sd/unet"
+    /// Images generated together in the pipeline row: the quickstart's batch (`batch_size: 8`).
+    static let pipelineItems = 8
 
     /// Runs the benchmark with `threads` compute threads; `quick` times once instead of three times;
     /// `storyWorldOnly` skips the SD v1.5 rows (which take minutes).
@@ -74,6 +76,22 @@ public enum SDBench {
             let seconds = try time { for _ in 0..<inner { _ = try unet.forward(latents, timesteps: [999], promptEmbeddings: prompt) } } / Double(inner)
             ours.append(("StoryWorld UNet step 16×16 latents, batch 2", seconds, unet.flops(batch: 2, height: 16, width: 16, promptLength: 77)))
             storyWorld = storyWorldFolder
+            // The quickstart's generation step: the whole pipeline (DDIM 25, guidance 4, 64×64) for a batch of
+            // prompt embeddings denoised together, per image; both sides draw each item's noise from its own seed.
+            let pipeline = try StableDiffusionPipeline(folder: storyWorldFolder.deletingLastPathComponent())
+            let items = Self.pipelineItems
+            let embeddings = try generator.randn(shape: [items, 77, pipeline.unet.config.crossAttentionDim])
+            inputs["storyworld_pipeline_prompt"] = embeddings
+            let perItem = try (0..<items).map { try Tensor(shape: [77, pipeline.unet.config.crossAttentionDim],
+                                                           data: Array(embeddings.data[($0 * embeddings.count / items)..<(($0 + 1) * embeddings.count / items)])) }
+            let options = GenerationOptions(steps: 25, guidance: 4, scheduler: .ddim)
+            let seeds = (0..<items).map { UInt64($0 + 1) }
+            var images: [Tensor] = []
+            let pipelineSeconds = try time { images = try pipeline.generate(promptEmbeddings: perItem, seeds: seeds, options: options) }
+            checks["storyworld_pipeline_images"] = try Tensor(shape: [items] + images[0].shape.dropFirst(), data: images.flatMap(\.data))
+            let unetFlops = unet.flops(batch: 2 * items, height: 16, width: 16, promptLength: 77) * 25
+            ours.append(("StoryWorld generation per image (DDIM 25, guidance 4, 64×64, \(items) together)", pipelineSeconds / Double(items),
+                         (unetFlops + pipeline.vae.decodeFlops(height: 16, width: 16) * Double(items)) / Double(items)))
         } else {
             report.notes.append("StoryWorld UNet row skipped: no \(storyWorldUNet)/config.json under the current directory (run from the repository root)")
         }
@@ -102,7 +120,8 @@ public enum SDBench {
             report.rows.append(BenchRow(name: row.name, storyloom_s: row.seconds,
                                         reference_s: refSeconds.flatMap { i < $0.count ? $0[i] : nil }, extra: extra))
         }
-        for (key, output, what) in [("check_max_abs_diff", "unet_small", "UNet 32×32"), ("storyworld_max_abs_diff", "storyworld_unet", "StoryWorld UNet 16×16")] {
+        for (key, output, what) in [("check_max_abs_diff", "unet_small", "UNet 32×32"), ("storyworld_max_abs_diff", "storyworld_unet", "StoryWorld UNet 16×16"),
+                                    ("storyworld_pipeline_max_abs_diff", "storyworld_pipeline_images", "StoryWorld generation, 8 images in [0, 1]")] {
             guard let diff = reference?[key] as? Double, let out = checks[output] else { continue }
             report.notes.append(String(format: "same function: %@ output max |Δ| vs diffusers = %.2e (output max |x| %.2f)",
                                        what, diff, out.data.map(abs).max() ?? 0))
