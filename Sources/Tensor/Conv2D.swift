@@ -41,7 +41,7 @@ public func conv2d(_ x: Tensor, weight: Weight, bias: Tensor? = nil, stride: Int
     guard hp >= kh, wp >= kw else { throw TensorError("conv2d: kernel \(kh)×\(kw) larger than padded input \(hp)×\(wp)") }
     let ho = (hp - kh) / stride + 1, wo = (wp - kw) / stride + 1
     let n = ho * wo, k = c * kh * kw
-    var out = [Float](repeating: 0, count: b * o * n)
+    var out = uninitializedFloats(b * o * n)   // every row: bias then beta 1, or beta 0
     let direct = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
     // Small images (a batch of 16×16 or 32×32 latents) are unfolded side by side into one
     // `[C·kh·kw, g·Ho·Wo]` buffer: one product for g images instead of g small ones, which OpenBLAS
@@ -60,7 +60,7 @@ public func conv2d(_ x: Tensor, weight: Weight, bias: Tensor? = nil, stride: Int
     // im2col works on bands of output rows so the patch buffer stays near 16 MB (a 512×512 VAE
     // layer would otherwise unfold to over 1 GB) and each band's sgemm stays large.
     let bandRows = max(1, min(ho, (1 << 22) / max(1, k * wo)))
-    var cols = [Float](repeating: 0, count: direct ? 0 : k * bandRows * wo)
+    var cols = uninitializedFloats(direct ? 0 : k * bandRows * wo)   // im2col writes every element
     var scratch: [Float] = []
     x.data.withUnsafeBufferPointer { xp in
         out.withUnsafeMutableBufferPointer { op in
@@ -102,8 +102,9 @@ private func convolveGroups(_ x: UnsafePointer<Float>, batch b: Int, channels c:
                             outHeight ho: Int, outWidth wo: Int, group: Int, out: UnsafeMutablePointer<Float>) {
     let o = weight.rows, n = ho * wo, k = c * kh * kw
     let direct = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
-    var cols = [Float](repeating: 0, count: k * group * n)
-    var product = [Float](repeating: 0, count: o * group * n)
+    // Written whole before read: every column by the copy or im2col, every product row by bias or beta 0.
+    var cols = uninitializedFloats(k * group * n)
+    var product = uninitializedFloats(o * group * n)
     var scratch: [Float] = []
     cols.withUnsafeMutableBufferPointer { cp in
         product.withUnsafeMutableBufferPointer { pp in

@@ -62,7 +62,7 @@ func activationKernel(_ activation: Activation, _ b: UnsafeMutablePointer<Float>
 public func geglu(_ x: Tensor) throws -> Tensor {
     let d2 = x.lastDimension, d = d2 / 2, rows = x.rowCount
     guard d2 % 2 == 0 else { throw TensorError("geglu: last dimension \(d2) of \(x.shape) is odd") }
-    var out = [Float](repeating: 0, count: rows * d)
+    var out = uninitializedFloats(rows * d)
     x.data.withUnsafeBufferPointer { xp in
         out.withUnsafeMutableBufferPointer { op in
             guard rows > 0, d > 0 else { return }

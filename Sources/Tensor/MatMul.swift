@@ -23,7 +23,9 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> T
         throw TensorError("linear: bias \(bias.shape) does not match \(outFeatures) outputs")
     }
     let rows = x.rowCount
-    var out = [Float](repeating: 0, count: rows * outFeatures)
+    // sgemm with beta 0 (or the bias copied in first) writes every element; sgemv's beta-0 scaling is left
+    // a zeroed vector, as OpenBLAS versions differ on 0 · NaN.
+    var out = rows > 1 || bias != nil ? uninitializedFloats(rows * outFeatures) : [Float](repeating: 0, count: rows * outFeatures)
     x.data.withUnsafeBufferPointer { xp in
         weight.data.withUnsafeBufferPointer { wp in
             bias?.data.withUnsafeBufferPointer { bp in

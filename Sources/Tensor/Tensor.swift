@@ -94,6 +94,13 @@ public struct Tensor: Sendable, Equatable {
     }
 }
 
+/// `count` floats left uninitialised, for an output every element of which the caller writes before
+/// reading (a product with beta 0, a copy): zero-filling first measured ~8% of a small UNet step.
+@inline(__always)
+public func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
 /// The one error type of Tensor: an operation given inputs it cannot work with (shapes that disagree, bad
 /// indices), or a weights file (safetensors, torch pickle) it cannot read — located by file and tensor name.
 public struct TensorError: Error, CustomStringConvertible, Sendable, Equatable {

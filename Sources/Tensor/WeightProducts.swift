@@ -29,7 +29,8 @@ public func linear(_ x: Tensor, weight: Weight, bias: Tensor? = nil) throws -> T
         throw TensorError("linear: bias \(bias.shape) does not match \(outFeatures) outputs")
     }
     let rows = x.rowCount
-    var out = [Float](repeating: 0, count: rows * outFeatures)
+    // Every element is written: the batch-1 kernel stores each output, sgemm has beta 0 or the bias copied in.
+    var out = uninitializedFloats(rows * outFeatures)
     if rows > 0, outFeatures > 0 {
         x.data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in

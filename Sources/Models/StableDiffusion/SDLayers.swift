@@ -70,7 +70,7 @@ struct LayerNormLayer: Sendable {
 func nchwToTokens(_ x: Tensor) throws -> Tensor {
     let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let n = h * w
-    var out = [Float](repeating: 0, count: x.count)
+    var out = uninitializedFloats(x.count)   // a permutation: every element written
     x.data.withUnsafeBufferPointer { s in
         out.withUnsafeMutableBufferPointer { o in
             let p = SharedPointers(src: s.baseAddress!, dst: o.baseAddress!)

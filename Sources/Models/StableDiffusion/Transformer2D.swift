@@ -38,7 +38,7 @@ struct CrossAttention: Sendable {
     func callAsFunction(_ x: Tensor, batch: Int, promptEmbeddings: Tensor?, promptLength: Int) throws -> Tensor {
         let t = x.rowCount / batch
         let hd = inner / heads
-        var result = [Float](repeating: 0, count: x.rowCount * inner)
+        var result = uninitializedFloats(x.rowCount * inner)   // every (sequence, head, query) block is written
         if let qkv {
             let proj = try linear(x, weight: qkv)   // [B·T, 3·inner]
             proj.data.withUnsafeBufferPointer { pp in
