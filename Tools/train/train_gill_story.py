@@ -232,6 +232,8 @@ def main():
     ap.add_argument("--p-single", type=float, default=0.2, help="share of contexts that are a first caption alone")
     ap.add_argument("--p-images", type=float, default=0.6, help="share of multi-caption contexts that also read the earlier images")
     ap.add_argument("--gen-weight", type=float, default=1.0)
+    ap.add_argument("--caption-weight", type=float, default=1.0,
+                    help="weight of the captioning loss (the visual prefix also gets gradients from contexts with images)")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--export-step", type=int, default=None,
                     help="save the model from the weights evaluated at this step (OUT/evals/step-N.safetensors) instead of the last")
@@ -312,7 +314,7 @@ def main():
         logits = t @ imgs.T * gill.logit_scale.exp()
         labels = torch.arange(len(t), device=device)
         ret_loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits[:, :len(t)].T, labels)) / 2
-        loss = cap_loss + img_lm + ret_loss + args.gen_weight * gen_loss
+        loss = args.caption_weight * cap_loss + img_lm + ret_loss + args.gen_weight * gen_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(own, 1.0)
@@ -357,7 +359,7 @@ def main():
         os.remove(gen_cfg)
     for sub in ("clip", "sd"):
         shutil.copytree(os.path.join(args.init, sub), os.path.join(model_dir, sub))
-    summary = {"steps": step, "exported_step": chosen, "batch": args.batch, "wall_minutes": round(timer.elapsed() / 60, 1), "final_losses": log.last,
+    summary = {"steps": step, "exported_step": chosen, "batch": args.batch, "caption_weight": args.caption_weight, "wall_minutes": round(timer.elapsed() / 60, 1), "final_losses": log.last,
                "train_stories": len(train), "val_stories": len(val), "command": "python " + " ".join(sys.argv), "machine": sw.machine(),
                "evals": evals}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=1)
