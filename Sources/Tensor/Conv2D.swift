@@ -2,6 +2,9 @@ import COpenBLAS
 
 /// 2-D convolution over `[B, C, H, W]` float32 tensors, lowered to sgemm.
 ///
+/// Wide 3×3 stride-1 layers go through Winograd F(2×2, 3×3) instead (`Winograd.swift`, chosen by
+/// `winogradPays`): 2.25× fewer multiplies for the same sum.
+///
 /// A 1×1, stride-1 convolution is a plain `[O, C] × [C, H·W]` product per image. Any other
 /// kernel goes through im2col: each image's patches are unfolded into one reusable
 /// `[C·kh·kw, Ho·Wo]` buffer (rows filled in parallel), then one `[O, C·kh·kw] × [C·kh·kw, Ho·Wo]`
@@ -164,9 +167,16 @@ private func convolveGroups(_ x: UnsafePointer<Float>, batch b: Int, channels c:
 }
 
 /// Whether Winograd F(2×2, 3×3) beats im2col + sgemm for a 3×3 stride-1 layer with `channels` inputs,
-/// `outputs` outputs and `tiles` 2×2 output tiles over the batch (measured with `storyloom bench conv`).
+/// `outputs` outputs and `tiles` 2×2 output tiles over the batch, as measured by `storyloom bench conv`
+/// at 1 thread (Winograd time / im2col time): SD v1.5's UNet and VAE layers (192–1280 channels, ≥ 72
+/// tiles) 0.55–0.8, 128 channels 0.96 at 2048 tiles and 0.8 at 16384; but narrow layers (the StoryWorld
+/// UNet's 64–256 channels at 16×16 and below, 16–64 channels, a 4-channel `conv_in`) 1.1–5.6 and
+/// 32 or fewer tiles (1280 channels at 8×8 latents) 1.4–1.9. The transforms cost a fixed amount per
+/// element where the products cost 2·O (input side) or 2·C (output side), and the 16 products of a few
+/// tiles are too thin for sgemm's peak.
 func winogradPays(channels c: Int, outputs o: Int, tiles: Int) -> Bool {
-    c >= 16 && o >= 16 && tiles >= 64
+    let width = min(c, o)
+    return tiles >= 64 && (width >= 192 || (width >= 128 && tiles >= 4096))
 }
 
 /// Unfolds output rows `firstRow ..< firstRow + rows` of one `[C, H, W]` image into

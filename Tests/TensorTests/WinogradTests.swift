@@ -111,16 +111,17 @@ struct WinogradTests {
 
     @Test("automatic dispatch takes Winograd only where it pays")
     func dispatch() throws {
-        // Large enough for Winograd: the automatic result is the Winograd result.
-        let x = try Self.random([2, 32, 16, 16], seed: 70), weight = try Self.random([32, 32, 3, 3], seed: 71)
-        if winogradPays(channels: 32, outputs: 32, tiles: 2 * 8 * 8) {
-            #expect(try conv2d(x, weight: weight, padding: .uniform(1)).data
-                    == conv2d(x, weight: weight, padding: .uniform(1), algorithm: .winograd).data)
-        }
-        // Three input channels (a VAE's or a UNet's first layer): im2col.
-        #expect(!winogradPays(channels: 3, outputs: 32, tiles: 4096))
-        let rgb = try Self.random([1, 3, 8, 8], seed: 72), w3 = try Self.random([8, 3, 3, 3], seed: 73)
-        #expect(try conv2d(rgb, weight: w3, padding: .uniform(1)).data
-                == conv2d(rgb, weight: w3, padding: .uniform(1), algorithm: .im2col).data)
+        // Wide and many tiles (an SD-sized layer, shrunk): the automatic result is the Winograd result.
+        #expect(winogradPays(channels: 256, outputs: 256, tiles: 144))
+        let x = try Self.random([1, 256, 24, 24], seed: 70), weight = try Self.random([256, 256, 3, 3], seed: 71)
+        #expect(try conv2d(x, weight: weight, padding: .uniform(1)).data
+                == conv2d(x, weight: weight, padding: .uniform(1), algorithm: .winograd).data)
+        // Narrow (the StoryWorld UNet's 64 channels) or a 3-channel first layer: im2col.
+        #expect(!winogradPays(channels: 64, outputs: 64, tiles: 128))
+        #expect(!winogradPays(channels: 1280, outputs: 1280, tiles: 32))
+        #expect(!winogradPays(channels: 3, outputs: 320, tiles: 4096))
+        let narrow = try Self.random([2, 64, 16, 16], seed: 72), w64 = try Self.random([64, 64, 3, 3], seed: 73)
+        #expect(try conv2d(narrow, weight: w64, padding: .uniform(1)).data
+                == conv2d(narrow, weight: w64, padding: .uniform(1), algorithm: .im2col).data)
     }
 }
