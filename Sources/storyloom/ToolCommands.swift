@@ -130,7 +130,7 @@ struct ModelsCommand: ParsableCommand {
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: Storyloom beside the PyTorch reference, as a ratio.",
-                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self, LLMBenchCommand.self])
+                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self, LLMBenchCommand.self, ConvBenchCommand.self])
 }
 
 struct CacheBenchCommand: AsyncParsableCommand {
@@ -176,6 +176,12 @@ struct SDBenchCommand: AsyncParsableCommand {
     func run() async throws {
         try options.print(try SDBench.run(threads: options.threads, quick: options.quick, storyWorldOnly: storyworldOnly))
     }
+}
+
+struct ConvBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "conv", abstract: "3×3 convolutions of SD and StoryWorld shapes: Winograd F(2×2, 3×3) beside im2col + sgemm.")
+    @OptionGroup var options: ModelBenchOptions
+    func run() async throws { try options.print(try ConvBench.run(threads: options.threads, quick: options.quick)) }
 }
 
 struct LLMBenchCommand: AsyncParsableCommand {

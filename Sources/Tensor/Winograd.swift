@@ -1,0 +1,244 @@
+import COpenBLAS
+
+/// Winograd F(2×2, 3×3) convolution for 3×3, stride-1 kernels (Lavin & Gray 2015, "Fast Algorithms
+/// for Convolutional Neural Networks", with their names for the transforms).
+///
+/// Each 2×2 block of outputs ("tile") is computed from a 4×4 block of padded input `d` as
+/// `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, summed over input channels: 16 multiplies per tile and channel
+/// pair where the direct (im2col) product spends 36, so the sgemm arithmetic shrinks 2.25×.
+/// Summed over channels, the element-wise product becomes 16 matrix products, one per position ξ
+/// of the 4×4 transformed tile: `M_ξ [O, tiles] = U_ξ [O, C] · V_ξ [C, tiles]`, with
+/// `U = G g Gᵀ` (kernel transform) and `V = Bᵀ d B` (input transform). The output transform
+/// `Aᵀ M A` then writes each tile's 2×2 outputs (plus bias) into NCHW.
+///
+/// F(2,3)'s matrices hold only 0, ±1 and ½, so the transforms add no rounding beyond float32
+/// additions; the measured error against im2col is stated in `WinogradTests`.
+///
+/// Memory: the transformed kernel is 16/9 of the kernel in float32; it is computed per call (a
+/// band of output channels at a time), never cached, so a half-precision SD v1.5 UNet does not
+/// grow by its 3×3 kernels' 16/9 × 4 bytes. The transformed input and the products are processed
+/// in bands of tiles, each buffer at most `winogradBandFloats`.
+///
+/// Tiles of all images of a batch lie side by side in one product (as `convolveGroups` does for
+/// im2col), so a batch of small latents makes one set of 16 products, not one per image.
+
+/// Floats per Winograd buffer (transformed input, transformed kernel band, products): 16 MB,
+/// the size of im2col's bands.
+let winogradBandFloats = 1 << 22
+
+// Bᵀ (input), G (kernel) and Aᵀ (output) for F(2×2, 3×3):
+//   Bᵀ = [1  0 −1  0]     G = [1    0    0 ]     Aᵀ = [1  1  1  0]
+//        [0  1  1  0]         [½    ½    ½ ]          [0  1 −1 −1]
+//        [0 −1  1  0]         [½   −½    ½ ]
+//        [0  1  0 −1]         [0    0    1 ]
+// The functions below apply them written out (they are 0/±1/½ combinations).
+
+/// `conv2d` of `[B, C, H, W]` input with a `[O, C, 3, 3]` kernel at stride 1 by Winograd F(2×2, 3×3):
+/// `out` (`[B, O, Ho, Wo]`, `Ho = H + top + bottom − 2`) is overwritten. `bandFloats` bounds each
+/// buffer (tests shrink it to cover several bands on small inputs).
+func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, height h: Int, width w: Int,
+                      weight: Weight, bias: UnsafePointer<Float>?, padding: Padding2D,
+                      outHeight ho: Int, outWidth wo: Int, out: UnsafeMutablePointer<Float>,
+                      bandFloats: Int = winogradBandFloats) {
+    precondition(weight.rank == 4 && weight.shape[1] == c && weight.shape[2] == 3 && weight.shape[3] == 3,
+                 "winogradConvolve needs a [O, \(c), 3, 3] kernel, got \(weight.shape)")
+    let o = weight.rows
+    guard o > 0, ho > 0, wo > 0 else { return }
+    let layout = TileLayout(batch: b, height: h, width: w, padding: padding, outHeight: ho, outWidth: wo)
+    if c == 0 {
+        for plane in 0..<(b * o) {
+            (out + plane * ho * wo).update(repeating: bias?[plane % o] ?? 0, count: ho * wo)
+        }
+        return
+    }
+    // Tile band: the transformed input [16, C, tiles] within budget. Output-channel band: the
+    // transformed kernel [16, O_band, C] and the products [16, O_band, tiles] within budget.
+    let tileBand = max(1, min(layout.total, bandFloats / (16 * c)))
+    let channelBand = max(1, min(o, bandFloats / (16 * max(tileBand, c))))
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * tileBand)
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channelBand * c)
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channelBand * tileBand)
+    defer { v.deallocate(); u.deallocate(); m.deallocate() }
+    var firstTile = 0
+    while firstTile < layout.total {
+        let tiles = min(tileBand, layout.total - firstTile)
+        winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
+        var o0 = 0
+        while o0 < o {
+            let rows = min(channelBand, o - o0)
+            // With every output channel in one band the kernel is transformed once per call.
+            if channelBand < o || firstTile == 0 {
+                winogradKernelTransform(weight, rows: o0..<(o0 + rows), into: u)
+            }
+            for xi in 0..<16 {
+                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(tiles), Int32(c), 1,
+                           u + xi * rows * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
+                           m + xi * rows * tiles, Int32(tiles))
+            }
+            winogradOutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
+                                    tiles: tiles, bias: bias, into: out)
+            o0 += rows
+        }
+        firstTile += tiles
+    }
+}
+
+/// Where the tiles are: tile `t` of the batch is image `t / perImage`, tile row `(t % perImage) / across`,
+/// tile column `t % across`; its 4×4 input block starts at padded row 2·row, column 2·column.
+struct TileLayout {
+    let batch: Int, height: Int, width: Int, padding: Padding2D, outHeight: Int, outWidth: Int
+    /// Tiles down and across one image (a partial tile covers an odd last output row or column).
+    var down: Int { (outHeight + 1) / 2 }
+    var across: Int { (outWidth + 1) / 2 }
+    var perImage: Int { down * across }
+    var total: Int { batch * perImage }
+
+    /// Calls `body(image, tileRow, firstColumn, columns, offset)` for each run of tiles
+    /// `first ..< first + count` within one tile row; `offset` counts from `first`.
+    func forEachRun(first: Int, count: Int, _ body: (Int, Int, Int, Int, Int) -> Void) {
+        var t = first
+        let end = first + count
+        while t < end {
+            let image = t / perImage, r = t % perImage
+            let row = r / across, column = r % across
+            let n = min(across - column, end - t)
+            body(image, row, column, n, t - first)
+            t += n
+        }
+    }
+}
+
+/// Writes `V_ξ = (Bᵀ d B)_ξ` for tiles `firstTile ..< firstTile + tiles` as 16 matrices `[C, tiles]`
+/// (`v + (ξ·C + channel)·tiles + tile`), zeros where a block overhangs the padding or a partial tile.
+/// Channels are independent and transformed in parallel.
+func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: TileLayout, firstTile: Int, tiles: Int,
+                            into v: UnsafeMutablePointer<Float>) {
+    let (h, w, pad) = (layout.height, layout.width, layout.padding)
+    // Four padded input lines (zeros outside the image) for one run of tiles: 2·columns + 2 values each.
+    let lineLength = 2 * layout.across + 2
+    func transform(channels range: Range<Int>) {
+        let lines = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lineLength)
+        defer { lines.deallocate() }
+        for ci in range {
+            layout.forEachRun(first: firstTile, count: tiles) { image, row, column, n, offset in
+                let plane = x + (image * c + ci) * h * w
+                let lo = 2 * column, hi = 2 * (column + n) + 2   // padded columns this run reads
+                for k in 0..<4 {
+                    let line = lines + k * lineLength
+                    let iy = 2 * row + k - pad.top
+                    guard iy >= 0 && iy < h else { (line + lo).update(repeating: 0, count: hi - lo); continue }
+                    // Padded column p holds input column p − left.
+                    let a = min(hi, max(lo, pad.left)), z = max(a, min(hi, pad.left + w))
+                    if a > lo { (line + lo).update(repeating: 0, count: a - lo) }
+                    if z > a { (line + a).update(from: plane + iy * w + (a - pad.left), count: z - a) }
+                    if hi > z { (line + z).update(repeating: 0, count: hi - z) }
+                }
+                let l0 = lines, l1 = lines + lineLength, l2 = lines + 2 * lineLength, l3 = lines + 3 * lineLength
+                let dst = v + ci * tiles + offset
+                let step = c * tiles   // from V_ξ to V_ξ+1
+                for j in 0..<n {
+                    let p = 2 * (column + j)
+                    // Bᵀ d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 (each over the block's 4 columns).
+                    let d0 = SIMD4(l0[p], l0[p + 1], l0[p + 2], l0[p + 3])
+                    let d1 = SIMD4(l1[p], l1[p + 1], l1[p + 2], l1[p + 3])
+                    let d2 = SIMD4(l2[p], l2[p + 1], l2[p + 2], l2[p + 3])
+                    let d3 = SIMD4(l3[p], l3[p + 1], l3[p + 2], l3[p + 3])
+                    // (Bᵀ d) B: the same combinations of the columns; row i gives V_4i … V_4i+3.
+                    @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
+                        let base = dst + 4 * i * step + j
+                        base[0] = t[0] - t[2]
+                        base[step] = t[1] + t[2]
+                        base[2 * step] = t[2] - t[1]
+                        base[3 * step] = t[1] - t[3]
+                    }
+                    store(d0 - d2, 0); store(d1 + d2, 1); store(d2 - d1, 2); store(d1 - d3, 3)
+                }
+            }
+        }
+    }
+    let workers = 16 * c * tiles < 32_768 ? 1 : min(Threads.count, c)
+    if workers <= 1 {
+        transform(channels: 0..<c)
+    } else {
+        Threads.parallelFor(workers) { i in transform(channels: (c * i / workers)..<(c * (i + 1) / workers)) }
+    }
+}
+
+/// Writes `U_ξ = (G g Gᵀ)_ξ` for output channels `rows` as 16 matrices `[rows.count, C]`
+/// (`u + (ξ·rows.count + row)·C + channel`). A half-precision kernel is widened one output channel
+/// at a time (exact), so the transform is of the stored values.
+func winogradKernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
+    let c = weight.shape[1], n = rows.count
+    func transform(_ range: Range<Int>) {
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
+        defer { g.deallocate() }
+        for r in range {
+            weight.widenRows((rows.lowerBound + r)..<(rows.lowerBound + r + 1), into: g)
+            for ci in 0..<c {
+                let k = g + 9 * ci
+                // G g: rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (each a 3-vector over kernel columns).
+                let g0 = SIMD4(k[0], k[1], k[2], 0), g1 = SIMD4(k[3], k[4], k[5], 0), g2 = SIMD4(k[6], k[7], k[8], 0)
+                // (G g) Gᵀ: the same combinations of the columns; row i gives U_4i … U_4i+3.
+                @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
+                    let base = u + (4 * i * n + r) * c + ci
+                    base[0] = t[0]
+                    base[n * c] = 0.5 * (t[0] + t[1] + t[2])
+                    base[2 * n * c] = 0.5 * (t[0] - t[1] + t[2])
+                    base[3 * n * c] = t[2]
+                }
+                store(g0, 0); store(0.5 * (g0 + g1 + g2), 1); store(0.5 * (g0 - g1 + g2), 2); store(g2, 3)
+            }
+        }
+    }
+    let workers = 16 * n * c < 32_768 ? 1 : min(Threads.count, n)
+    if workers <= 1 {
+        transform(0..<n)
+    } else {
+        Threads.parallelFor(workers) { i in transform((n * i / workers)..<(n * (i + 1) / workers)) }
+    }
+}
+
+/// `Y = Aᵀ M A` plus bias for output channels `rows` and tiles `firstTile ..< firstTile + tiles`, from the
+/// products `m + (ξ·rows.count + row)·tiles + tile`, into `[B, O, Ho, Wo]` (a partial tile writes only its
+/// outputs inside the image). Output channels are independent and transformed in parallel.
+func winogradOutputTransform(_ m: UnsafePointer<Float>, outputChannels o: Int, rows: Range<Int>, layout: TileLayout,
+                             firstTile: Int, tiles: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
+    let (ho, wo) = (layout.outHeight, layout.outWidth)
+    let n = rows.count, step = n * tiles   // from M_ξ to M_ξ+1
+    func transform(_ range: Range<Int>) {
+        for r in range {
+            let oc = rows.lowerBound + r
+            let beta = bias?[oc] ?? 0
+            let src = m + r * tiles
+            layout.forEachRun(first: firstTile, count: tiles) { image, row, column, count, offset in
+                let plane = out + (image * o + oc) * ho * wo
+                let oy = 2 * row
+                let twoRows = oy + 1 < ho
+                for j in 0..<count {
+                    let s = src + offset + j
+                    @inline(__always) func load(_ i: Int) -> SIMD4<Float> {
+                        SIMD4(s[4 * i * step], s[(4 * i + 1) * step], s[(4 * i + 2) * step], s[(4 * i + 3) * step])
+                    }
+                    let m0 = load(0), m1 = load(1), m2 = load(2), m3 = load(3)
+                    // Aᵀ M: rows m0 + m1 + m2 and m1 − m2 − m3; then (Aᵀ M) A on the columns.
+                    let a0 = m0 + m1 + m2, a1 = m1 - m2 - m3
+                    let ox = 2 * (column + j)
+                    let line0 = plane + oy * wo + ox
+                    line0[0] = a0[0] + a0[1] + a0[2] + beta
+                    if ox + 1 < wo { line0[1] = a0[1] - a0[2] - a0[3] + beta }
+                    if twoRows {
+                        let line1 = line0 + wo
+                        line1[0] = a1[0] + a1[1] + a1[2] + beta
+                        if ox + 1 < wo { line1[1] = a1[1] - a1[2] - a1[3] + beta }
+                    }
+                }
+            }
+        }
+    }
+    let workers = 16 * n * tiles < 32_768 ? 1 : min(Threads.count, n)
+    if workers <= 1 {
+        transform(0..<n)
+    } else {
+        Threads.parallelFor(workers) { i in transform((n * i / workers)..<(n * (i + 1) / workers)) }
+    }
+}
