@@ -8,7 +8,8 @@ import COpenBLAS
 /// A 1×1, stride-1 convolution is a plain `[O, C] × [C, H·W]` product per image. Any other
 /// kernel goes through im2col: each image's patches are unfolded into one reusable
 /// `[C·kh·kw, Ho·Wo]` buffer (rows filled in parallel), then one `[O, C·kh·kw] × [C·kh·kw, Ho·Wo]`
-/// sgemm on OpenBLAS's threads writes the output channels directly in NCHW order.
+/// sgemm on OpenBLAS's threads writes the output channels directly in NCHW order. Small images
+/// (under 4096 outputs) are instead unfolded several side by side into one product (`convolveGroups`).
 
 /// Zero padding on each side of the spatial dimensions.
 public struct Padding2D: Sendable, Equatable {
