@@ -192,10 +192,38 @@ func im2col(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w
     let shared = SharedPointers(src: src, dst: cols)
     let rows = c * kh * kw
     let ld = rowStride ?? bandRows * wo
+    // Stride 1 with "same" width (wo == w): output line oy of row (c, ky, kx) is the input plane shifted
+    // by a constant offset, so the band is one copy of the plane, then the columns and rows the kernel
+    // overhangs are zeroed. A 16×16 latent would otherwise cost 16 tiny copies per row.
+    let shiftable = stride == 1 && wo == w
     func unfold(_ r: Int) {
         let ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw
         let plane = shared.src + ci * h * w
         let row = shared.dst + r * ld
+        if shiftable {
+            // Valid output rows: 0 ≤ oy − top + ky < h; valid columns: 0 ≤ ox − left + kx < w.
+            let first = min(bandRows, max(0, padding.top - ky - firstRow))
+            let end = max(first, min(bandRows, h + padding.top - ky - firstRow))
+            let lo = min(wo, max(0, padding.left - kx)), hi = max(lo, min(wo, w + padding.left - kx))
+            if first > 0 { row.update(repeating: 0, count: first * wo) }
+            if end < bandRows { (row + end * wo).update(repeating: 0, count: (bandRows - end) * wo) }
+            guard end > first, hi > lo else {
+                (row + first * wo).update(repeating: 0, count: (end - first) * wo)
+                return
+            }
+            // Copy only elements whose source lies in the plane: from the first line's `lo` to the last line's `hi`.
+            let delta = (padding.top - ky) * w + (padding.left - kx)   // output index − input index (wo == w)
+            let start = (firstRow + first) * wo + lo, stop = (firstRow + end - 1) * wo + hi
+            (row + start - firstRow * wo).update(from: plane + (start - delta), count: stop - start)
+            // Column by column down the lines: a loop along a line would become a memset call per line.
+            func zeroColumn(_ ox: Int) {
+                var p = row + first * wo + ox
+                for _ in first..<end { p.pointee = 0; p += wo }
+            }
+            for ox in 0..<lo { zeroColumn(ox) }
+            for ox in hi..<wo { zeroColumn(ox) }
+            return
+        }
         for band in 0..<bandRows {
             let oy = firstRow + band
             let iy = oy * stride - padding.top + ky

@@ -67,9 +67,12 @@ struct SDOpsTests {
         return ([b, o, ho, wo], out)
     }
 
-    @Test("conv2d equals a direct convolution: 3×3 same, stride 2, asymmetric pad, 1×1",
+    // The stride-1 "same width" cases (wo == w) unfold by shifting whole planes; the asymmetric and
+    // over-padded ones check its zeroed columns and rows, 3×3 with no padding the line-by-line path.
+    @Test("conv2d equals a direct convolution: 3×3 and 5×5 same, stride 2, asymmetric and over-padding, 1×1",
           arguments: [(3, 1, Padding2D.uniform(1)), (3, 2, Padding2D.uniform(1)), (3, 2, Padding2D(top: 0, left: 0, bottom: 1, right: 1)),
-                      (1, 1, Padding2D.uniform(0))])
+                      (1, 1, Padding2D.uniform(0)), (5, 1, Padding2D.uniform(2)), (3, 1, Padding2D.uniform(0)),
+                      (3, 1, Padding2D(top: 1, left: 2, bottom: 1, right: 0)), (3, 1, Padding2D(top: 4, left: 0, bottom: 0, right: 2))])
     func convMatchesNaive(_ kernel: Int, _ stride: Int, _ pad: Padding2D) throws {
         let x = try Self.random([2, 3, 7, 6], seed: 4)
         let w = try Self.random([5, 3, kernel, kernel], seed: 5), bias = try Self.random([5], seed: 6)
