@@ -17,7 +17,9 @@ import Foundation
 /// `Threads.count`) and *single* (a `singleThreadedBLAS` section; its thread and the `parallelFor`
 /// workers it starts are marked thread-locally and call OpenBLAS directly). The thread count is
 /// changed only when the gate is empty. A waiter of the other mode stops new arrivals, so neither
-/// mode starves the other.
+/// mode starves the other. At a configured count of 1 the two modes are the same OpenBLAS state and
+/// admit each other: under `run --jobs 2 --threads 1` one job's products must not wait for the other
+/// job's attention.
 enum BLASGate {
     private static let state = GateState()
 
@@ -63,8 +65,17 @@ private let sectionKey: pthread_key_t = {
 }()
 
 /// The gate's state, under one condition lock.
-private final class GateState: @unchecked Sendable {
+final class GateState: @unchecked Sendable {
     private let condition = NSCondition()
+    /// The configured count (``Threads/configured``) and how a count is applied (`openblas_set_num_threads`),
+    /// replaceable so that tests can drive a gate of their own.
+    private let configuredCount: () -> Int
+    private let setThreads: (Int) -> Void
+    init(configuredCount: @escaping () -> Int = { Threads.configured },
+         setThreads: @escaping (Int) -> Void = { openblas_set_num_threads(Int32($0)) }) {
+        self.configuredCount = configuredCount
+        self.setThreads = setThreads
+    }
     private var single = false
     private var holders = 0
     private var waitingSingle = 0, waitingConfigured = 0
@@ -76,17 +87,19 @@ private final class GateState: @unchecked Sendable {
         return single == wanted && (wanted ? waitingConfigured : waitingSingle) == 0
     }
 
-    func enter(single wanted: Bool) {
+    func enter(single: Bool) {
         condition.lock()
         defer { condition.unlock() }
+        // A single-threaded section at a configured count of 1 changes nothing: it holds configured mode.
+        let wanted = single && configuredCount() != 1
         if !admits(single: wanted) {
             if wanted { waitingSingle += 1 } else { waitingConfigured += 1 }
             repeat { condition.wait() } while !admits(single: wanted)
             if wanted { waitingSingle -= 1 } else { waitingConfigured -= 1 }
         }
         if holders == 0 {
-            single = wanted
-            apply(wanted ? 1 : Threads.configured)
+            self.single = wanted
+            apply(wanted ? 1 : configuredCount())
         }
         holders += 1
     }
@@ -110,7 +123,7 @@ private final class GateState: @unchecked Sendable {
     /// Only with no holders: no OpenBLAS call is in flight on any thread.
     private func apply(_ threads: Int) {
         guard threads != applied else { return }
-        openblas_set_num_threads(Int32(threads))
+        setThreads(threads)
         applied = threads
     }
 }

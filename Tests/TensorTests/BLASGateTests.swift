@@ -63,6 +63,36 @@ struct BLASGateTests {
         #expect(mismatches.load(ordering: .relaxed) == 0, "products differed from their references")
     }
 
+    /// Whether a configured-mode entry on another thread gets in while a single-threaded section is
+    /// held on a gate of its own (its thread counts recorded, not applied to OpenBLAS).
+    static func productEntersDuringSection(configured: Int) -> (entered: Bool, applied: [Int]) {
+        let applied = Mutex<[Int]>([])
+        let gate = GateState(configuredCount: { configured }, setThreads: { n in applied.withLock { $0.append(n) } })
+        gate.enter(single: true)
+        let entered = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            gate.enter(single: false)
+            entered.signal()
+            gate.leave()
+            done.signal()
+        }
+        // Admitted at once or never while the section is held: 2 s only bounds the wait for a thread start.
+        let got = entered.wait(timeout: .now() + 2) == .success
+        gate.leave()
+        if !got { done.wait() }
+        return (got, applied.withLock { $0 })
+    }
+
+    @Test("at one configured thread a section and another thread's product share the gate; at two they exclude each other")
+    func oneThreadModesShare() {
+        let one = Self.productEntersDuringSection(configured: 1)
+        #expect(one.entered, "a product waited for another thread's single-threaded section at --threads 1")
+        #expect(one.applied == [1])
+        let two = Self.productEntersDuringSection(configured: 2)
+        #expect(!two.entered, "a product at 2 threads ran during a single-threaded section")
+        #expect(two.applied == [1, 2])
+    }
+
     @Test("products at or under the ungated size give the same bits inside and outside single-threaded sections")
     func ungatedBound() throws {
         // K = 777 sits where the two drivers' K splits differ (for common GEMM_Q); M·N·K just under and over the bound.
