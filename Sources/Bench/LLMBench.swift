@@ -10,7 +10,8 @@ import Tensor
 /// continuation after that prefill), first widened to float32 on both sides, then — Storyloom
 /// only — kept as stored in f16, with the half rows' speed-up over the float32 rows of the same run
 /// (`×f32`). Decode rows also report the GB/s of weights streamed per token (every linear plus the
-/// tied lm_head; 4 or 2 bytes each), the quantity that bounds decoding on a CPU.
+/// tied lm_head; 4 or 2 bytes each), the quantity that bounds decoding on a CPU, and that figure as a
+/// share of the memory read bandwidth measured at the start of the same run.
 ///
 /// `large` adds an OPT-6.7B-shaped row in bf16 beside PyTorch in bf16: random weights generated
 /// in memory on each side (nothing written to disk; the two sides' values differ, so only times and
@@ -48,6 +49,11 @@ public enum LLMBench {
         if python == nil {
             report.notes.append("PyTorch reference not run: no Python found (set STORYLOOM_PYTHON or run from the repository root with .venv/bin/python) or Tools/bench_llm_reference.py is missing")
         }
+        // Decoding reads every weight once per token, so its bound is the memory's read bandwidth: measured
+        // here, in the same run and at the same threads, so that each decode row can say how close it gets.
+        let bandwidth = memoryReadBandwidth(reps: reps)
+        report.rows.append(BenchRow(name: "memory read bandwidth (\(bandwidth.bytes >> 20) MiB summed)", storyloom_s: bandwidth.seconds,
+                                    reference_s: nil, extra: ["GB/s": bandwidth.gbPerSecond]))
         for spec in specs() {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("storyloom-llmbench-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -84,7 +90,8 @@ public enum LLMBench {
             if let refPrefill { prefillExtra["ref tok/s"] = Double(promptLength) / refPrefill }
             report.rows.append(BenchRow(name: "\(spec.name) prefill \(promptLength)", storyloom_s: ours.prefill,
                                         reference_s: refPrefill, extra: prefillExtra))
-            var decodeExtra: [String: Double] = ["tok/s": 1 / ours.decode, "GB/s": ours.weightBytes / ours.decode / 1e9]
+            var decodeExtra: [String: Double] = ["tok/s": 1 / ours.decode, "GB/s": ours.weightBytes / ours.decode / 1e9,
+                                                 "% mem BW": 100 * ours.weightBytes / ours.decode / 1e9 / bandwidth.gbPerSecond]
             if let refDecode {
                 decodeExtra["ref tok/s"] = 1 / refDecode
                 decodeExtra["ref GB/s"] = ours.weightBytes / refDecode / 1e9
@@ -103,15 +110,50 @@ public enum LLMBench {
                                                 "GFLOP/s": 2 * half.parameters * Double(promptLength) / half.prefill / 1e9]))
             report.rows.append(BenchRow(name: "\(spec.name) f16 weights decode (per token, cache)", storyloom_s: half.decode, reference_s: nil,
                                         extra: ["tok/s": 1 / half.decode, "×f32": ours.decode / half.decode,
-                                                "GB/s": half.weightBytes / half.decode / 1e9]))
+                                                "GB/s": half.weightBytes / half.decode / 1e9,
+                                                "% mem BW": 100 * half.weightBytes / half.decode / 1e9 / bandwidth.gbPerSecond]))
             let halfDelta = zip(half.lastLogits, ours.lastLogits).map { abs($0 - $1) }.max() ?? 0
             report.notes.append("\(spec.name): f16 weights as stored vs widened: max |Δ| of last-position logits \(String(format: "%.2e", halfDelta)), greedy ids \(half.decodedIDs == ours.decodedIDs ? "match" : "differ")")
         }
         if large {
             try largeRows(into: &report, python: python, quick: quick)
         }
-        report.notes.append("ratio = reference_s / storyloom_s (above 1: Storyloom faster); ×f32 = Storyloom's float32 row / its half-precision row in this run; GB/s = weights of every linear and the lm_head (4 bytes as f32, 2 as f16/bf16) streamed once per decoded token; GFLOP/s counts 2 per weight per token; half kernels \(Weight.vectorizedHalfKernels ? "AVX2+F16C" : "scalar")")
+        report.notes.append("ratio = reference_s / storyloom_s (above 1: Storyloom faster); ×f32 = Storyloom's float32 row / its half-precision row in this run; GB/s = weights of every linear and the lm_head (4 bytes as f32, 2 as f16/bf16) streamed once per decoded token; % mem BW = that against the memory read bandwidth row; GFLOP/s counts 2 per weight per token; half kernels \(Weight.vectorizedHalfKernels ? "AVX2+F16C" : "scalar")")
         return report
+    }
+
+    /// Read bandwidth of main memory: a 1 GiB buffer (far beyond any cache) summed in `Threads.count`
+    /// contiguous parts, 16 floats per step; best of `reps` after one pass that faults the pages in.
+    static func memoryReadBandwidth(reps: Int) -> (bytes: Int, seconds: Double, gbPerSecond: Double) {
+        let count = 1 << 28
+        let buffer = [Float](repeating: 1, count: count)
+        let parts = max(1, Threads.count)
+        let sums = UnsafeMutableBufferPointer<Float>.allocate(capacity: parts)
+        defer { sums.deallocate() }
+        var best = Double.infinity
+        buffer.withUnsafeBufferPointer { bp in
+            let base = UnsafeRawPointer(bp.baseAddress!)
+            for rep in 0...reps {
+                let start = DispatchTime.now().uptimeNanoseconds
+                Threads.parallelFor(parts) { part in
+                    let lo = count / parts * part, hi = part == parts - 1 ? count : count / parts * (part + 1)
+                    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+                    var i = lo
+                    while i + 32 <= hi {
+                        acc0 += base.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                        acc1 += base.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+                        i += 32
+                    }
+                    while i < hi { acc0[0] += bp[i]; i += 1 }
+                    sums[part] = (acc0 + acc1).sum()
+                }
+                if rep > 0 { best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            }
+        }
+        // The sum is checked so that the reads cannot be optimised away.
+        precondition(sums.reduce(0, +) > 0, "memory bandwidth: the buffer summed to zero")
+        let bytes = count * MemoryLayout<Float>.size
+        return (bytes, best, Double(bytes) / best / 1e9)
     }
 
     struct Measurement {
