@@ -40,14 +40,15 @@ public enum ConvBench {
                 }
                 return best
             }
-            let im2col = try time(.im2col), winograd = try time(.winograd)
+            let im2col = try time(.im2col), winograd = try time(.winograd), winograd4 = try time(.winograd4x4)
             let tiles = b * ((s + 1) / 2) * ((s + 1) / 2)
             let flops = 2.0 * Double(o * c * 9 * s * s * b)
             report.rows.append(BenchRow(name: "\(label) \(c)→\(o) \(s)×\(s) batch \(b)", storyloom_s: winograd, reference_s: im2col,
                                         extra: ["tiles": Double(tiles), "im2col GFLOP/s": flops / im2col / 1e9,
-                                                "winograd eff. GFLOP/s": flops / winograd / 1e9]))
+                                                "winograd eff. GFLOP/s": flops / winograd / 1e9,
+                                                "4×4 ratio": im2col / winograd4, "4×4 eff. GFLOP/s": flops / winograd4 / 1e9]))
         }
-        report.notes.append("storyloom s = Winograd F(2×2, 3×3); reference s = im2col + sgemm; ratio above 1: Winograd faster; GFLOP/s counts the direct convolution's 2·O·C·9·H·W·B")
+        report.notes.append("storyloom s = Winograd F(2×2, 3×3); reference s = im2col + sgemm; ratio above 1: Winograd faster; 4×4 ratio = im2col / Winograd F(4×4, 3×3); tiles = 2×2 tiles; GFLOP/s counts the direct convolution's 2·O·C·9·H·W·B")
         return report
     }
 }

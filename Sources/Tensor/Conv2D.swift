@@ -2,8 +2,9 @@ import COpenBLAS
 
 /// 2-D convolution over `[B, C, H, W]` float32 tensors, lowered to sgemm.
 ///
-/// Wide 3×3 stride-1 layers go through Winograd F(2×2, 3×3) instead (`Winograd.swift`, chosen by
-/// `winogradPays`): 2.25× fewer multiplies for the same sum.
+/// Wide 3×3 stride-1 layers go through Winograd instead (`Winograd.swift`, chosen by `winogradTile`):
+/// F(2×2, 3×3) makes 2.25× fewer multiplies for the same sum, F(4×4, 3×3) 4× fewer where there are
+/// tiles enough.
 ///
 /// A 1×1, stride-1 convolution is a plain `[O, C] × [C, H·W]` product per image. Any other
 /// kernel goes through im2col: each image's patches are unfolded into one reusable
@@ -23,12 +24,14 @@ public struct Padding2D: Sendable, Equatable {
 
 /// How `conv2d` computes a convolution.
 public enum Conv2DAlgorithm: Sendable, CaseIterable {
-    /// Winograd for 3×3 stride-1 kernels where it was measured to pay off (`winogradPays`), else im2col.
+    /// Winograd for 3×3 stride-1 kernels where it was measured to pay off (`winogradTile`), else im2col.
     case automatic
     /// im2col (or the plain product of a 1×1 kernel) and sgemm, always.
     case im2col
     /// Winograd F(2×2, 3×3) for every 3×3 stride-1 kernel; other kernels and strides fall back to im2col.
     case winograd
+    /// Winograd F(4×4, 3×3) for every 3×3 stride-1 kernel; other kernels and strides fall back to im2col.
+    case winograd4x4
 }
 
 /// `torch.nn.functional.conv2d(x, weight, bias, stride, padding)` for `[B, C, H, W]` input and
@@ -59,14 +62,20 @@ public func conv2d(_ x: Tensor, weight: Weight, bias: Tensor? = nil, stride: Int
     var out = uninitializedFloats(b * o * n)
     if kh == 3 && kw == 3 && stride == 1 && n > 0 && o > 0 {
         let tiles = b * ((ho + 1) / 2) * ((wo + 1) / 2)
-        if algorithm == .winograd || (algorithm == .automatic && winogradPays(channels: c, outputs: o, tiles: tiles)) {
+        let tile: WinogradTile? = switch algorithm {
+        case .winograd: .f2x2
+        case .winograd4x4: .f4x4
+        case .im2col: nil
+        case .automatic: winogradTile(channels: c, outputs: o, tiles: tiles)
+        }
+        if let tile {
             let biasValues = bias?.data ?? []
             x.data.withUnsafeBufferPointer { xp in
                 biasValues.withUnsafeBufferPointer { bp in
                     out.withUnsafeMutableBufferPointer { op in
                         winogradConvolve(xp.baseAddress!, batch: b, channels: c, height: h, width: w, weight: weight,
                                          bias: bias == nil ? nil : bp.baseAddress, padding: padding,
-                                         outHeight: ho, outWidth: wo, out: op.baseAddress!)
+                                         outHeight: ho, outWidth: wo, out: op.baseAddress!, tile: tile)
                     }
                 }
             }
@@ -180,6 +189,21 @@ private func convolveGroups(_ x: UnsafePointer<Float>, batch b: Int, channels c:
 func winogradPays(channels c: Int, outputs o: Int, tiles: Int) -> Bool {
     let width = min(c, o)
     return tiles >= 64 && (width >= 192 || (width >= 128 && tiles >= 4096))
+}
+
+/// The Winograd tile `conv2d` takes for a 3×3 stride-1 layer (`tiles`: 2×2 output tiles over the batch),
+/// or nil for im2col. F(4×4, 3×3), measured by `storyloom bench conv` at 1 thread (im2col time / its
+/// time, against F(2×2)'s): 1.69 vs 1.58 on SD's 320→320 at 64×64 (2048 tiles), 1.83 vs 1.63 on
+/// 960→320, 1.93 vs 1.52 on 640→640 at 32×32 (512), the VAE's 512 at 128×128 1.82 vs 1.53, 256 at
+/// 256×256 2.44 vs 1.28, 128 at 256×256 1.71 vs 0.94; but with few tiles per product its 36 products are
+/// too thin: 1.11 vs 1.51 on 1280 at 16×16 (128 tiles), 1.14 vs 1.37 on 320 at 32×32 (512), and equal
+/// (1.0) on 128 at 64×64 (2048).
+func winogradTile(channels c: Int, outputs o: Int, tiles: Int) -> WinogradTile? {
+    let width = min(c, o)
+    if (width >= 192 && tiles >= 2048) || (width >= 128 && tiles >= 8192) || (width >= 512 && tiles >= 512) {
+        return .f4x4
+    }
+    return winogradPays(channels: c, outputs: o, tiles: tiles) ? .f2x2 : nil
 }
 
 /// Unfolds output rows `firstRow ..< firstRow + rows` of one `[C, H, W]` image into

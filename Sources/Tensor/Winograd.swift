@@ -21,6 +21,21 @@ import COpenBLAS
 ///
 /// Tiles of all images of a batch lie side by side in one product (as `convolveGroups` does for
 /// im2col), so a batch of small latents makes one set of 16 products, not one per image.
+///
+/// F(4×4, 3×3) (`Winograd4x4.swift`) runs through the same driver with 6×6 input blocks and 36
+/// products: 36 multiplies per 16 outputs against F(2×2)'s 16 per 4, a further 1.78× fewer, at the
+/// price of transforms with larger coefficients (so larger rounding) and 4× fewer, thinner products.
+
+/// The two tile sizes: F(m×m, 3×3) reads (m+2)×(m+2) input blocks and makes (m+2)² products.
+enum WinogradTile: Sendable {
+    case f2x2, f4x4
+    /// Outputs per tile side (m).
+    var outputs: Int { self == .f2x2 ? 2 : 4 }
+    /// Input block side (m + 2).
+    var inputs: Int { outputs + 2 }
+    /// Products per set: one per position ξ of the transformed block.
+    var positions: Int { inputs * inputs }
+}
 
 /// Floats per Winograd buffer (transformed input, transformed kernel band, products): 16 MB,
 /// the size of im2col's bands.
@@ -39,44 +54,57 @@ let winogradBandFloats = 1 << 22
 func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, height h: Int, width w: Int,
                       weight: Weight, bias: UnsafePointer<Float>?, padding: Padding2D,
                       outHeight ho: Int, outWidth wo: Int, out: UnsafeMutablePointer<Float>,
-                      bandFloats: Int = winogradBandFloats) {
+                      tile: WinogradTile = .f2x2, bandFloats: Int = winogradBandFloats) {
     precondition(weight.rank == 4 && weight.shape[1] == c && weight.shape[2] == 3 && weight.shape[3] == 3,
                  "winogradConvolve needs a [O, \(c), 3, 3] kernel, got \(weight.shape)")
     let o = weight.rows
     guard o > 0, ho > 0, wo > 0 else { return }
-    let layout = TileLayout(batch: b, height: h, width: w, padding: padding, outHeight: ho, outWidth: wo)
+    let layout = TileLayout(tile: tile, batch: b, height: h, width: w, padding: padding, outHeight: ho, outWidth: wo)
+    let positions = tile.positions
     if c == 0 {
         for plane in 0..<(b * o) {
             (out + plane * ho * wo).update(repeating: bias?[plane % o] ?? 0, count: ho * wo)
         }
         return
     }
-    // Tile band: the transformed input [16, C, tiles] within budget. Output-channel band: the
-    // transformed kernel [16, O_band, C] and the products [16, O_band, tiles] within budget.
-    let tileBand = max(1, min(layout.total, bandFloats / (16 * c)))
-    let channelBand = max(1, min(o, bandFloats / (16 * max(tileBand, c))))
-    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * tileBand)
-    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channelBand * c)
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channelBand * tileBand)
+    // Tile band: the transformed input [P, C, tiles] within budget (P positions). Output-channel band:
+    // the transformed kernel [P, O_band, C] and the products [P, O_band, tiles] within budget.
+    let tileBand = max(1, min(layout.total, bandFloats / (positions * c)))
+    let channelBand = max(1, min(o, bandFloats / (positions * max(tileBand, c))))
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: positions * c * tileBand)
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: positions * channelBand * c)
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * channelBand * tileBand)
     defer { v.deallocate(); u.deallocate(); m.deallocate() }
     var firstTile = 0
     while firstTile < layout.total {
         let tiles = min(tileBand, layout.total - firstTile)
-        winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
+        switch tile {
+        case .f2x2: winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
+        case .f4x4: winograd4x4InputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
+        }
         var o0 = 0
         while o0 < o {
             let rows = min(channelBand, o - o0)
             // With every output channel in one band the kernel is transformed once per call.
             if channelBand < o || firstTile == 0 {
-                winogradKernelTransform(weight, rows: o0..<(o0 + rows), into: u)
+                switch tile {
+                case .f2x2: winogradKernelTransform(weight, rows: o0..<(o0 + rows), into: u)
+                case .f4x4: winograd4x4KernelTransform(weight, rows: o0..<(o0 + rows), into: u)
+                }
             }
-            for xi in 0..<16 {
+            for xi in 0..<positions {
                 BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(tiles), Int32(c), 1,
                            u + xi * rows * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
                            m + xi * rows * tiles, Int32(tiles))
             }
-            winogradOutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
-                                    tiles: tiles, bias: bias, into: out)
+            switch tile {
+            case .f2x2:
+                winogradOutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
+                                        tiles: tiles, bias: bias, into: out)
+            case .f4x4:
+                winograd4x4OutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
+                                           tiles: tiles, bias: bias, into: out)
+            }
             o0 += rows
         }
         firstTile += tiles
@@ -84,12 +112,13 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
 }
 
 /// Where the tiles are: tile `t` of the batch is image `t / perImage`, tile row `(t % perImage) / across`,
-/// tile column `t % across`; its 4×4 input block starts at padded row 2·row, column 2·column.
+/// tile column `t % across`; its (m+2)×(m+2) input block starts at padded row m·row, column m·column.
 struct TileLayout {
+    var tile: WinogradTile = .f2x2
     let batch: Int, height: Int, width: Int, padding: Padding2D, outHeight: Int, outWidth: Int
-    /// Tiles down and across one image (a partial tile covers an odd last output row or column).
-    var down: Int { (outHeight + 1) / 2 }
-    var across: Int { (outWidth + 1) / 2 }
+    /// Tiles down and across one image (a partial tile covers the last output rows or columns).
+    var down: Int { (outHeight + tile.outputs - 1) / tile.outputs }
+    var across: Int { (outWidth + tile.outputs - 1) / tile.outputs }
     var perImage: Int { down * across }
     var total: Int { batch * perImage }
 
@@ -106,6 +135,25 @@ struct TileLayout {
             t += n
         }
     }
+
+    /// Copies the m+2 padded input lines (zeros outside the image) that tiles `column ..< column + count` of
+    /// tile row `row` read from one channel's `plane`: padded columns m·column ..< m·(column + count) + 2 of
+    /// lines m·row …, each line `lineLength` floats from `lines`, indexed by padded column.
+    func fillLines(_ plane: UnsafePointer<Float>, row: Int, column: Int, count n: Int,
+                   into lines: UnsafeMutablePointer<Float>, lineLength: Int) {
+        let m = tile.outputs
+        let lo = m * column, hi = m * (column + n) + 2   // padded columns this run reads
+        for k in 0..<tile.inputs {
+            let line = lines + k * lineLength
+            let iy = m * row + k - padding.top
+            guard iy >= 0 && iy < height else { (line + lo).update(repeating: 0, count: hi - lo); continue }
+            // Padded column p holds input column p − left.
+            let a = min(hi, max(lo, padding.left)), z = max(a, min(hi, padding.left + width))
+            if a > lo { (line + lo).update(repeating: 0, count: a - lo) }
+            if z > a { (line + a).update(from: plane + iy * width + (a - padding.left), count: z - a) }
+            if hi > z { (line + z).update(repeating: 0, count: hi - z) }
+        }
+    }
 }
 
 /// Writes `V_ξ = (Bᵀ d B)_ξ` for tiles `firstTile ..< firstTile + tiles` as 16 matrices `[C, tiles]`
@@ -113,7 +161,7 @@ struct TileLayout {
 /// Channels are independent and transformed in parallel.
 func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: TileLayout, firstTile: Int, tiles: Int,
                             into v: UnsafeMutablePointer<Float>) {
-    let (h, w, pad) = (layout.height, layout.width, layout.padding)
+    let (h, w) = (layout.height, layout.width)
     // Four padded input lines (zeros outside the image) for one run of tiles: 2·columns + 2 values each.
     let lineLength = 2 * layout.across + 2
     func transform(channels range: Range<Int>) {
@@ -121,18 +169,8 @@ func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: 
         defer { lines.deallocate() }
         for ci in range {
             layout.forEachRun(first: firstTile, count: tiles) { image, row, column, n, offset in
-                let plane = x + (image * c + ci) * h * w
-                let lo = 2 * column, hi = 2 * (column + n) + 2   // padded columns this run reads
-                for k in 0..<4 {
-                    let line = lines + k * lineLength
-                    let iy = 2 * row + k - pad.top
-                    guard iy >= 0 && iy < h else { (line + lo).update(repeating: 0, count: hi - lo); continue }
-                    // Padded column p holds input column p − left.
-                    let a = min(hi, max(lo, pad.left)), z = max(a, min(hi, pad.left + w))
-                    if a > lo { (line + lo).update(repeating: 0, count: a - lo) }
-                    if z > a { (line + a).update(from: plane + iy * w + (a - pad.left), count: z - a) }
-                    if hi > z { (line + z).update(repeating: 0, count: hi - z) }
-                }
+                layout.fillLines(x + (image * c + ci) * h * w, row: row, column: column, count: n,
+                                 into: lines, lineLength: lineLength)
                 let l0 = lines, l1 = lines + lineLength, l2 = lines + 2 * lineLength, l3 = lines + 3 * lineLength
                 let dst = v + ci * tiles + offset
                 let step = c * tiles   // from V_ξ to V_ξ+1

@@ -2,16 +2,23 @@ import Foundation
 import Testing
 @testable import Tensor
 
-/// Winograd F(2×2, 3×3) convolution against the im2col path on the same inputs.
+/// Winograd F(2×2, 3×3) and F(4×4, 3×3) convolution against the im2col path on the same inputs.
 ///
-/// Tolerance: |winograd − im2col| ≤ 1e-5 · (Σ|x·w| + |bias|) per output. Both compute the same sum in
-/// float32; Winograd's transforms add and subtract up to 16 inputs (and 9 kernel values, halved) before
-/// the products and 16 products after, so its rounding error grows with those magnitudes rather than
-/// with the output's. Measured worst case over the cases below: see `worstRelativeError` in the test log
-/// (about 3e-7, i.e. a few ulps of the magnitude sum); 1e-5 leaves room for other BLAS kernels' orders.
+/// Tolerance: |winograd − im2col| ≤ 1e-5 · (Σ|x·w| + |bias|) per output for F(2×2), 1e-4 for F(4×4). Both
+/// compute the same sum in float32; F(2×2)'s transforms add and subtract up to 16 inputs (and 9 kernel
+/// values, halved) before the products and 16 products after, so its rounding error grows with those
+/// magnitudes rather than with the output's: measured about 3e-7 (see `worstRelativeError` in the test
+/// log), a few ulps of the magnitude sum; 1e-5 leaves room for other BLAS kernels' orders. F(4×4)'s
+/// transforms scale inputs by up to 5·5 and products by up to 8·8 before summing 36 of them, which costs
+/// about a decimal digit: 1e-4.
 @Suite("Winograd convolution")
 struct WinogradTests {
     static let tolerance: Float = 1e-5
+    static let tolerance4x4: Float = 1e-4
+
+    static func tolerance(_ algorithm: Conv2DAlgorithm) -> Float {
+        algorithm == .winograd4x4 ? tolerance4x4 : tolerance
+    }
 
     static func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
         var g = TorchGenerator(seed: seed)
@@ -43,73 +50,79 @@ struct WinogradTests {
         (3, 33, 21, 16, 16, .uniform(1)),
     ]
 
-    @Test("equals im2col within 1e-5 · Σ|x·w| on odd sizes, paddings and batches, with and without bias")
-    func matchesIm2col() throws {
+    @Test("equals im2col within its tolerance · Σ|x·w| on odd sizes, paddings and batches, with and without bias",
+          arguments: [Conv2DAlgorithm.winograd, .winograd4x4])
+    func matchesIm2col(algorithm: Conv2DAlgorithm) throws {
         var worstSeen: Float = 0
         for (i, (b, c, o, h, w, pad)) in Self.cases.enumerated() {
             let x = try Self.random([b, c, h, w], seed: UInt64(10 + i))
             let weight = try Self.random([o, c, 3, 3], seed: UInt64(20 + i))
             let bias = try Self.random([o], seed: UInt64(30 + i))
             for withBias in [true, false] {
-                let wino = try conv2d(x, weight: weight, bias: withBias ? bias : nil, padding: pad, algorithm: .winograd)
+                let wino = try conv2d(x, weight: weight, bias: withBias ? bias : nil, padding: pad, algorithm: algorithm)
                 let ref = try conv2d(x, weight: weight, bias: withBias ? bias : nil, padding: pad, algorithm: .im2col)
                 #expect(wino.shape == ref.shape)
                 let err = try Self.relativeError(wino, ref, x: x, w: weight, bias: withBias ? bias : nil, padding: pad)
                 worstSeen = max(worstSeen, err)
-                #expect(err <= Self.tolerance, "case \(i) \([b, c, h, w]) → \(o) pad \(pad) bias \(withBias): relative error \(err)")
+                #expect(err <= Self.tolerance(algorithm), "case \(i) \([b, c, h, w]) → \(o) pad \(pad) bias \(withBias): relative error \(err)")
             }
         }
-        print("WinogradTests.matchesIm2col worstRelativeError \(worstSeen)")
+        print("WinogradTests.matchesIm2col \(algorithm) worstRelativeError \(worstSeen)")
     }
 
-    @Test("several tile and output-channel bands equal one band", arguments: [7, 16 * 5 * 3, 16 * 40])
-    func bands(bandFloats: Int) throws {
+    /// (tile, floats per buffer): one tile per band, several tiles and channels, every output channel in one band.
+    static let bandCases: [(WinogradTile, Int)] = [(.f2x2, 7), (.f2x2, 240), (.f2x2, 640), (.f4x4, 7), (.f4x4, 360), (.f4x4, 1080)]
+
+    @Test("several tile and output-channel bands equal one band", arguments: bandCases)
+    func bands(tile: WinogradTile, bandFloats: Int) throws {
         let (b, c, o, h, w, pad) = (2, 5, 9, 9, 11, Padding2D.uniform(1))
         let x = try Self.random([b, c, h, w], seed: 40), weight = try Self.random([o, c, 3, 3], seed: 41)
         let bias = try Self.random([o], seed: 42)
-        let whole = try conv2d(x, weight: weight, bias: bias, padding: pad, algorithm: .winograd)
+        let whole = try conv2d(x, weight: weight, bias: bias, padding: pad, algorithm: tile == .f2x2 ? .winograd : .winograd4x4)
         var banded = [Float](repeating: .nan, count: whole.count)
         x.data.withUnsafeBufferPointer { xp in
             bias.data.withUnsafeBufferPointer { bp in
                 banded.withUnsafeMutableBufferPointer { op in
                     winogradConvolve(xp.baseAddress!, batch: b, channels: c, height: h, width: w, weight: Weight(weight),
                                      bias: bp.baseAddress, padding: pad, outHeight: h, outWidth: w, out: op.baseAddress!,
-                                     bandFloats: bandFloats)
+                                     tile: tile, bandFloats: bandFloats)
                 }
             }
         }
         let ref = try conv2d(x, weight: weight, bias: bias, padding: pad, algorithm: .im2col)
         let err = try Self.relativeError(Tensor(uncheckedShape: whole.shape, data: banded), ref, x: x, w: weight, bias: bias, padding: pad)
-        #expect(err <= Self.tolerance, "bandFloats \(bandFloats): relative error \(err)")
+        #expect(err <= (tile == .f2x2 ? Self.tolerance : Self.tolerance4x4), "\(tile) bandFloats \(bandFloats): relative error \(err)")
         #expect(!banded.contains { $0.isNaN }, "every output written")
     }
 
-    @Test("an f16/bf16 kernel equals im2col on the widened kernel", arguments: [Weight.DType.f16, .bf16])
-    func halfKernel(dtype: Weight.DType) throws {
+    @Test("an f16/bf16 kernel equals im2col on the widened kernel",
+          arguments: [Weight.DType.f16, .bf16], [Conv2DAlgorithm.winograd, .winograd4x4])
+    func halfKernel(dtype: Weight.DType, algorithm: Conv2DAlgorithm) throws {
         let x = try Self.random([3, 11, 7, 5], seed: 50)
         let wide = try Self.random([10, 11, 3, 3], seed: 51)
         let half = Weight(wide).converted(to: dtype)
         let bias = try Self.random([10], seed: 52)
-        let wino = try conv2d(x, weight: half, bias: bias, padding: .uniform(1), algorithm: .winograd)
+        let wino = try conv2d(x, weight: half, bias: bias, padding: .uniform(1), algorithm: algorithm)
         let widened = half.float32()
         let ref = try conv2d(x, weight: widened, bias: bias, padding: .uniform(1), algorithm: .im2col)
         let err = try Self.relativeError(wino, ref, x: x, w: widened, bias: bias, padding: .uniform(1))
-        #expect(err <= Self.tolerance, "\(dtype): relative error \(err)")
+        #expect(err <= Self.tolerance(algorithm), "\(dtype) \(algorithm): relative error \(err)")
     }
 
     @Test("stride 2 and kernels other than 3×3 fall back to im2col (bit for bit)",
-          arguments: [(3, 2), (1, 1), (5, 1), (2, 1)])
-    func fallsBack(kernel: Int, stride: Int) throws {
+          arguments: [(3, 2), (1, 1), (5, 1), (2, 1)], [Conv2DAlgorithm.winograd, .winograd4x4])
+    func fallsBack(shape: (kernel: Int, stride: Int), algorithm: Conv2DAlgorithm) throws {
+        let (kernel, stride) = shape
         let x = try Self.random([2, 6, 9, 8], seed: 60)
         let weight = try Self.random([7, 6, kernel, kernel], seed: 61), bias = try Self.random([7], seed: 62)
         let pad = Padding2D.uniform(kernel / 2)
-        let forced = try conv2d(x, weight: weight, bias: bias, stride: stride, padding: pad, algorithm: .winograd)
+        let forced = try conv2d(x, weight: weight, bias: bias, stride: stride, padding: pad, algorithm: algorithm)
         let ref = try conv2d(x, weight: weight, bias: bias, stride: stride, padding: pad, algorithm: .im2col)
         #expect(forced.shape == ref.shape)
         #expect(forced.data == ref.data)
     }
 
-    @Test("automatic dispatch takes Winograd only where it pays")
+    @Test("automatic dispatch takes Winograd only where it pays, F(4×4) where tiles are many")
     func dispatch() throws {
         // Wide and many tiles (an SD-sized layer, shrunk): the automatic result is the Winograd result.
         #expect(winogradPays(channels: 256, outputs: 256, tiles: 144))
@@ -123,5 +136,13 @@ struct WinogradTests {
         let narrow = try Self.random([2, 64, 16, 16], seed: 72), w64 = try Self.random([64, 64, 3, 3], seed: 73)
         #expect(try conv2d(narrow, weight: w64, padding: .uniform(1)).data
                 == conv2d(narrow, weight: w64, padding: .uniform(1), algorithm: .im2col).data)
+        // Tiles enough for F(4×4): SD's 320 channels at 64×64 latents, the VAE's 128 at 256×256; not 1280 at 16×16.
+        #expect(winogradTile(channels: 320, outputs: 320, tiles: 2048) == .f4x4)
+        #expect(winogradTile(channels: 128, outputs: 128, tiles: 16384) == .f4x4)
+        #expect(winogradTile(channels: 1280, outputs: 1280, tiles: 128) == .f2x2)
+        #expect(winogradTile(channels: 64, outputs: 64, tiles: 2048) == nil)
+        let wide = try Self.random([2, 192, 64, 64], seed: 74), w192 = try Self.random([192, 192, 3, 3], seed: 75)
+        #expect(try conv2d(wide, weight: w192, padding: .uniform(1)).data
+                == conv2d(wide, weight: w192, padding: .uniform(1), algorithm: .winograd4x4).data)
     }
 }
