@@ -132,8 +132,14 @@ def stage_unet(args, device, train, train_u8, val, val_u8, model_dir, text_model
         std = torch.cat([s.std for s in stats]).cpu()
     scale = vae.config.scaling_factor
     unet = build_unet(args, text_model.config.hidden_size).to(device)
-    opt = torch.optim.AdamW(unet.parameters(), lr=args.unet_lr, weight_decay=0.01)
     ckpt = sw.Checkpoint(args.out, "unet")
+    if args.init_unet and not ckpt.exists():
+        # Continue a trained UNet (e.g. the committed fp16 one) instead of starting from random weights: its
+        # values widened to float32, every key matched; the optimiser and the step count start afresh.
+        init = UNet2DConditionModel.from_pretrained(args.init_unet, torch_dtype=torch.float32)
+        unet.load_state_dict(init.state_dict(), strict=True)
+        print(f"unet initialised from {args.init_unet}", flush=True)
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.unet_lr, weight_decay=0.01)
     step, elapsed = 0, 0.0
     if ckpt.exists() and not args.restart:
         step, elapsed, _ = ckpt.load({"unet": unet}, {"opt": opt})
@@ -200,6 +206,9 @@ def main():
     ap.add_argument("--unet-layers", type=int, default=1)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--unet-steps", type=int, default=6000)
+    ap.add_argument("--init-unet", default=None,
+                    help="a diffusers UNet folder to continue from (e.g. Examples/StoryWorld/models/sd/unet) instead of random "
+                         "weights; with --stage unet, OUT/model/vae must hold the VAE it was trained with")
     ap.add_argument("--unet-lr", type=float, default=3e-4)
     ap.add_argument("--prediction", choices=["v_prediction", "epsilon"], default="v_prediction")
     ap.add_argument("--caption-dropout", type=float, default=0.1)
