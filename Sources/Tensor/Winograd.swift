@@ -111,6 +111,14 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     }
 }
 
+/// Runs `body` over `0..<count` in contiguous ranges, one per worker; a transform of fewer than 32,768
+/// values is not worth a thread hand-off and runs on this thread.
+func forEachRange(_ count: Int, values: Int, _ body: (Range<Int>) -> Void) {
+    let workers = values < 32_768 ? 1 : min(Threads.count, count)
+    if workers <= 1 { body(0..<count); return }
+    Threads.parallelFor(workers) { i in body((count * i / workers)..<(count * (i + 1) / workers)) }
+}
+
 /// Where the tiles are: tile `t` of the batch is image `t / perImage`, tile row `(t % perImage) / across`,
 /// tile column `t % across`; its (m+2)×(m+2) input block starts at padded row m·row, column m·column.
 struct TileLayout {
@@ -194,12 +202,7 @@ func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: 
             }
         }
     }
-    let workers = 16 * c * tiles < 32_768 ? 1 : min(Threads.count, c)
-    if workers <= 1 {
-        transform(channels: 0..<c)
-    } else {
-        Threads.parallelFor(workers) { i in transform(channels: (c * i / workers)..<(c * (i + 1) / workers)) }
-    }
+    forEachRange(c, values: 16 * c * tiles) { transform(channels: $0) }
 }
 
 /// Writes `U_ξ = (G g Gᵀ)_ξ` for output channels `rows` as 16 matrices `[rows.count, C]`
@@ -228,12 +231,7 @@ func winogradKernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeM
             }
         }
     }
-    let workers = 16 * n * c < 32_768 ? 1 : min(Threads.count, n)
-    if workers <= 1 {
-        transform(0..<n)
-    } else {
-        Threads.parallelFor(workers) { i in transform((n * i / workers)..<(n * (i + 1) / workers)) }
-    }
+    forEachRange(n, values: 16 * n * c, transform)
 }
 
 /// `Y = Aᵀ M A` plus bias for output channels `rows` and tiles `firstTile ..< firstTile + tiles`, from the
@@ -273,10 +271,5 @@ func winogradOutputTransform(_ m: UnsafePointer<Float>, outputChannels o: Int, r
             }
         }
     }
-    let workers = 16 * n * tiles < 32_768 ? 1 : min(Threads.count, n)
-    if workers <= 1 {
-        transform(0..<n)
-    } else {
-        Threads.parallelFor(workers) { i in transform((n * i / workers)..<(n * (i + 1) / workers)) }
-    }
+    forEachRange(n, values: 16 * n * tiles, transform)
 }

@@ -67,12 +67,7 @@ func winograd4x4InputTransform(_ x: UnsafePointer<Float>, channels c: Int, layou
             }
         }
     }
-    let workers = 36 * c * tiles < 32_768 ? 1 : min(Threads.count, c)
-    if workers <= 1 {
-        transform(channels: 0..<c)
-    } else {
-        Threads.parallelFor(workers) { i in transform(channels: (c * i / workers)..<(c * (i + 1) / workers)) }
-    }
+    forEachRange(c, values: 36 * c * tiles) { transform(channels: $0) }
 }
 
 /// Writes `U_ξ = (G g Gᵀ)_ξ` for output channels `rows` as 36 matrices `[rows.count, C]`
@@ -109,12 +104,7 @@ func winograd4x4KernelTransform(_ weight: Weight, rows: Range<Int>, into u: Unsa
             }
         }
     }
-    let workers = 36 * n * c < 32_768 ? 1 : min(Threads.count, n)
-    if workers <= 1 {
-        transform(0..<n)
-    } else {
-        Threads.parallelFor(workers) { i in transform((n * i / workers)..<(n * (i + 1) / workers)) }
-    }
+    forEachRange(n, values: 36 * n * c, transform)
 }
 
 /// `Y = Aᵀ M A` plus bias for output channels `rows` and tiles `firstTile ..< firstTile + tiles`, from the
@@ -161,10 +151,5 @@ func winograd4x4OutputTransform(_ m: UnsafePointer<Float>, outputChannels o: Int
             }
         }
     }
-    let workers = 36 * n * tiles < 32_768 ? 1 : min(Threads.count, n)
-    if workers <= 1 {
-        transform(0..<n)
-    } else {
-        Threads.parallelFor(workers) { i in transform((n * i / workers)..<(n * (i + 1) / workers)) }
-    }
+    forEachRange(n, values: 36 * n * tiles, transform)
 }
