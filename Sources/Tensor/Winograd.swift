@@ -210,28 +210,37 @@ func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: 
 /// at a time (exact), so the transform is of the stored values.
 func winogradKernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
     let c = weight.shape[1], n = rows.count
-    func transform(_ range: Range<Int>) {
+    forEachKernel(weight, rows: rows, positions: 16) { r, ci, g0, g1, g2 in
+        // G g: rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (each a 3-vector over kernel columns).
+        // (G g) Gᵀ: the same combinations of the columns; row i gives U_4i … U_4i+3.
+        @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
+            let base = u + (4 * i * n + r) * c + ci
+            base[0] = t[0]
+            base[n * c] = 0.5 * (t[0] + t[1] + t[2])
+            base[2 * n * c] = 0.5 * (t[0] - t[1] + t[2])
+            base[3 * n * c] = t[2]
+        }
+        store(g0, 0); store(0.5 * (g0 + g1 + g2), 1); store(0.5 * (g0 - g1 + g2), 2); store(g2, 3)
+    }
+}
+
+/// Calls `body(row, channel, g0, g1, g2)` with the three rows (as 3-vectors, last lane 0) of every 3×3 kernel of
+/// output channels `rows` (row counted from `rows.lowerBound`), widening a half-precision kernel one output
+/// channel at a time (exact); output channels are spread over workers (`positions` values written per kernel).
+func forEachKernel(_ weight: Weight, rows: Range<Int>, positions: Int,
+                   _ body: (Int, Int, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) -> Void) {
+    let c = weight.shape[1], n = rows.count
+    forEachRange(n, values: positions * n * c) { range in
         let g = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
         defer { g.deallocate() }
         for r in range {
             weight.widenRows((rows.lowerBound + r)..<(rows.lowerBound + r + 1), into: g)
             for ci in 0..<c {
                 let k = g + 9 * ci
-                // G g: rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (each a 3-vector over kernel columns).
-                let g0 = SIMD4(k[0], k[1], k[2], 0), g1 = SIMD4(k[3], k[4], k[5], 0), g2 = SIMD4(k[6], k[7], k[8], 0)
-                // (G g) Gᵀ: the same combinations of the columns; row i gives U_4i … U_4i+3.
-                @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
-                    let base = u + (4 * i * n + r) * c + ci
-                    base[0] = t[0]
-                    base[n * c] = 0.5 * (t[0] + t[1] + t[2])
-                    base[2 * n * c] = 0.5 * (t[0] - t[1] + t[2])
-                    base[3 * n * c] = t[2]
-                }
-                store(g0, 0); store(0.5 * (g0 + g1 + g2), 1); store(0.5 * (g0 - g1 + g2), 2); store(g2, 3)
+                body(r, ci, SIMD4(k[0], k[1], k[2], 0), SIMD4(k[3], k[4], k[5], 0), SIMD4(k[6], k[7], k[8], 0))
             }
         }
     }
-    forEachRange(n, values: 16 * n * c, transform)
 }
 
 /// `Y = Aᵀ M A` plus bias for output channels `rows` and tiles `firstTile ..< firstTile + tiles`, from the

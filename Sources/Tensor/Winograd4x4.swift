@@ -75,36 +75,26 @@ func winograd4x4InputTransform(_ x: UnsafePointer<Float>, channels c: Int, layou
 /// at a time (exact), so the transform is of the stored values.
 func winograd4x4KernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
     let c = weight.shape[1], n = rows.count
-    func transform(_ range: Range<Int>) {
-        let g = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
-        defer { g.deallocate() }
-        for r in range {
-            weight.widenRows((rows.lowerBound + r)..<(rows.lowerBound + r + 1), into: g)
-            for ci in 0..<c {
-                let k = g + 9 * ci
-                let g0 = SIMD4(k[0], k[1], k[2], 0), g1 = SIMD4(k[3], k[4], k[5], 0), g2 = SIMD4(k[6], k[7], k[8], 0)
-                // G g: its six rows as 3-vectors over the kernel's columns; (G g) Gᵀ: the same on each row's
-                // columns; row i gives U_6i … U_6i+5.
-                @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
-                    let base = u + (6 * i * n + r) * c + ci
-                    let nc = n * c
-                    base[0] = t[0] / 4
-                    base[nc] = -(t[0] + t[1] + t[2]) / 6
-                    base[2 * nc] = -(t[0] - t[1] + t[2]) / 6
-                    base[3 * nc] = t[0] / 24 + t[1] / 12 + t[2] / 6
-                    base[4 * nc] = t[0] / 24 - t[1] / 12 + t[2] / 6
-                    base[5 * nc] = t[2]
-                }
-                store(g0 / 4, 0)
-                store(-(g0 + g1 + g2) / 6, 1)
-                store(-(g0 - g1 + g2) / 6, 2)
-                store(g0 / 24 + g1 / 12 + g2 / 6, 3)
-                store(g0 / 24 - g1 / 12 + g2 / 6, 4)
-                store(g2, 5)
-            }
+    forEachKernel(weight, rows: rows, positions: 36) { r, ci, g0, g1, g2 in
+        // G g: its six rows as 3-vectors over the kernel's columns; (G g) Gᵀ: the same on each row's
+        // columns; row i gives U_6i … U_6i+5.
+        @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
+            let base = u + (6 * i * n + r) * c + ci
+            let nc = n * c
+            base[0] = t[0] / 4
+            base[nc] = -(t[0] + t[1] + t[2]) / 6
+            base[2 * nc] = -(t[0] - t[1] + t[2]) / 6
+            base[3 * nc] = t[0] / 24 + t[1] / 12 + t[2] / 6
+            base[4 * nc] = t[0] / 24 - t[1] / 12 + t[2] / 6
+            base[5 * nc] = t[2]
         }
+        store(g0 / 4, 0)
+        store(-(g0 + g1 + g2) / 6, 1)
+        store(-(g0 - g1 + g2) / 6, 2)
+        store(g0 / 24 + g1 / 12 + g2 / 6, 3)
+        store(g0 / 24 - g1 / 12 + g2 / 6, 4)
+        store(g2, 5)
     }
-    forEachRange(n, values: 36 * n * c, transform)
 }
 
 /// `Y = Aᵀ M A` plus bias for output channels `rows` and tiles `firstTile ..< firstTile + tiles`, from the
