@@ -72,16 +72,20 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
             for r in 0..<rows { (out + r * o).update(from: bias, count: o) }
         }
         let beta: Float = bias == nil ? 0 : 1
-        let tileRows = max(1, min(o, halfTileFloats / k))
-        let tiles = (o + tileRows - 1) / tileRows
-        let workers = min(Threads.count, tiles)
+        // Tiles of at most `halfTileFloats`, as many as a multiple of the workers and of near-equal
+        // rows: 5 uneven tiles on 2 workers (CLIP's fc1 and fc2) left one worker idle a fifth of the time.
+        // A weight that fits one tile stays one product, threaded by OpenBLAS.
+        let minimumTiles = (o * k + halfTileFloats - 1) / halfTileFloats
+        let workers = minimumTiles == 1 ? 1 : min(Threads.count, o)
+        let tiles = min(o, (minimumTiles + workers - 1) / workers * workers)
+        let tileRows = (o + tiles - 1) / tiles
         // Each worker widens its own tiles into its own scratch and runs a single-threaded sgemm on
         // it; with one worker OpenBLAS keeps its threads for the (then larger) products.
         func run(_ worker: Int) {
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
             defer { scratch.deallocate() }
             for t in (tiles * worker / workers)..<(tiles * (worker + 1) / workers) {
-                let r0 = t * tileRows, n = min(tileRows, o - r0)
+                let r0 = o * t / tiles, n = o * (t + 1) / tiles - r0
                 storyloom_half_to_float(w + r0 * k, scratch, n * k, format)
                 BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1,
                             x, Int32(k), scratch, Int32(k), beta, out + r0, Int32(o))
