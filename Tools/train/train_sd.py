@@ -64,15 +64,17 @@ def sampling_scheduler(prediction):
                          clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="trailing")
 
 
-def train_loop(name, args, step0, steps, modules, opt, ckpt, log, timer, loss_fn, batches, every_extra=None):
+def train_loop(name, args, step0, steps, modules, opt, ckpt, log, timer, loss_fn, batches, after_step=None):
     step = step0
     while step < steps:
         loss, parts = loss_fn(next(batches))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for m in modules.values() for p in m.parameters()], 1.0)
+        torch.nn.utils.clip_grad_norm_([p for m in modules.values() for p in m.parameters() if p.requires_grad], 1.0)
         opt.step()
         step += 1
+        if after_step:
+            after_step(step)
         if step % args.log_every == 0 or step == steps:
             log.log(step, loss=loss.item(), **parts)
         if step % args.ckpt_every == 0 or step == steps:
@@ -140,9 +142,14 @@ def stage_unet(args, device, train, train_u8, val, val_u8, model_dir, text_model
         unet.load_state_dict(init.state_dict(), strict=True)
         print(f"unet initialised from {args.init_unet}", flush=True)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.unet_lr, weight_decay=0.01)
+    # An exponential moving average of the weights (what SD and most diffusion recipes sample from): at a
+    # constant learning rate the raw weights jitter from step to step; the average is exported.
+    modules = {"unet": unet}
+    if args.ema > 0:
+        modules["ema"] = copy.deepcopy(unet).requires_grad_(False)
     step, elapsed = 0, 0.0
     if ckpt.exists() and not args.restart:
-        step, elapsed, _ = ckpt.load({"unet": unet}, {"opt": opt})
+        step, elapsed, _ = ckpt.load(modules, {"opt": opt})
     timer = sw.Timer(elapsed)
     log = sw.LossLog(args.out, "unet", step)
     gen = torch.Generator().manual_seed(args.seed * 131 + step)
@@ -161,12 +168,21 @@ def stage_unet(args, device, train, train_u8, val, val_u8, model_dir, text_model
         pred = unet(noisy, t, encoder_hidden_states=cond).sample
         return F.mse_loss(pred, target), {}
 
+    @torch.no_grad()
+    def update_ema(step):
+        # The usual warm-up (1 + n) / (10 + n) keeps early averages from dwelling on the first weights.
+        decay = min(args.ema, (1 + step) / (10 + step))
+        for e, p in zip(modules["ema"].parameters(), unet.parameters()):
+            e.lerp_(p, 1 - decay)
+
     unet.train()
-    step = train_loop("unet", args, step, args.unet_steps, {"unet": unet}, opt, ckpt, log, timer, loss_fn, batches)
-    unet.eval()
-    n = sum(p.numel() for p in unet.parameters())
-    return unet.cpu(), {"steps": step, "wall time": f"{timer.elapsed() / 60:.1f} min", "parameters": f"{n / 1e6:.2f}M",
-                        "final logged loss": log.last.get("loss")}
+    step = train_loop("unet", args, step, args.unet_steps, modules, opt, ckpt, log, timer, loss_fn, batches,
+                      after_step=update_ema if args.ema > 0 else None)
+    final = modules.get("ema", unet).eval()
+    n = sum(p.numel() for p in final.parameters())
+    return final.cpu(), {"steps": step, "wall time": f"{timer.elapsed() / 60:.1f} min", "parameters": f"{n / 1e6:.2f}M",
+                         "final logged loss": log.last.get("loss"),
+                         "exported weights": f"EMA, decay {args.ema}" if args.ema > 0 else "the last step's"}
 
 
 @torch.no_grad()
@@ -210,6 +226,8 @@ def main():
                     help="a diffusers UNet folder to continue from (e.g. Examples/StoryWorld/models/sd/unet) instead of random "
                          "weights; with --stage unet, OUT/model/vae must hold the VAE it was trained with")
     ap.add_argument("--unet-lr", type=float, default=3e-4)
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="export an exponential moving average of the UNet's weights with this decay (e.g. 0.999; 0: the last step's)")
     ap.add_argument("--prediction", choices=["v_prediction", "epsilon"], default="v_prediction")
     ap.add_argument("--caption-dropout", type=float, default=0.1)
     ap.add_argument("--eval-samples", type=int, default=100)
