@@ -75,18 +75,18 @@ func winograd4x4InputTransform(_ x: UnsafePointer<Float>, channels c: Int, layou
 /// at a time (exact), so the transform is of the stored values.
 func winograd4x4KernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
     let c = weight.shape[1], n = rows.count
-    forEachKernel(weight, rows: rows, positions: 36) { r, ci, g0, g1, g2 in
-        // G g: its six rows as 3-vectors over the kernel's columns; (G g) Gᵀ: the same on each row's
+    forEachKernel(weight, rows: rows, positions: 36) { r, ci, lanes, g0, g1, g2 in
+        // G g: its six rows, each over the kernel's three columns; (G g) Gᵀ: the same on each row's
         // columns; row i gives U_6i … U_6i+5.
-        @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
+        @inline(__always) func store(_ t: KernelRow, _ i: Int) {
             let base = u + (6 * i * n + r) * c + ci
             let nc = n * c
-            base[0] = t[0] / 4
-            base[nc] = -(t[0] + t[1] + t[2]) / 6
-            base[2 * nc] = -(t[0] - t[1] + t[2]) / 6
-            base[3 * nc] = t[0] / 24 + t[1] / 12 + t[2] / 6
-            base[4 * nc] = t[0] / 24 - t[1] / 12 + t[2] / 6
-            base[5 * nc] = t[2]
+            (t.c0 / 4).store(to: base, lanes: lanes)
+            (-(t.c0 + t.c1 + t.c2) / 6).store(to: base + nc, lanes: lanes)
+            (-(t.c0 - t.c1 + t.c2) / 6).store(to: base + 2 * nc, lanes: lanes)
+            (t.c0 / 24 + t.c1 / 12 + t.c2 / 6).store(to: base + 3 * nc, lanes: lanes)
+            (t.c0 / 24 - t.c1 / 12 + t.c2 / 6).store(to: base + 4 * nc, lanes: lanes)
+            t.c2.store(to: base + 5 * nc, lanes: lanes)
         }
         store(g0 / 4, 0)
         store(-(g0 + g1 + g2) / 6, 1)
