@@ -2,6 +2,7 @@
 """Copies trained StoryWorld models into the repository as the embedded default (issue #6):
 
     .venv/bin/python Tools/train/export_models.py --runs runs [--out Examples/StoryWorld/models]
+    .venv/bin/python Tools/train/export_models.py --unet runs/sd-more/model/unet   # a continued UNet only
 
 RUNS/{clip,sd,gill}/model → OUT/{clip,sd,gill}, every float32 tensor of every *.safetensors stored as
 float16 (half the size; Storyloom and transformers/diffusers widen on load), everything else copied as is.
@@ -46,8 +47,15 @@ def export(src, dst):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", required=True, help="the training runs folder (clip/, sd/, gill/ with model/ inside)")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--runs", help="the training runs folder (clip/, sd/, gill/ with model/ inside)")
+    which.add_argument("--unet", help="only this diffusers UNet folder (train_sd.py --stage unet --init-unet), into sd/unet "
+                                      "and GILL's decoder gill/sd/unet; everything else stays")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Examples", "StoryWorld", "models"))
     args = ap.parse_args()
-    for name in ["clip", "sd", "gill"]:
-        export(os.path.join(args.runs, name, "model"), os.path.join(args.out, name))
+    if args.unet:
+        for name in ["sd", os.path.join("gill", "sd")]:
+            export(args.unet, os.path.join(args.out, name, "unet"))
+    else:
+        for name in ["clip", "sd", "gill"]:
+            export(os.path.join(args.runs, name, "model"), os.path.join(args.out, name))
