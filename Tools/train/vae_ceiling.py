@@ -13,6 +13,7 @@ UNet's; what the ceiling misses is the VAE's (or the checker's).
 import argparse
 import glob
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -41,7 +42,8 @@ def main():
         raise SystemExit(f"error: --seed {args.seed} is not an evaluation seed (1-99)")
     world = os.path.join(args.out, "world")
     # A fresh render each time: the first panels below are overwritten in place.
-    subprocess.run(["rm", "-rf", world, os.path.join(args.out, "store")], check=True)
+    for folder in [world, os.path.join(args.out, "store")]:
+        shutil.rmtree(folder, ignore_errors=True)
     sw.make_world(world, args.seed, args.stories, 0, "evaluation")
 
     vae = AutoencoderKL.from_pretrained(args.vae, torch_dtype=torch.float32).eval()
