@@ -138,6 +138,51 @@ def majority(y):
     return max(p, 1 - p)
 
 
+def last_scenes(folder):
+    """{story id: scene graph of its last panel} (what the oracle's truth shows)."""
+    return {e["id"]: e["panels"][-1]["metadata"] for e in sw.load_collection(folder) if e["kind"] == "story"}
+
+
+def probe(tr, se, va, lambdas=(0.1, 1, 10, 100, 1000)):
+    """How far any linear head on these features can go: L2-regularised logistic regression on standardised
+    [IMG0] states (LBFGS, to convergence), the strength chosen on the select world, accuracy on val."""
+    mu, sd = tr["h0"].mean(0), tr["h0"].std(0) + 1e-6
+    X, y = ((tr["h0"] - mu) / sd).double(), tr["label"].double()
+    best = None
+    for lam in lambdas:
+        w = torch.zeros(X.shape[1], dtype=torch.double, requires_grad=True)
+        b = torch.zeros(1, dtype=torch.double, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=500)
+
+        def closure():
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(X @ w + b, y) + lam / len(y) * (w * w).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        with torch.no_grad():
+            acc = {k: accuracy(((((d["h0"] - mu) / sd).double() @ w + b) > 0).long(), d["label"])
+                   for k, d in (("train", tr), ("select", se), ("val", va))}
+        if best is None or acc["select"] > best["accuracy"]["select"]:
+            best = {"l2": lam, "accuracy": acc}
+    return best
+
+
+def scene_rules(tr, va):
+    """The best any rule on the truth's scene alone can do: per value of a property of the last panel (object
+    count, background), the class the training labels favour; its accuracy on val."""
+    out = {}
+    for name, key in (("objects", lambda m: len(m["objects"])), ("background", lambda m: m["background"])):
+        groups = {}
+        for scene, yv in zip(tr["scenes"], tr["label"].tolist()):
+            groups.setdefault(key(scene), []).append(yv)
+        rule = {k: (RET if np.mean(v) > 0.5 else GEN) for k, v in groups.items()}
+        pred = torch.tensor([rule.get(key(scene), GEN) for scene in va["scenes"]])
+        out[name] = {"retrieve_rate": {str(k): round(float(np.mean(v)), 3) for k, v in sorted(groups.items())},
+                     "val_accuracy": accuracy(pred, va["label"])}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -157,6 +202,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--noise-check", action="store_true",
+                    help="label the val world again with the next generation seed and report how often the oracle agrees with itself")
     ap.add_argument("--export", action="store_true", help="write the head into --gill's gill.safetensors and config.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -173,19 +220,30 @@ def main():
     pipe = StableDiffusionPipeline.from_pretrained(os.path.join(args.gill, "sd"), safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
 
-    worlds = {}
+    worlds, folders = {}, {}
     for role, seed, n, check in [(f"train-{s}", s, args.train_stories, "train") for s in args.train_seeds] + [
                                  ("select", args.select_seed, args.select_stories, "validation"),
                                  ("val", args.val_seed, args.val_stories, "validation")]:
         folder = sw.make_world(os.path.join(args.data, f"world-{seed}-{n}"), seed, n, 0, check)
+        folders[role] = folder
         worlds[role] = label_world(folder, gill, tok, processor, pipe, clip, clip_proc, args,
                                    os.path.join(args.out, f"labels-{role.split('-')[0]}-{seed}-{n}-g{args.group}-s{args.sd_steps}.pt"))
+    noise = None
+    if args.noise_check:   # the same val stories, pools and features; only SD's noise differs
+        alt = argparse.Namespace(**{**vars(args), "seed": args.seed + 1})
+        again = label_world(folders["val"], gill, tok, processor, pipe, clip, clip_proc, alt,
+                            os.path.join(args.out, f"labels-val-{args.val_seed}-{args.val_stories}-g{args.group}-s{args.sd_steps}-seed{alt.seed}.pt"))
+        noise = {"generation_seeds": [args.seed, alt.seed], "label_agreement": accuracy(again["label"], worlds["val"]["label"]),
+                 "generate_wins": [int((worlds["val"]["label"] == GEN).sum()), int((again["label"] == GEN).sum())]}
     label_seconds = time.time() - t_start
+    for role, folder in folders.items():   # story ids repeat across worlds: look each up in its own
+        scenes = last_scenes(folder)
+        worlds[role]["scenes"] = [scenes[sid] for sid in worlds[role]["ids"]]
 
     parts = [worlds.pop(f"train-{s}") for s in args.train_seeds]
     worlds = {"train": {"h0": torch.cat([w["h0"] for w in parts]), "label": torch.cat([w["label"] for w in parts]),
                         "old_p": torch.cat([w["old_p"] for w in parts]), "s_gen": sum((w["s_gen"] for w in parts), []),
-                        "s_ret": sum((w["s_ret"] for w in parts), []), "seconds": sum(w["seconds"] for w in parts)}, **worlds}
+                        "s_ret": sum((w["s_ret"] for w in parts), []), "scenes": sum((w["scenes"] for w in parts), []), "seconds": sum(w["seconds"] for w in parts)}, **worlds}
     tr, se, va = worlds["train"], worlds["select"], worlds["val"]
     y = tr["label"]
     counts = torch.bincount(y, minlength=2).float()
@@ -217,6 +275,7 @@ def main():
         "old_head_accuracy": {k: accuracy(old_predictions(w, old_classes), w["label"]) for k, w in worlds.items()},
         "old_head_generate_rate": {k: float((old_predictions(w, old_classes) == GEN).float().mean()) for k, w in worlds.items()},
         "new_head_generate_rate": {k: float((p == GEN).float().mean()) for k, p in pred.items()},
+        "predictability": {"linear_probe": probe(tr, se, va), "scene_rules": scene_rules(tr, va), "oracle_noise": noise},
         "mean_similarity": {k: {"generated": float(np.mean(w["s_gen"])), "retrieved": float(np.mean(w["s_ret"]))} for k, w in worlds.items()},
         "label_seconds": {k: round(w["seconds"], 1) for k, w in worlds.items()},
         "seconds": round(time.time() - t_start, 1), "labelling_this_process_seconds": round(label_seconds, 1),

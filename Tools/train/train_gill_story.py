@@ -21,7 +21,12 @@ head, GILLMapper; the decision head is left as it is) on every story panel of th
   - targets of the [IMG] block after a context for panel k: LM loss on [IMG0..7]; the GILLMapper regressed
     (L2) onto SD's text-encoder states for the canonical full description of panel k; the retrieval
     head contrastive (InfoNCE, learned scale) against panel k's image, with the in-batch targets and the
-    story's other four panels as negatives (Storyloom's evaluation ranks every panel, same story included).
+    story's other four panels as negatives (Storyloom's evaluation ranks every panel, same story included);
+  - with --dialogues N, a share --p-dialogue of the contexts are instead the first r rounds of a training
+    dialogue (r = 10 half the time, else 1..9), laid out as GILLContext.dialogue(.gill) builds them (BOS, the
+    rounds alone as `Q: …?` / `A: …` lines, as GILL's VisDial script reads them), then [IMG0..7]; their
+    targets are the LM loss on [IMG0..7] and the GILLMapper regressed onto SD's text-encoder states for the
+    full description of the dialogue's image (no retrieval term: the VisDial setting only generates).
 
 The description is the first-caption grammar applied to the panel's scene graph (storyworld_text.py,
 checked against every first caption of the validation world): "<background> with <a size colour kind
@@ -30,7 +35,8 @@ position> and <...>."
 Held-out (validation world, default seed 900, 100 stories = 500 panels): retrieval of the last panel from
 captions + images (and from captions) among all 500 panels — recall@1/@5 and the largest share of stories
 that have one image in their top 3 — and greedy captions (16 tokens) of 100 panels read by storyworld_text's
-port of the caption checker. Checkpoints every --ckpt-every steps (OUT/checkpoints/gill_story.pt); a rerun
+port of the caption checker; with dialogues, the GILLMapper's distance (MSE) from the description's SD states
+after 1/5/10 held-out rounds, beside SD's own encoding of the rounds cut at 77 tokens. Checkpoints every --ckpt-every steps (OUT/checkpoints/gill_story.pt); a rerun
 resumes. Saves OUT/model/ as a Storyloom GILL folder (float32; export_models.export makes the fp16 copy).
 """
 import argparse
@@ -65,6 +71,21 @@ def stories_of(folder):
             out.append(([p["text"] for p in e["panels"]], [p["metadata"] for p in e["panels"]],
                         [os.path.join(folder, p["image"]) for p in e["panels"]]))
     return out
+
+
+def dialogues_of(folder):
+    """[(rounds [(question, answer)], scene, image path)] of a world's dialogues, in order."""
+    out = []
+    for e in sw.load_collection(folder):
+        if e["kind"] == "dialogue" and e.get("rounds"):
+            p = e["panels"][0]
+            out.append(([(r["question"], r["answer"]) for r in e["rounds"]], p["metadata"], os.path.join(folder, p["image"])))
+    return out
+
+
+def visdial_text(rounds):
+    """GILLPrompt.visdialText: the rounds alone as `Q: …?` / `A: …` lines joined by newlines (GILL's VisDial script)."""
+    return "\n".join(line for q, a in rounds for line in ("Q: " + (q if q.endswith("?") else q + "?"), "A: " + a))
 
 
 def squashed_u8(u8):
@@ -121,6 +142,11 @@ def context_segments(enc, bos, captions, images, mode, k, img_ids):
                 segs.append(("image", images[i], False))
     segs.append(("ids", img_ids, True))
     return segs
+
+
+def dialogue_segments(enc, bos, rounds, r, img_ids):
+    """GILLContext.dialogue(.gill) for the first r rounds plus the [IMG] block: BOS, the rounds as one text piece."""
+    return [("ids", [bos], False), ("ids", enc(visdial_text(rounds[:r])), False), ("ids", img_ids, True)]
 
 
 def img_block(batcher, seqs):
@@ -216,6 +242,29 @@ def evaluate(gill, batcher, enc, tok, stories, raw, sq, img_ids, device, caption
     return res
 
 
+@torch.no_grad()
+def evaluate_dialogues(gill, batcher, enc, tok, dialogues, text_model, sd_tok, img_ids, device):
+    """Held-out dialogues: how far the GILLMapper's output from the first 1/5/10 rounds lies from SD's text-encoder
+    states for the image's full description (MSE), beside the same distance for SD prompted with the rounds
+    themselves, cut at 77 tokens (what `storyworld-visdial.yaml`'s SD rows read)."""
+    gill.eval()
+    want = sd_states(text_model, sd_tok, [st.description(d[1]) for d in dialogues], device)
+    res = {}
+    for r in (1, 5, 10):
+        gen = []
+        for i in range(0, len(dialogues), 25):
+            seqs = [dialogue_segments(enc, tok.bos_token_id, d[0], r, img_ids) for d in dialogues[i:i + 25]]
+            _, h, e = img_block(batcher, seqs)
+            gen.append(gill.gen_text_hidden_fcs[0](h, e))
+        sd = sd_states(text_model, sd_tok, [visdial_text(d[0][:r]) for d in dialogues], device)
+        res[f"rounds_{r}"] = {"gill_mse": round(F.mse_loss(torch.cat(gen), want).item(), 4),
+                              "sd_prompt_mse": round(F.mse_loss(sd, want).item(), 4)}
+    gill.train()
+    gill.lm.eval()
+    gill.clip.eval()
+    return res
+
+
 def snapshot(gill, out, step):
     """The trained weights at an evaluated step, so the export can take the step validation prefers."""
     os.makedirs(os.path.join(out, "evals"), exist_ok=True)
@@ -231,6 +280,10 @@ def main():
     ap.add_argument("--val-stories", type=int, default=100, help="validation stories (5 panels each: the retrieval pool)")
     ap.add_argument("--p-single", type=float, default=0.2, help="share of contexts that are a first caption alone")
     ap.add_argument("--p-images", type=float, default=0.6, help="share of multi-caption contexts that also read the earlier images")
+    ap.add_argument("--dialogues", type=int, default=0,
+                    help="training dialogues (a world of the training seed with dialogues only); 0 trains on stories alone")
+    ap.add_argument("--val-dialogues", type=int, default=100, help="validation dialogues (held-out mapper distances)")
+    ap.add_argument("--p-dialogue", type=float, default=0.3, help="share of contexts that are dialogue rounds, when --dialogues > 0")
     ap.add_argument("--gen-weight", type=float, default=1.0)
     ap.add_argument("--caption-weight", type=float, default=1.0,
                     help="weight of the captioning loss (the visual prefix also gets gradients from contexts with images)")
@@ -244,6 +297,10 @@ def main():
     val_dir = sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-{args.val_stories * 5}-0"), args.val_seed, args.val_stories * 5, 0, "validation")
     train = stories_of(train_dir)
     val = stories_of(val_dir)[:args.val_stories]
+    dlg, vdlg = [], []
+    if args.dialogues > 0:
+        dlg = dialogues_of(sw.make_world(os.path.join(args.data, f"world-{args.train_seed}-0-{args.dialogues}"), args.train_seed, 0, args.dialogues, "train"))
+        vdlg = dialogues_of(sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-0-{args.val_dialogues}"), args.val_seed, 0, args.val_dialogues, "validation"))
 
     tok = gill_tokenizer(os.path.join(args.init, "opt"))
     img_ids = tok.convert_tokens_to_ids(GILL_TOKENS[1:])
@@ -265,7 +322,8 @@ def main():
     raw, sq = features(clip, train, os.path.join(args.data, f"gill-story-features-{args.train_seed}-{args.stories}.pt"), device)
     vraw, vsq = features(clip, val, None, device)
     descriptions = [[st.description(sc) for sc in s[1]] for s in train]
-    print(f"{len(train)} training stories, {len(val)} held-out; GILL {sum(p.numel() for p in own) / 1e6:.2f}M trained from {args.init}", flush=True)
+    dlg_descriptions = [st.description(d[1]) for d in dlg]
+    print(f"{len(train)} training stories, {len(dlg)} dialogues, {len(val)} held-out stories, {len(vdlg)} dialogues; GILL {sum(p.numel() for p in own) / 1e6:.2f}M trained from {args.init}", flush=True)
 
     opt = torch.optim.AdamW(own, lr=args.lr, weight_decay=0.0)
     sched = sw.warmup_cosine(opt, 50, args.steps)
@@ -273,6 +331,8 @@ def main():
     step, elapsed, evals = 0, 0.0, []
     if step == 0 and not (ckpt.exists() and not args.restart):
         before = evaluate(gill, batcher, enc, tok, val, vraw, vsq, img_ids, device)
+        if vdlg:
+            before["dialogues"] = evaluate_dialogues(gill, batcher, enc, tok, vdlg, text_model, sd_tok, img_ids, device)
         print("held-out at step 0 (the initial GILL):", json.dumps(before), flush=True)
         evals.append({"step": 0, **before})
     if ckpt.exists() and not args.restart:
@@ -295,6 +355,14 @@ def main():
         # Contexts -> [IMG] block for panel k.
         seqs, targets, texts = [], [], []
         for _ in range(args.batch):
+            if dlg and rng.random() < args.p_dialogue:
+                # Dialogue rounds -> the image's full description (GILL's VisDial setting); no retrieval target.
+                d = rng.randrange(len(dlg))
+                r = 10 if rng.random() < 0.5 else rng.randint(1, 9)
+                seqs.append(dialogue_segments(enc, tok.bos_token_id, dlg[d][0], r, img_ids))
+                targets.append(None)
+                texts.append(dlg_descriptions[d])
+                continue
             s = rng.randrange(len(train))
             if rng.random() < args.p_single:
                 mode, k = "last", 1
@@ -306,8 +374,10 @@ def main():
             texts.append(descriptions[s][k - 1])
         img_lm, h, e = img_block(batcher, seqs)
         gen_loss = F.mse_loss(gill.gen_text_hidden_fcs[0](h, e), sd_states(text_model, sd_tok, texts, device))
-        # Retrieval: targets first, then each story's other panels as hard negatives.
-        t = F.normalize(gill.ret_text_hidden_fcs[0](h[:, 0]), dim=-1)
+        # Retrieval (story contexts): targets first, then each story's other panels as hard negatives.
+        rows = [i for i, tg in enumerate(targets) if tg is not None]
+        targets = [targets[i] for i in rows]
+        t = F.normalize(gill.ret_text_hidden_fcs[0](h[rows, 0]), dim=-1)
         tgt_pooled = torch.stack([raw[s, p] for s, p in targets])
         neg_pooled = torch.stack([raw[s, q] for s, p in targets for q in range(5) if q != p])
         imgs = F.normalize(gill.visual_fc(torch.cat([tgt_pooled, neg_pooled])), dim=-1)
@@ -327,6 +397,8 @@ def main():
             log.log(step, loss=loss.item(), caption=cap_loss.item(), img_tokens=img_lm.item(), retrieval=ret_loss.item(), generation=gen_loss.item())
         if step % args.eval_every == 0 or step == args.steps:
             r = evaluate(gill, batcher, enc, tok, val, vraw, vsq, img_ids, device)
+            if vdlg:
+                r["dialogues"] = evaluate_dialogues(gill, batcher, enc, tok, vdlg, text_model, sd_tok, img_ids, device)
             print(f"held-out at step {step}:", json.dumps(r), flush=True)
             evals.append({"step": step, **r})
             snapshot(gill, args.out, step)
@@ -360,7 +432,7 @@ def main():
     for sub in ("clip", "sd"):
         shutil.copytree(os.path.join(args.init, sub), os.path.join(model_dir, sub))
     summary = {"steps": step, "exported_step": chosen, "batch": args.batch, "caption_weight": args.caption_weight, "wall_minutes": round(timer.elapsed() / 60, 1), "final_losses": log.last,
-               "train_stories": len(train), "val_stories": len(val), "command": "python " + " ".join(sys.argv), "machine": sw.machine(),
+               "train_stories": len(train), "val_stories": len(val), "train_dialogues": len(dlg), "p_dialogue": args.p_dialogue if dlg else 0, "command": "python " + " ".join(sys.argv), "machine": sw.machine(),
                "evals": evals}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=1)
     print("saved", model_dir, flush=True)
