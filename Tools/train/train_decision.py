@@ -212,6 +212,7 @@ def main():
         sys.exit("error: --select-seed and --val-seed must differ (steps are chosen on one, reported on the other)")
     args.data = args.data or os.path.join(args.out, "data")
     os.makedirs(args.data, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)   # the label caches go there as each world finishes
     t_start = time.time()
 
     gill, tok, processor = load_gill(args.gill)
