@@ -36,8 +36,8 @@ Held-out (validation world, default seed 900, 100 stories = 500 panels): retriev
 captions + images (and from captions) among all 500 panels — recall@1/@5 and the largest share of stories
 that have one image in their top 3 — and greedy captions (16 tokens) of 100 panels read by storyworld_text's
 port of the caption checker; with dialogues, the GILLMapper's distance (MSE) from the description's SD states
-after 1/5/10 held-out rounds, beside SD's own encoding of the rounds cut at 77 tokens. Checkpoints every --ckpt-every steps (OUT/checkpoints/gill_story.pt); a rerun
-resumes. Saves OUT/model/ as a Storyloom GILL folder (float32; export_models.export makes the fp16 copy).
+after 1/5/10 held-out rounds, beside SD's own encoding of the rounds cut at 77 tokens. Checkpoints every
+--ckpt-every steps (OUT/checkpoints/gill_story.pt); a rerun resumes. Saves OUT/model/ as a Storyloom GILL folder (float32; export_models.export makes the fp16 copy).
 """
 import argparse
 import json
@@ -377,13 +377,15 @@ def main():
         # Retrieval (story contexts): targets first, then each story's other panels as hard negatives.
         rows = [i for i, tg in enumerate(targets) if tg is not None]
         targets = [targets[i] for i in rows]
-        t = F.normalize(gill.ret_text_hidden_fcs[0](h[rows, 0]), dim=-1)
-        tgt_pooled = torch.stack([raw[s, p] for s, p in targets])
-        neg_pooled = torch.stack([raw[s, q] for s, p in targets for q in range(5) if q != p])
-        imgs = F.normalize(gill.visual_fc(torch.cat([tgt_pooled, neg_pooled])), dim=-1)
-        logits = t @ imgs.T * gill.logit_scale.exp()
-        labels = torch.arange(len(t), device=device)
-        ret_loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits[:, :len(t)].T, labels)) / 2
+        ret_loss = torch.zeros((), device=device)   # a batch of dialogues only (--p-dialogue 1) has no retrieval term
+        if rows:
+            t = F.normalize(gill.ret_text_hidden_fcs[0](h[rows, 0]), dim=-1)
+            tgt_pooled = torch.stack([raw[s, p] for s, p in targets])
+            neg_pooled = torch.stack([raw[s, q] for s, p in targets for q in range(5) if q != p])
+            imgs = F.normalize(gill.visual_fc(torch.cat([tgt_pooled, neg_pooled])), dim=-1)
+            logits = t @ imgs.T * gill.logit_scale.exp()
+            labels = torch.arange(len(t), device=device)
+            ret_loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits[:, :len(t)].T, labels)) / 2
         loss = args.caption_weight * cap_loss + img_lm + ret_loss + args.gen_weight * gen_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
