@@ -11,42 +11,60 @@ struct SDOpsTests {
         return try g.randn(shape: shape)
     }
 
-    @Test("blocked attention equals the plain softmax(QKᵀ/√d)V, over many query blocks and unequal lengths")
-    func blockedAttentionMatchesNaive() throws {
-        let (b, tq, tk, heads, hd) = (2, 37, 11, 3, 4)
-        let width = heads * hd
-        let q = try Self.random([b * tq, width], seed: 1), k = try Self.random([b * tk, width], seed: 2)
-        let v = try Self.random([b * tk, width], seed: 3)
-        var out = [Float](repeating: 0, count: b * tq * width)
-        q.data.withUnsafeBufferPointer { qp in
-            k.data.withUnsafeBufferPointer { kp in
-                v.data.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        // 25 score floats per worker → blocks of 2 query rows: 19 blocks per (sequence, head).
-                        blockedAttention(query: AttentionOperand(base: qp.baseAddress!, rowStride: width),
-                                         key: AttentionOperand(base: kp.baseAddress!, rowStride: width),
-                                         value: AttentionOperand(base: vp.baseAddress!, rowStride: width),
-                                         batch: b, queryLength: tq, keyLength: tk, heads: heads, headDim: hd,
-                                         out: op.baseAddress!, outStride: width, maxScoreFloats: 25)
-                    }
+    /// (batch, query length, key length, heads, head dim, score budget, kernel): many blocks, lengths that are
+    /// not whole tiles (6 query rows, 16 keys), a head dimension the fused kernels cannot take (4: sgemm), and
+    /// Q, K, V as strided column ranges of one fused projection.
+    static let attentionCases: [(Int, Int, Int, Int, Int, Int?, AttentionKernel)] = [
+        (2, 37, 11, 3, 4, 25, .automatic), (2, 37, 11, 3, 8, 25, .sgemm), (2, 37, 19, 3, 8, 25, .fused),
+        (1, 50, 77, 2, 40, nil, .fused), (2, 13, 33, 2, 24, 100, .fused), (1, 70, 70, 1, 16, nil, .fused),
+    ]
+
+    @Test("blocked attention equals the plain softmax(QKᵀ/√d)V, over many query blocks and unequal lengths",
+          arguments: attentionCases.indices)
+    func blockedAttentionMatchesNaive(_ index: Int) throws {
+        let (b, tq, tk, heads, hd, budget, kernel) = Self.attentionCases[index]
+        let width = heads * hd, stride = 3 * width + 5
+        // One [rows, 3·width + 5] buffer per side: Q at column 0, K at `width`, V at `2·width`, as a fused QKV.
+        let qkv = try Self.random([b * max(tq, tk), stride], seed: UInt64(index + 1))
+        let kv = try Self.random([b * tk, stride], seed: UInt64(index + 11))
+        func q(_ row: Int, _ c: Int) -> Float { qkv.data[row * stride + c] }
+        func k(_ row: Int, _ c: Int) -> Float { kv.data[row * stride + width + c] }
+        func v(_ row: Int, _ c: Int) -> Float { kv.data[row * stride + 2 * width + c] }
+        var out = [Float](repeating: .nan, count: b * tq * width)
+        qkv.data.withUnsafeBufferPointer { qp in
+            kv.data.withUnsafeBufferPointer { kp in
+                out.withUnsafeMutableBufferPointer { op in
+                    blockedAttention(query: AttentionOperand(base: qp.baseAddress!, rowStride: stride),
+                                     key: AttentionOperand(base: kp.baseAddress!, rowStride: stride, offset: width),
+                                     value: AttentionOperand(base: kp.baseAddress!, rowStride: stride, offset: 2 * width),
+                                     batch: b, queryLength: tq, keyLength: tk, heads: heads, headDim: hd,
+                                     out: op.baseAddress!, outStride: width, maxScoreFloats: budget, kernel: kernel)
                 }
             }
         }
         var worst: Float = 0
         for bi in 0..<b { for h in 0..<heads { for i in 0..<tq {
             var scores = (0..<tk).map { j in
-                (0..<hd).reduce(Float(0)) { $0 + q.data[(bi * tq + i) * width + h * hd + $1] * k.data[(bi * tk + j) * width + h * hd + $1] }
+                (0..<hd).reduce(Float(0)) { $0 + q(bi * tq + i, h * hd + $1) * k(bi * tk + j, h * hd + $1) }
                     / Float(hd).squareRoot()
             }
             let m = scores.max()!
             scores = scores.map { exp($0 - m) }
             let sum = scores.reduce(0, +)
             for d in 0..<hd {
-                let expected = (0..<tk).reduce(Float(0)) { $0 + scores[$1] / sum * v.data[(bi * tk + $1) * width + h * hd + d] }
-                worst = max(worst, abs(expected - out[(bi * tq + i) * width + h * hd + d]))
+                let expected = (0..<tk).reduce(Float(0)) { $0 + scores[$1] / sum * v(bi * tk + $1, h * hd + d) }
+                let got = out[(bi * tq + i) * width + h * hd + d]
+                worst = max(worst, got.isNaN ? .infinity : abs(expected - got))
             }
         } } }
         #expect(worst <= 1e-4, "max |Δ| = \(worst)")
+    }
+
+    @Test("the fused attention kernels run here (AVX2 + FMA), so the cases above test them, not only sgemm")
+    func fusedAttentionIsAvailable() throws {
+        try #require(CPUFeatures.current.avx2 && CPUFeatures.current.fma, "this CPU lacks AVX2 + FMA: the fused kernels cannot run (sgemm is used)")
+        #expect(AttentionKernel.fusedAvailable(headDim: 40))
+        #expect(!AttentionKernel.fusedAvailable(headDim: 4))
     }
 
     func naiveConv(_ x: Tensor, _ w: Tensor, _ bias: Tensor, stride: Int, pad: Padding2D) -> (shape: [Int], data: [Float]) {

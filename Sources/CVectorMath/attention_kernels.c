@@ -1,0 +1,160 @@
+#include "attention_kernels.h"
+#include "vector_math.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define STORYLOOM_X86 1
+#endif
+
+size_t storyloom_attention_padded_keys(size_t tk) { return (tk + 15) & ~(size_t)15; }
+
+void storyloom_attention_pack(const float *k, size_t k_stride, const float *v, size_t v_stride,
+                              size_t tk, size_t hd, float *kpack, float *vpack) {
+    size_t tp = storyloom_attention_padded_keys(tk);
+    for (size_t p = 0; p < tp; p += 16) {
+        float *panel = kpack + p * hd;
+        for (size_t j = 0; j < 16; j++) {
+            if (p + j < tk) {
+                const float *row = k + (p + j) * k_stride;
+                for (size_t d = 0; d < hd; d++) panel[d * 16 + j] = row[d];
+            } else {
+                for (size_t d = 0; d < hd; d++) panel[d * 16 + j] = 0;
+            }
+        }
+    }
+    for (size_t c = 0; c < hd; c += 16) {
+        size_t w = hd - c < 16 ? hd - c : 16;
+        float *panel = vpack + c * tp;
+        for (size_t t = 0; t < tk; t++) memcpy(panel + t * w, v + t * v_stride + c, w * sizeof(float));
+        memset(panel + tk * w, 0, (tp - tk) * w * sizeof(float));
+    }
+}
+
+#ifdef STORYLOOM_X86
+
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+#define INLINE __attribute__((always_inline)) static inline
+
+/* S[r][0..16) = scale · Σ_d Q[r][d] · panel[d][0..16) for r < R (R ≤ 6: 12 accumulators, 2 loads and R
+   broadcasts per 2R FMAs, the classic 6×16 shape for 16 ymm registers). */
+AVX2_TARGET INLINE void qk_tile(const int R, const float *q, size_t qs, const float *panel, size_t hd,
+                                __m256 scale, float *s, size_t ss) {
+    __m256 c0[6], c1[6];
+    for (int r = 0; r < R; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
+    for (size_t d = 0; d < hd; d++) {
+        __m256 b0 = _mm256_loadu_ps(panel + d * 16), b1 = _mm256_loadu_ps(panel + d * 16 + 8);
+        for (int r = 0; r < R; r++) {
+            __m256 a = _mm256_broadcast_ss(q + r * qs + d);
+            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm256_storeu_ps(s + r * ss, _mm256_mul_ps(c0[r], scale));
+        _mm256_storeu_ps(s + r * ss + 8, _mm256_mul_ps(c1[r], scale));
+    }
+}
+
+/* O[r][0..8·W) = row_scale[r] · Σ_t P[r][t] · panel[t][0..8·W) for r < R, W ∈ {1, 2} vectors. */
+AVX2_TARGET INLINE void pv_tile(const int R, const int W, const float *p, size_t ps, const float *panel, size_t tp,
+                                const float *row_scale, float *o, size_t os) {
+    __m256 c0[6], c1[6];
+    for (int r = 0; r < R; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
+    for (size_t t = 0; t < tp; t++) {
+        __m256 b0 = _mm256_loadu_ps(panel + t * 8 * W);
+        __m256 b1 = W == 2 ? _mm256_loadu_ps(panel + t * 8 * W + 8) : b0;
+        for (int r = 0; r < R; r++) {
+            __m256 a = _mm256_broadcast_ss(p + r * ps + t);
+            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+            if (W == 2) c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        __m256 k = _mm256_broadcast_ss(row_scale + r);
+        _mm256_storeu_ps(o + r * os, _mm256_mul_ps(c0[r], k));
+        if (W == 2) _mm256_storeu_ps(o + r * os + 8, _mm256_mul_ps(c1[r], k));
+    }
+}
+
+/* One call per row count so each tile is compiled with R (and W) constant and its loops unrolled. */
+#define QK_CASE(R) case R: qk_tile(R, q, qs, panel, hd, scale, s, ss); break;
+AVX2_TARGET static void qk_rows(int R, const float *q, size_t qs, const float *panel, size_t hd, __m256 scale,
+                                float *s, size_t ss) {
+    switch (R) { QK_CASE(1) QK_CASE(2) QK_CASE(3) QK_CASE(4) QK_CASE(5) QK_CASE(6) default: break; }
+}
+#define PV_CASE(R) case R: if (W == 2) pv_tile(R, 2, p, ps, panel, tp, rs, o, os); \
+                           else pv_tile(R, 1, p, ps, panel, tp, rs, o, os); break;
+AVX2_TARGET static void pv_rows(int R, int W, const float *p, size_t ps, const float *panel, size_t tp,
+                                const float *rs, float *o, size_t os) {
+    switch (R) { PV_CASE(1) PV_CASE(2) PV_CASE(3) PV_CASE(4) PV_CASE(5) PV_CASE(6) default: break; }
+}
+
+AVX2_TARGET static float max_avx2(const float *x, size_t n) {
+    __m256 acc = _mm256_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_max_ps(acc, _mm256_loadu_ps(x + i));
+    float lanes[8], m = -INFINITY;
+    _mm256_storeu_ps(lanes, acc);
+    for (int j = 0; j < 8; j++) if (lanes[j] > m) m = lanes[j];
+    for (; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+}
+
+AVX2_TARGET static void attention_rows_avx2(const float *q, size_t qs, size_t rows, const float *kpack,
+                                            const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                                            float *row_scale, float *out, size_t os) {
+    size_t tp = storyloom_attention_padded_keys(tk);
+    __m256 sc = _mm256_set1_ps(scale);
+    /* Panel-outer: each 16-key panel (16·hd floats) stays in L1 while every row group reads it. */
+    for (size_t p = 0; p < tp; p += 16)
+        for (size_t r0 = 0; r0 < rows; r0 += 6)
+            qk_rows((int)(rows - r0 < 6 ? rows - r0 : 6), q + r0 * qs, qs, kpack + p * hd, hd, sc,
+                    scores + r0 * tp + p, tp);
+    for (size_t r = 0; r < rows; r++) {
+        float *row = scores + r * tp;
+        float m = max_avx2(row, tk);
+        if (m == -INFINITY) {  /* a row of -inf scores: zeros, as softmaxRow gives */
+            memset(row, 0, tp * sizeof(float));
+            row_scale[r] = 0;
+            continue;
+        }
+        row_scale[r] = 1 / storyloom_exp_shifted_sum(row, tk, m);
+        memset(row + tk, 0, (tp - tk) * sizeof(float));
+    }
+    for (size_t c = 0; c < hd; c += 16) {
+        int w = hd - c < 16 ? 1 : 2;
+        for (size_t r0 = 0; r0 < rows; r0 += 6)
+            pv_rows((int)(rows - r0 < 6 ? rows - r0 : 6), w, scores + r0 * tp, tp, vpack + c * tp, tp,
+                    row_scale + r0, out + r0 * os + c, os);
+    }
+}
+
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+int storyloom_attention_fused_available(size_t hd) { return hd > 0 && hd % 8 == 0 && has_avx2(); }
+
+void storyloom_attention_rows(const float *q, size_t q_stride, size_t rows, const float *kpack,
+                              const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                              float *row_scale, float *out, size_t out_stride) {
+    if (storyloom_attention_fused_available(hd))
+        attention_rows_avx2(q, q_stride, rows, kpack, vpack, tk, hd, scale, scores, row_scale, out, out_stride);
+}
+
+#else
+
+int storyloom_attention_fused_available(size_t hd) { (void)hd; return 0; }
+
+void storyloom_attention_rows(const float *q, size_t q_stride, size_t rows, const float *kpack,
+                              const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                              float *row_scale, float *out, size_t out_stride) {
+    (void)q; (void)q_stride; (void)rows; (void)kpack; (void)vpack; (void)tk; (void)hd; (void)scale;
+    (void)scores; (void)row_scale; (void)out; (void)out_stride;
+}
+
+#endif

@@ -1,0 +1,38 @@
+#ifndef STORYLOOM_ATTENTION_KERNELS_H
+#define STORYLOOM_ATTENTION_KERNELS_H
+
+#include <stddef.h>
+
+/// Fused attention for one (sequence, head): `softmax(scale · Q Kᵀ) V` for a block of query rows, with
+/// AVX2 + FMA register-tiled kernels instead of two sgemm calls.
+///
+/// Why not sgemm: the UNet's head dimension is 40–160, so `Q Kᵀ` is a product with K = 40 and `P V` one
+/// with N = 40; OpenBLAS repacks K and V for every block of queries, zero-fills the score block (beta = 0)
+/// and runs such thin products at 47–58 of its 79 GFLOP/s here. These kernels pack K and V once per
+/// (sequence, head), keep a 6-row block of scores in cache between the two products, and fold the softmax
+/// division into the output (`O = (E V) / Σ E` instead of normalising every score).
+///
+/// Layouts (floats): `tp = storyloom_attention_padded_keys(tk)`.
+/// - `kpack`: `tp · hd`, panels of 16 keys: panel p holds `K[16p + j][d]` at `p·16·hd + d·16 + j` (0 past tk).
+/// - `vpack`: `tp · hd`, panels of 16 (the last of 8) value columns: the panel starting at column c with
+///   width w holds `V[t][c + j]` at `c·tp + t·w + j` (0 for t ≥ tk).
+/// - `scores`: `rows · tp` scratch; `row_scale`: `rows` scratch.
+
+/// Keys rounded up to a whole panel of 16.
+size_t storyloom_attention_padded_keys(size_t tk);
+
+/// Whether the fused kernels run head dimension `hd` on this CPU (AVX2 + FMA and hd a multiple of 8);
+/// otherwise callers use sgemm.
+int storyloom_attention_fused_available(size_t hd);
+
+/// Packs one (sequence, head)'s keys and values (`tk` rows, `k_stride` / `v_stride` floats apart).
+void storyloom_attention_pack(const float *k, size_t k_stride, const float *v, size_t v_stride,
+                              size_t tk, size_t hd, float *kpack, float *vpack);
+
+/// Attention of `rows` query rows (`q_stride` floats apart) over packed keys and values; writes `hd`
+/// floats per row to `out` (`out_stride` apart). Requires `storyloom_attention_fused_available(hd)`.
+void storyloom_attention_rows(const float *q, size_t q_stride, size_t rows, const float *kpack,
+                              const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                              float *row_scale, float *out, size_t out_stride);
+
+#endif
