@@ -163,7 +163,10 @@ AVX2_TARGET static void attention_rows_avx2(const float *q, size_t qs, size_t ro
             row_scale[r] = 0;
             continue;
         }
-        row_scale[r] = 1 / softmax_exp_sum(row, tk, m);
+        /* The padding keys' scores go to -inf so that the exponentials run whole vectors (no scalar tail:
+           77 text tokens would leave 13 of them per row); they come out as ~1e-38 and are zeroed after. */
+        for (size_t j = tk; j < tp; j++) row[j] = -INFINITY;
+        row_scale[r] = 1 / softmax_exp_sum(row, tp, m);
         memset(row + tk, 0, (tp - tk) * sizeof(float));
     }
     for (size_t c = 0; c < hd; c += 16) {

@@ -130,7 +130,7 @@ struct ModelsCommand: ParsableCommand {
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks: Storyloom beside the PyTorch reference, as a ratio.",
-                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self, LLMBenchCommand.self, ConvBenchCommand.self])
+                                                    subcommands: [CacheBenchCommand.self, ClipBenchCommand.self, SDBenchCommand.self, LLMBenchCommand.self, ConvBenchCommand.self, AttentionBenchCommand.self])
 }
 
 struct CacheBenchCommand: AsyncParsableCommand {
@@ -182,6 +182,12 @@ struct ConvBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "conv", abstract: "3×3 convolutions of SD and StoryWorld shapes: Winograd F(2×2, 3×3) beside im2col + sgemm.")
     @OptionGroup var options: ModelBenchOptions
     func run() async throws { try options.print(try ConvBench.run(threads: options.threads, quick: options.quick)) }
+}
+
+struct AttentionBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "attention", abstract: "Attention of SD and StoryWorld shapes: the fused kernels beside sgemm + softmax + sgemm.")
+    @OptionGroup var options: ModelBenchOptions
+    func run() async throws { try options.print(try AttentionBench.run(threads: options.threads, quick: options.quick)) }
 }
 
 struct LLMBenchCommand: AsyncParsableCommand {
