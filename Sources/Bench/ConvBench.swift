@@ -9,6 +9,9 @@ public enum ConvBench {
     static let shapes: [(String, Int, Int, Int, Int)] = [
         ("StoryWorld UNet", 2, 4, 64, 16), ("StoryWorld UNet", 2, 64, 64, 16), ("StoryWorld UNet", 2, 128, 128, 8),
         ("StoryWorld UNet", 2, 128, 128, 4), ("StoryWorld UNet", 2, 256, 128, 8),
+        // The quickstart's batches: 6 stories × 2 (guidance) denoised together.
+        ("StoryWorld UNet", 12, 64, 64, 16), ("StoryWorld UNet", 12, 128, 64, 16), ("StoryWorld UNet", 12, 128, 128, 8),
+        ("StoryWorld UNet", 12, 256, 128, 8), ("StoryWorld UNet", 12, 128, 128, 4),
         ("SD UNet", 2, 320, 320, 64), ("SD UNet", 2, 640, 640, 32), ("SD UNet", 2, 1280, 1280, 16),
         ("SD UNet", 2, 1280, 1280, 8), ("SD UNet", 2, 320, 320, 32), ("SD UNet", 2, 640, 640, 16),
         ("SD UNet", 2, 1280, 1280, 4), ("SD UNet", 2, 960, 320, 64), ("SD UNet", 2, 4, 320, 64),
