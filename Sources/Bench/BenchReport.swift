@@ -73,5 +73,6 @@ public struct BenchReport: Codable, Sendable {
 /// OpenBLAS runs and who chose it (the user's `OPENBLAS_CORETYPE`, Storyloom's re-execution, or OpenBLAS).
 public func openBLASEnvironmentNote() -> String {
     let l2 = ProcessInfo.processInfo.environment["OPENBLAS_L2_SIZE"] ?? "unset"
-    return "\(BLASKernels.report.kernels), OPENBLAS_L2_SIZE=\(l2)"
+    let report = BLASKernels.report
+    return "\(report.kernels), OPENBLAS_L2_SIZE=\(l2), idle workers spin \(report.timeoutDescription)"
 }

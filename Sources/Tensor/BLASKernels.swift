@@ -92,22 +92,59 @@ public enum BLASKernels {
         return .reexecute(coretype: safeAVX2Core)
     }
 
+    /// OpenBLAS's idle workers spin (calling `sched_yield`) for 2^n cycles after each threaded call before
+    /// they sleep; 0.3.21's default n = 28 is about 0.1 s. On two cores a spinning worker takes a core's share
+    /// from Storyloom's own parallel loops (fused attention, Winograd transforms, GroupNorm) running in
+    /// between: `perf` put 15% of a 2-thread SD UNet step in `sched_yield`. n = 20 (about 0.3 ms) still
+    /// bridges the gaps between back-to-back products. `bench sd --quick --threads 2` (2026-11-30, same
+    /// quiet hour): UNet 64×64 11.4–12.9 s → 10.1 s, 32×32 2.7–3.2 → 2.3 s, VAE decode 11.4–13.5 → 10.9 s;
+    /// `bench llm` moved within its noise. Read only at load, like the core type.
+    public static let threadTimeoutVariable = "OPENBLAS_THREAD_TIMEOUT"
+    public static let chosenThreadTimeout = "20"
+    /// Set (to the value chosen) beside `OPENBLAS_THREAD_TIMEOUT` when Storyloom chose it.
+    public static let threadTimeoutGuard = "STORYLOOM_BLAS_THREAD_TIMEOUT"
+
+    public enum ThreadTimeout: Sendable, Equatable {
+        /// From the user's environment: respected.
+        case userChoice(String)
+        /// Chosen by Storyloom (this process is the re-executed one).
+        case chosenByStoryloom(String)
+        /// One core: OpenBLAS starts no workers, so nothing to choose.
+        case singleCore
+        /// Re-execute with this value.
+        case set(String)
+    }
+
+    /// The thread-timeout decision as a pure function of the environment and the core count.
+    public static func decideThreadTimeout(environment: [String: String], cores: Int) -> ThreadTimeout {
+        if let value = environment[threadTimeoutVariable], !value.isEmpty {
+            return environment[threadTimeoutGuard] == value ? .chosenByStoryloom(value) : .userChoice(value)
+        }
+        return cores > 1 ? .set(chosenThreadTimeout) : .singleCore
+    }
+
     /// Why the re-execution did not happen, when `execv` failed (the process then runs OpenBLAS's choice).
     private static let launchFailure = Mutex<String?>(nil)
 
-    /// Call first thing in `main`, before any BLAS work: re-executes the process (same pid, argv and
-    /// environment plus the two variables) when ``decide`` says so; returns otherwise.
+    /// Call first thing in `main`, before any BLAS work: re-executes the process once (same pid, argv and
+    /// environment plus the variables chosen) when ``decide`` or ``decideThreadTimeout`` says so; returns
+    /// otherwise. The re-executed process finds the variables set and never re-executes again.
     public static func chooseAtLaunch() {
-        let decision = decide(environment: ProcessInfo.processInfo.environment, coreName: coreName,
-                              config: config, cpu: .current)
-        guard case .reexecute(let core) = decision, let path = executablePath else { return }
-        setenv(coretypeVariable, core, 1)
-        setenv(guardVariable, core, 1)
+        let environment = ProcessInfo.processInfo.environment
+        var variables: [(String, String)] = []
+        if case .reexecute(let core) = decide(environment: environment, coreName: coreName, config: config, cpu: .current) {
+            variables += [(coretypeVariable, core), (guardVariable, core)]
+        }
+        if config.contains("USE_OPENMP") == false,
+           case .set(let value) = decideThreadTimeout(environment: environment, cores: ProcessInfo.processInfo.activeProcessorCount) {
+            variables += [(threadTimeoutVariable, value), (threadTimeoutGuard, value)]
+        }
+        guard !variables.isEmpty, let path = executablePath else { return }
+        for (name, value) in variables { setenv(name, value, 1) }
         execv(path, CommandLine.unsafeArgv)
-        // Only reached when execv failed: carry on with OpenBLAS's own kernels and say so in reports.
+        // Only reached when execv failed: carry on with OpenBLAS's own choices and say so in reports.
         let reason = String(cString: strerror(errno))
-        unsetenv(coretypeVariable)
-        unsetenv(guardVariable)
+        for (name, _) in variables { unsetenv(name) }
         launchFailure.withLock { $0 = "execv(\(path)) failed: \(reason)" }
     }
 
@@ -141,11 +178,17 @@ public enum BLASKernels {
         public var cpu: CPUFeatures
         public var threads: Int
         public var blasThreads: Int
+        public var threadTimeout: ThreadTimeout
 
         /// Whether this process is the re-executed one.
-        public var reexecuted: Bool {
-            if case .chosenByStoryloom = decision { return true }
-            return false
+        public var reexecuted: Bool { !reexecutedFor.isEmpty }
+
+        /// The variables this process was re-executed to set.
+        public var reexecutedFor: [String] {
+            var names: [String] = []
+            if case .chosenByStoryloom = decision { names.append(coretypeVariable) }
+            if case .chosenByStoryloom = threadTimeout { names.append(threadTimeoutVariable) }
+            return names
         }
 
         /// One line: the core and who chose it.
@@ -165,13 +208,25 @@ public enum BLASKernels {
             }
         }
 
+        public var timeoutDescription: String {
+            switch threadTimeout {
+            case .userChoice(let v): return "2^\(v) cycles (\(threadTimeoutVariable)=\(v) from the environment, respected)"
+            case .chosenByStoryloom(let v): return "2^\(v) cycles (\(threadTimeoutVariable)=\(v), set by Storyloom: re-executed)"
+            case .singleCore: return "no workers (one core)"
+            case .set(let v):
+                return "2^28 cycles, OpenBLAS's default (re-executing with \(threadTimeoutVariable)=\(v) "
+                    + (launchFailure.map { "failed: \($0))" } ?? "did not happen)")
+            }
+        }
+
         public var lines: [String] {
             [
                 "OpenBLAS: \(config)",
                 "core:     \(coreName)",
                 "chosen:   \(why)",
-                "re-executed: \(reexecuted ? "yes" : "no")",
+                "re-executed: \(reexecuted ? "yes, to set " + reexecutedFor.joined(separator: " and ") : "no")",
                 "threads:  \(threads) (OpenBLAS \(blasThreads))",
+                "idle workers spin: \(timeoutDescription)",
                 "cpu:      \(cpu.summary)",
             ]
         }
@@ -182,6 +237,8 @@ public enum BLASKernels {
         return Report(config: cfg, coreName: core,
                       decision: decide(environment: ProcessInfo.processInfo.environment, coreName: core, config: cfg, cpu: .current),
                       launchFailure: launchFailure.withLock { $0 }, cpu: .current,
-                      threads: Threads.count, blasThreads: Int(openblas_get_num_threads()))
+                      threads: Threads.count, blasThreads: Int(openblas_get_num_threads()),
+                      threadTimeout: decideThreadTimeout(environment: ProcessInfo.processInfo.environment,
+                                                         cores: ProcessInfo.processInfo.activeProcessorCount))
     }
 }

@@ -18,6 +18,15 @@ import Testing
         #expect(chosen.status == 0, "\(chosen.stderr)")
         #expect(chosen.stdout.contains("core:     Prescott"), "\(chosen.stdout)")
         #expect(chosen.stdout.contains("OPENBLAS_CORETYPE=Prescott from the environment, respected"), "\(chosen.stdout)")
-        #expect(chosen.stdout.contains("re-executed: no"), "\(chosen.stdout)")
+        #expect(!chosen.stdout.contains("to set OPENBLAS_CORETYPE"), "\(chosen.stdout)")
+
+        // The idle workers' spin: chosen once on a multi-core machine, and a user's value respected.
+        if ProcessInfo.processInfo.activeProcessorCount > 1 {
+            #expect(plain.stdout.contains("OPENBLAS_THREAD_TIMEOUT=20, set by Storyloom"), "\(plain.stdout)")
+            #expect(plain.stdout.contains("re-executed: yes, to set OPENBLAS_THREAD_TIMEOUT"), "\(plain.stdout)")
+        }
+        let both = try cli.run(["doctor"], environment: ["OPENBLAS_CORETYPE": "Zen", "OPENBLAS_THREAD_TIMEOUT": "26"])
+        #expect(both.stdout.contains("OPENBLAS_THREAD_TIMEOUT=26 from the environment, respected"), "\(both.stdout)")
+        #expect(both.stdout.contains("re-executed: no"), "\(both.stdout)")
     }
 }

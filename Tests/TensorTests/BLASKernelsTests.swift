@@ -52,6 +52,16 @@ struct BLASKernelsTests {
         #expect(decide(config: "OpenBLAS 0.3.21 NO_LAPACKE NO_AFFINITY PRESCOTT MAX_THREADS=64") == .notDynamic)
     }
 
+    @Test func theThreadTimeoutIsChosenOnceAndTheUsersIsRespected() {
+        #expect(BLASKernels.decideThreadTimeout(environment: [:], cores: 2) == .set("20"))
+        #expect(BLASKernels.decideThreadTimeout(environment: [:], cores: 1) == .singleCore)
+        #expect(BLASKernels.decideThreadTimeout(environment: ["OPENBLAS_THREAD_TIMEOUT": "26"], cores: 2) == .userChoice("26"))
+        // The re-executed process: set, with the guard equal to it, so no second exec.
+        let chosen = ["OPENBLAS_THREAD_TIMEOUT": "20", "STORYLOOM_BLAS_THREAD_TIMEOUT": "20"]
+        #expect(BLASKernels.decideThreadTimeout(environment: chosen, cores: 2) == .chosenByStoryloom("20"))
+        #expect(BLASKernels.decideThreadTimeout(environment: ["OPENBLAS_THREAD_TIMEOUT": ""], cores: 2) == .set("20"))
+    }
+
     @Test func theReportNamesTheCoreAndWhy() {
         let report = BLASKernels.report
         #expect(!report.coreName.isEmpty)
