@@ -95,7 +95,7 @@ public enum BLASKernels {
     /// OpenBLAS's idle workers spin (calling `sched_yield`) for 2^n cycles after each threaded call before
     /// they sleep; 0.3.21's default n = 28 is about 0.1 s. On two cores a spinning worker takes a core's share
     /// from Storyloom's own parallel loops (fused attention, Winograd transforms, GroupNorm) running in
-    /// between: `perf` put 15% of a 2-thread SD UNet step in `sched_yield`. n = 20 (about 0.3 ms) still
+    /// between: `perf` put 14% of a 2-thread SD UNet step in the scheduler. n = 20 (about 0.3 ms) still
     /// bridges the gaps between back-to-back products. `bench sd --quick --threads 2` (2026-11-30, same
     /// quiet hour): UNet 64×64 11.4–12.9 s → 10.1 s, 32×32 2.7–3.2 → 2.3 s, VAE decode 11.4–13.5 → 10.9 s;
     /// `bench llm` moved within its noise. Read only at load, like the core type.
