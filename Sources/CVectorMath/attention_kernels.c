@@ -4,10 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define STORYLOOM_X86 1
-#endif
+#include "exp_core.h"
 
 size_t storyloom_attention_padded_keys(size_t tk) { return (tk + 15) & ~(size_t)15; }
 
@@ -35,7 +32,6 @@ void storyloom_attention_pack(const float *k, size_t k_stride, const float *v, s
 
 #ifdef STORYLOOM_X86
 
-#define AVX2_TARGET __attribute__((target("avx2,fma")))
 #define INLINE __attribute__((always_inline)) static inline
 
 /* S[r][0..16) = scale · Σ_d Q[r][d] · panel[d][0..16) for r < R (R ≤ 6: 12 accumulators, 2 loads and R
@@ -103,27 +99,16 @@ AVX2_TARGET static float max_avx2(const float *x, size_t n) {
     return m;
 }
 
-/* x[i] = exp(x[i] - m) for x[i] ≤ m, returning their sum: vector_math.c's exp (same range reduction and
-   degree-6 polynomial) without what a softmax never needs: its arguments are ≤ 0, so no overflow branch,
+/* x[i] = exp(x[i] - m) for x[i] ≤ m, returning their sum: vector_math.c's exp (the same `exp8_reduced`)
+   without what a softmax never needs: its arguments are ≤ 0, so no overflow branch,
    and one 2^n factor covers n ≥ -126 once they are clamped at -87.33 (below that the result is about
    1.2e-38 instead of 0, nothing beside a denominator ≥ 1). NaN still propagates. Two vectors per iteration
-   for the out-of-order core; this is a third of the block's time at head dimension 40. */
+   for the out-of-order core (the softmax took a third of a block at head dimension 40 before these). */
 AVX2_TARGET INLINE __m256 softmax_exp8(__m256 x) {
-    const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 · 2^23: adding it rounds to an integer */
-    __m256 c = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x); /* NaN in x: max returns x */
-    __m256 t = _mm256_fmadd_ps(c, _mm256_set1_ps(1.44269504088896341f), magic);
-    __m256 n = _mm256_sub_ps(t, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), c);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723212e-6f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    /* t's low bits hold n + 0x400000 (n ≥ -126): the exponent field of 2^n is n + 127. */
-    __m256i e = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127 - 0x4B400000));
+    __m256 shifted;
+    __m256 p = exp8_reduced(_mm256_max_ps(_mm256_set1_ps(EXP_LO), x), &shifted); /* NaN in x: max returns x */
+    /* shifted's low bits hold n + 0x400000 (n ≥ -126): the exponent field of 2^n is n + 127. */
+    __m256i e = _mm256_add_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(127 - 0x4B400000));
     return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 

@@ -4,18 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define STORYLOOM_X86 1
-#endif
+#include "exp_core.h"
 
-/* The constants of Elementwise.swift's vectorExp / vectorErf. */
-#define EXP_LO (-87.33654f)
-#define EXP_HI 88.72283f
-#define LOG2E 1.44269504088896341f
-#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
-#define LN2_HI 0.693145751953125f
-#define LN2_LO 1.42860682030941723212e-6f
 #define SQRT1_2 0.70710678118654752f
 
 /* ---- Scalar path (identical formulas; the compiler may still vectorise it with SSE2). ---- */
@@ -70,23 +60,12 @@ static float exp_shifted_sum_scalar(float *x, size_t n, float shift) {
 
 #ifdef STORYLOOM_X86
 
-#define AVX2_TARGET __attribute__((target("avx2,fma")))
-
 AVX2_TARGET __attribute__((always_inline)) static inline __m256 exp8(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(EXP_LO), hi = _mm256_set1_ps(EXP_HI), magic = _mm256_set1_ps(ROUND_MAGIC);
+    const __m256 lo = _mm256_set1_ps(EXP_LO), hi = _mm256_set1_ps(EXP_HI);
     __m256 isnan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
     __m256 c = _mm256_andnot_ps(isnan, _mm256_min_ps(_mm256_max_ps(x, lo), hi));
-    __m256 shifted = _mm256_fmadd_ps(c, _mm256_set1_ps(LOG2E), magic);
-    __m256 n = _mm256_sub_ps(shifted, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), c);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256 shifted;
+    __m256 p = exp8_reduced(c, &shifted);
     __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
     __m256i half = _mm256_srai_epi32(ni, 1);
     const __m256i bias = _mm256_set1_epi32(127);
