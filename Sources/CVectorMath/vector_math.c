@@ -155,6 +155,41 @@ AVX2_TARGET static void geglu_avx2(const float *src, float *dst, size_t rows, si
     }
 }
 
+/* Two passes, each with four double accumulators of four lanes: a serial double sum waits on each add's latency. */
+AVX2_TARGET static void mean_and_squares_avx2(const float *x, size_t n, float *mean, double *squares) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 u = _mm256_loadu_ps(x + i), v = _mm256_loadu_ps(x + i + 8);
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(u)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1)));
+        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double lanes[4], sum = 0;
+    _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (int j = 0; j < 4; j++) sum += lanes[j];
+    for (; i < n; i++) sum += (double)x[i];
+    float m = (float)(sum / (double)n);
+    __m256 mv = _mm256_set1_ps(m);
+    a0 = a1 = a2 = a3 = _mm256_setzero_pd();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), mv), v = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), mv);
+        u = _mm256_mul_ps(u, u);
+        v = _mm256_mul_ps(v, v);
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(u)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1)));
+        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double sq = 0;
+    _mm256_storeu_pd(lanes, _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (int j = 0; j < 4; j++) sq += lanes[j];
+    for (; i < n; i++) { float d = x[i] - m; sq += (double)(d * d); }
+    *mean = m;
+    *squares = sq;
+}
+
 static int has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -197,6 +232,20 @@ void storyloom_geglu(const float *src, float *dst, size_t rows, size_t d) {
 #endif
     for (size_t r = 0; r < rows; r++)
         for (size_t i = 0; i < d; i++) dst[r * d + i] = src[r * 2 * d + i] * gelu_scalar(src[r * 2 * d + d + i]);
+}
+
+void storyloom_mean_and_squares(const float *x, size_t n, float *mean, double *squares) {
+    if (n == 0) { *mean = 0; *squares = 0; return; }
+#ifdef STORYLOOM_X86
+    if (has_avx2()) { mean_and_squares_avx2(x, n, mean, squares); return; }
+#endif
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (double)x[i];
+    float m = (float)(sum / (double)n);
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) { float d = x[i] - m; sq += (double)(d * d); }
+    *mean = m;
+    *squares = sq;
 }
 
 float storyloom_exp(float x) { return exp_scalar(x); }

@@ -4,7 +4,8 @@ import CVectorMath
 /// which every ResNet block of a diffusion UNet / VAE applies right after the norm.
 ///
 /// Each (image, group) is a contiguous run of `C/G · H · W` values: statistics are two passes
-/// (mean, then centred squares) with double accumulators, the affine + activation one more pass.
+/// (mean, then centred squares) with double accumulators (`storyloom_mean_and_squares`), the affine +
+/// activation one more pass.
 /// Groups run in parallel.
 public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, eps: Float, silu: Bool = false) throws -> Tensor {
     guard x.rank >= 2 else { throw TensorError("groupNorm: input must be [B, C, ...], got \(x.shape)") }
@@ -24,11 +25,8 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, ep
                 Threads.parallelFor(b * groups) { item in
                     let g = item % groups
                     let base = p.data + item * run
-                    var sum: Double = 0
-                    for i in 0..<run { sum += Double(base[i]) }
-                    let mean = Float(sum / Double(run))
-                    var sq: Double = 0
-                    for i in 0..<run { let d = base[i] - mean; sq += Double(d * d) }
+                    var mean: Float = 0, sq: Double = 0
+                    storyloom_mean_and_squares(base, run, &mean, &sq)
                     let rstd = 1 / (Float(sq / Double(run)) + eps).squareRoot()
                     for ch in 0..<perGroup {
                         let channel = g * perGroup + ch

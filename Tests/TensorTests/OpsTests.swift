@@ -106,6 +106,19 @@ struct OpsTests {
         }
     }
 
+    @Test("GroupNorm's statistics: mean and centred squares against float64 sums, over lengths that are not whole vectors",
+          arguments: [0, 1, 15, 16, 17, 40_961])
+    func meanAndSquares(_ n: Int) throws {
+        var g = TorchGenerator(seed: UInt64(n + 3))
+        let x = try g.randn(shape: [max(n, 1)]).data.prefix(n).map { $0 * 3 + 1 }
+        var mean: Float = .nan, squares: Double = .nan
+        storyloom_mean_and_squares(x, n, &mean, &squares)
+        let m = n == 0 ? 0 : x.reduce(0.0) { $0 + Double($1) } / Double(n)
+        let sq = x.reduce(0.0) { let d = Double($1) - Double(Float(m)); return $0 + d * d }
+        #expect(abs(Double(mean) - m) <= 1e-6 * max(1, abs(m)), "mean \(mean) vs \(m)")
+        #expect(abs(squares - sq) <= 1e-5 * max(1, sq), "squares \(squares) vs \(sq)")
+    }
+
     @Test("GEGLU: the first half times GELU of the second half")
     func gegluKnown() throws {
         let x = try Tensor(shape: [2, 1, 4], data: [2, -1, 1, 0, 0.5, 3, -1, 2])

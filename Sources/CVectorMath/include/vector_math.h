@@ -29,6 +29,11 @@ void storyloom_affine_silu(float *x, size_t n, float scale, float shift);
 /// GEGLU over `rows` rows of 2d values: dst[r][i] = src[r][i] * gelu(src[r][d + i]).
 void storyloom_geglu(const float *src, float *dst, size_t rows, size_t d);
 
+/// GroupNorm's statistics of n floats: *mean = Σx / n and *squares = Σ (x - mean)², each difference and its
+/// square taken in float as before, the sums accumulated in double (the vector path in four-lane partial
+/// sums, so the last bits of the sums differ from a serial loop's).
+void storyloom_mean_and_squares(const float *x, size_t n, float *mean, double *squares);
+
 /// exp(x) and erf(x) of one value by the portable path (the reference the vector path is tested against).
 float storyloom_exp(float x);
 float storyloom_erf(float x);
