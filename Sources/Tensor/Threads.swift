@@ -25,8 +25,9 @@ public enum Threads {
     }
 
     /// Runs `body` with `count` (and so `parallelFor`'s width) at `n` on this thread only, leaving
-    /// OpenBLAS and other threads alone: how tests vary the width without racing parallel tests.
-    static func withLocalCount<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+    /// OpenBLAS and other threads alone: how tests vary the width without racing parallel tests, and how
+    /// a caller running its own workers (each item group of a small model's batch) keeps their loops narrow.
+    public static func withLocalCount<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
         let saved = pthread_getspecific(localCountKey)
         pthread_setspecific(localCountKey, UnsafeRawPointer(bitPattern: max(1, n)))
         defer { pthread_setspecific(localCountKey, saved) }

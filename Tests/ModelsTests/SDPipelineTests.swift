@@ -60,8 +60,11 @@ struct SDPipelineTests {
         for kind in SchedulerKind.allCases {
             let options = GenerationOptions(steps: 3, guidance: 7.5, scheduler: kind)
             var calls: [Int] = []
-            let batch = try pipe.generate(prompts: prompts, negativePrompt: "dark", seeds: seeds, options: options,
-                                          progress: { done, _ in calls.append(done) })
+            // One thread: one batch (with more, a model this small is split into groups: the next test).
+            let batch = try Threads.withLocalCount(1) {
+                try pipe.generate(prompts: prompts, negativePrompt: "dark", seeds: seeds, options: options,
+                                  progress: { done, _ in calls.append(done) })
+            }
             #expect(batch.count == 4)
             #expect(calls == Array(1...pipe.unetCalls(kind, steps: 3)), "\(kind): one UNet call per step for the batch")
             for i in 0..<4 {
@@ -84,6 +87,32 @@ struct SDPipelineTests {
         #expect(pair[1].shape == [2, 64, 64, 3])
         #expect(SDFixtures.maxAbsDifference(pair[1], alone) <= Self.tolerance)
         #expect(throws: ModelError.self) { _ = try pipe.generate(promptEmbeddings: [embeds], seeds: [1, 2], options: options) }
+    }
+
+    @Test("a small model's batch split over two threads equals it denoised as one batch, items in order")
+    func groupsEqualOneBatch() throws {
+        let pipe = try StableDiffusionPipeline(folder: SDFixtures.tinySD)
+        let prompts = ["a red ball", "a blue box on a table", "two green trees", "a cat", "a dog"]
+        let seeds: [UInt64] = [3, 11, 3, 40, 7]
+        let options = GenerationOptions(steps: 3, guidance: 7.5, scheduler: .ddim)
+        #expect(Threads.withLocalCount(2) { pipe.itemGroups(items: 5, rowsPerItem: 2, height: 8, width: 8, promptLength: 77) } == 2)
+        #expect(Threads.withLocalCount(1) { pipe.itemGroups(items: 5, rowsPerItem: 2, height: 8, width: 8, promptLength: 77) } == 1)
+        let whole = try Threads.withLocalCount(1) {
+            try pipe.generate(prompts: prompts, negativePrompt: "dark", seeds: seeds, options: options)
+        }
+        var calls: [Int] = []
+        let grouped = try Threads.withLocalCount(2) {
+            try pipe.generate(prompts: prompts, negativePrompt: "dark", seeds: seeds, options: options,
+                              progress: { done, _ in calls.append(done) })
+        }
+        #expect(calls == [1, 2, 3], "the first group reports each step once")
+        #expect(grouped.count == 5)
+        for i in 0..<5 {
+            let d = SDFixtures.maxAbsDifference(grouped[i], whole[i])
+            #expect(d <= Self.tolerance, "item \(i): max |Δ| = \(d)")
+        }
+        // Items 0 and 2 share a seed and differ in prompt: a swapped order would show here.
+        #expect(SDFixtures.maxAbsDifference(grouped[2], whole[0]) > Self.tolerance)
     }
 
     @Test("cancellation stops between denoising steps")
