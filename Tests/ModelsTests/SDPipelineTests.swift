@@ -95,8 +95,8 @@ struct SDPipelineTests {
         let prompts = ["a red ball", "a blue box on a table", "two green trees", "a cat", "a dog"]
         let seeds: [UInt64] = [3, 11, 3, 40, 7]
         let options = GenerationOptions(steps: 3, guidance: 7.5, scheduler: .ddim)
-        #expect(Threads.withLocalCount(2) { pipe.itemGroups(items: 5, rowsPerItem: 2, height: 8, width: 8, promptLength: 77) } == 2)
-        #expect(Threads.withLocalCount(1) { pipe.itemGroups(items: 5, rowsPerItem: 2, height: 8, width: 8, promptLength: 77) } == 1)
+        #expect(Threads.withLocalCount(2) { pipe.itemGroups(items: 5, height: 8, width: 8, promptLength: 77) } == 2)
+        #expect(Threads.withLocalCount(1) { pipe.itemGroups(items: 5, height: 8, width: 8, promptLength: 77) } == 1)
         let whole = try Threads.withLocalCount(1) {
             try pipe.generate(prompts: prompts, negativePrompt: "dark", seeds: seeds, options: options)
         }

@@ -196,8 +196,7 @@ public final class StableDiffusionPipeline: Sendable {
             throw ModelError("image size \(width)×\(height) must be a multiple of \(f) (the VAE scale factor), at most 4096")
         }
         let n = o.imagesPerPrompt, t = conds[0].rowCount
-        let groups = itemGroups(items: items, rowsPerItem: useGuidance ? 2 * n : n, height: height / f, width: width / f,
-                                promptLength: t)
+        let groups = itemGroups(items: items, height: height / f, width: width / f, promptLength: t)
         if groups > 1 {
             return try generateInGroups(groups, promptEmbeddings: promptEmbeddings,
                                         negativePromptEmbeddings: negativePromptEmbeddings, seeds: seeds, options: o,
@@ -263,8 +262,9 @@ public final class StableDiffusionPipeline: Sendable {
     static let smallRowFlops = 5e9
 
     /// How many groups of items to denoise side by side, one single-threaded group per thread: 1 (one batch,
-    /// threaded products) unless the UNet's rows are small and there are threads and items to spare.
-    func itemGroups(items: Int, rowsPerItem: Int, height: Int, width: Int, promptLength: Int) -> Int {
+    /// threaded products) unless the UNet's rows at these latents (`height` × `width`) are small and there
+    /// are threads and items to spare.
+    func itemGroups(items: Int, height: Int, width: Int, promptLength: Int) -> Int {
         let threads = Threads.count
         guard threads > 1, items > 1 else { return 1 }
         let rowFlops = unet.flops(batch: 1, height: height, width: width, promptLength: promptLength)
