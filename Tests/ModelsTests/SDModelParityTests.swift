@@ -19,14 +19,16 @@ struct SDModelParityTests {
         name == "tiny" ? SDFixtures.tinySD.appendingPathComponent("vae") : try SDFixtures.url("vae_b")
     }
 
-    @Test("one UNet forward matches", arguments: ["tiny", "b"])
-    func unet(_ name: String) throws {
+    /// At 1 thread the batch runs as one; at 2 it is cut into one single-threaded half per thread.
+    @Test("one UNet forward matches, as one batch and split over two threads", arguments: ["tiny", "b"], [1, 2])
+    func unet(_ name: String, threads: Int) throws {
         let model = try UNet2DConditionModel.load(from: Self.unetFolder(name))
         let e = try SDFixtures.tensors("unet.safetensors")
         let sample = try e.tensor(named: "unet_\(name).sample")
         let timestep = try e.tensor(named: "unet_\(name).timestep").data
         let states = try e.tensor(named: "unet_\(name).encoder_hidden_states")
-        let out = try model.forward(sample, timesteps: timestep, promptEmbeddings: states)
+        try #require(threads == 1 || sample.shape[0] % threads == 0, "the fixture's batch \(sample.shape[0]) must split in \(threads)")
+        let out = try Threads.withLocalCount(threads) { try model.forward(sample, timesteps: timestep, promptEmbeddings: states) }
         let ref = try e.tensor(named: "unet_\(name).output")
         let d = SDFixtures.maxAbsDifference(out, ref)
         #expect(out.shape == ref.shape)
