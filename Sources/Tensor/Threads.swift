@@ -82,6 +82,22 @@ public enum Threads {
     public static func singleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
         try BLASGate.singleThreaded(body)
     }
+
+    /// Runs `body(g)` for `g` in `0..<groups` side by side, each group wholly on one thread (OpenBLAS and nested
+    /// `parallelFor`s single-threaded meanwhile), and returns the results in order, throwing the first failed
+    /// group's error. For work whose products are too small to share out over threads, or whose serial
+    /// steps between products would leave a thread idle: a model's batch cut into one slice per thread.
+    public static func singleThreadedGroups<T>(_ groups: Int, _ body: (Int) throws -> T) throws -> [T] {
+        // One slot per group, each written by its own worker only.
+        var outcomes = [Result<T, Error>?](repeating: nil, count: groups)
+        outcomes.withUnsafeMutableBufferPointer { slots in
+            let box = UncheckedBox(slots)
+            singleThreadedBLAS {
+                parallelFor(groups) { g in box.value[g] = Result { try withLocalCount(1) { try body(g) } } }
+            }
+        }
+        return try outcomes.map { try $0!.get() }
+    }
 }
 
 private let localCountKey: pthread_key_t = {

@@ -1,6 +1,5 @@
 import Foundation
 import Imaging
-import Synchronization
 import Tensor
 
 /// How to run one text-to-image generation.
@@ -279,23 +278,13 @@ public final class StableDiffusionPipeline: Sendable {
                                   seeds: [UInt64], options o: GenerationOptions, progress: (Int, Int) -> Void,
                                   isCancelled: () -> Bool) throws -> [Tensor] {
         let items = promptEmbeddings.count
-        let results = Mutex<[Int: Result<[Tensor], Error>]>([:])
-        Threads.singleThreadedBLAS {
-            Threads.parallelFor(groups) { g in
-                let range = (items * g / groups)..<(items * (g + 1) / groups)
-                let outcome = Result {
-                    try Threads.withLocalCount(1) {
-                        try generate(promptEmbeddings: Array(promptEmbeddings[range]),
-                                     negativePromptEmbeddings: negativePromptEmbeddings.map { Array($0[range]) },
-                                     seeds: Array(seeds[range]), options: o,
-                                     progress: g == 0 ? progress : { _, _ in }, isCancelled: isCancelled)
-                    }
-                }
-                results.withLock { $0[g] = outcome }
-            }
-        }
-        let outcomes = results.withLock { $0 }
-        return try (0..<groups).flatMap { g in try outcomes[g]!.get() }
+        return try Threads.singleThreadedGroups(groups) { g in
+            let range = (items * g / groups)..<(items * (g + 1) / groups)
+            return try generate(promptEmbeddings: Array(promptEmbeddings[range]),
+                                negativePromptEmbeddings: negativePromptEmbeddings.map { Array($0[range]) },
+                                seeds: Array(seeds[range]), options: o,
+                                progress: g == 0 ? progress : { _, _ in }, isCancelled: isCancelled)
+        }.flatMap { $0 }
     }
 
     /// `(x / 2 + 0.5).clamp(0, 1)` and NCHW → NHWC, as diffusers' image processor.

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Tensor
 
 /// The Stable Diffusion v1.x denoiser: diffusers' `UNet2DConditionModel` for the configurations
@@ -180,20 +179,10 @@ public struct UNet2DConditionModel: Sendable {
             let n = t.count / b
             return try Tensor(shape: [per] + t.shape.dropFirst(), data: Array(t.data[(g * per * n)..<((g + 1) * per * n)]))
         }
-        let results = Mutex<[Int: Result<Tensor, Error>]>([:])
-        Threads.singleThreadedBLAS {
-            Threads.parallelFor(groups) { g in
-                let outcome = Result {
-                    try Threads.withLocalCount(1) {
-                        try forwardBatch(rows(sample, g), timesteps: Array(timesteps[(g * per)..<((g + 1) * per)]),
-                                         promptEmbeddings: rows(promptEmbeddings, g))
-                    }
-                }
-                results.withLock { $0[g] = outcome }
-            }
+        let parts = try Threads.singleThreadedGroups(groups) { g in
+            try forwardBatch(rows(sample, g), timesteps: Array(timesteps[(g * per)..<((g + 1) * per)]),
+                             promptEmbeddings: rows(promptEmbeddings, g))
         }
-        let outcomes = results.withLock { $0 }
-        let parts = try (0..<groups).map { try outcomes[$0]!.get() }
         return try Tensor(shape: [b] + parts[0].shape.dropFirst(), data: parts.flatMap(\.data))
     }
 
