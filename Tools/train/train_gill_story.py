@@ -265,6 +265,44 @@ def evaluate_dialogues(gill, batcher, enc, tok, dialogues, text_model, sd_tok, i
     return res
 
 
+def contexts_loss(args, rng, train, dlg, sq, raw, descriptions, dlg_descriptions, enc, tok, img_ids, batcher, gill, text_model, sd_tok, device):
+    """One batch of contexts -> [IMG] block for panel k: (img_lm + ret_loss + gen_weight * gen_loss, img_lm, ret_loss, gen_loss)."""
+    seqs, targets, texts = [], [], []
+    for _ in range(args.batch):
+        if dlg and rng.random() < args.p_dialogue:
+            # Dialogue rounds -> the image's full description (GILL's VisDial setting); no retrieval target.
+            d = rng.randrange(len(dlg))
+            r = 10 if rng.random() < 0.5 else rng.randint(1, 9)
+            seqs.append(dialogue_segments(enc, tok.bos_token_id, dlg[d][0], r, img_ids))
+            targets.append(None)
+            texts.append(dlg_descriptions[d])
+            continue
+        s = rng.randrange(len(train))
+        if rng.random() < args.p_single:
+            mode, k = "last", 1
+        else:
+            mode = "images" if rng.random() < args.p_images else "captions"
+            k = 5 if rng.random() < 0.5 else rng.randint(2, 4)
+        seqs.append(context_segments(enc, tok.bos_token_id, train[s][0], sq[s], mode, k, img_ids))
+        targets.append((s, k - 1))
+        texts.append(descriptions[s][k - 1])
+    img_lm, h, e = img_block(batcher, seqs)
+    gen_loss = F.mse_loss(gill.gen_text_hidden_fcs[0](h, e), sd_states(text_model, sd_tok, texts, device))
+    # Retrieval (story contexts): targets first, then each story's other panels as hard negatives.
+    rows = [i for i, tg in enumerate(targets) if tg is not None]
+    targets = [targets[i] for i in rows]
+    ret_loss = torch.zeros((), device=device)   # a batch of dialogues only (--p-dialogue 1) has no retrieval term
+    if rows:
+        t = F.normalize(gill.ret_text_hidden_fcs[0](h[rows, 0]), dim=-1)
+        tgt_pooled = torch.stack([raw[s, p] for s, p in targets])
+        neg_pooled = torch.stack([raw[s, q] for s, p in targets for q in range(5) if q != p])
+        imgs = F.normalize(gill.visual_fc(torch.cat([tgt_pooled, neg_pooled])), dim=-1)
+        logits = t @ imgs.T * gill.logit_scale.exp()
+        labels = torch.arange(len(t), device=device)
+        ret_loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits[:, :len(t)].T, labels)) / 2
+    return img_lm + ret_loss + args.gen_weight * gen_loss, img_lm, ret_loss, gen_loss
+
+
 def snapshot(gill, out, step):
     """The trained weights at an evaluated step, so the export can take the step validation prefers."""
     os.makedirs(os.path.join(out, "evals"), exist_ok=True)
@@ -287,6 +325,11 @@ def main():
     ap.add_argument("--gen-weight", type=float, default=1.0)
     ap.add_argument("--caption-weight", type=float, default=1.0,
                     help="weight of the captioning loss (the visual prefix also gets gradients from contexts with images)")
+    ap.add_argument("--caption-batch", type=int, default=None,
+                    help="captioning examples per step (default: --batch); the captioning step costs a fifth of a context step")
+    ap.add_argument("--train", choices=["all", "prefix", "heads"], default="all",
+                    help="all: every trained part on captions and contexts; prefix: the visual prefix alone on captions; "
+                         "heads: everything but the visual prefix on contexts (after a prefix run)")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--export-step", type=int, default=None,
                     help="save the model from the weights evaluated at this step (OUT/evals/step-N.safetensors) instead of the last")
@@ -314,7 +357,10 @@ def main():
     state = {k: v.float() for k, v in load_file(os.path.join(args.init, "gill.safetensors")).items()}
     missing, unexpected = gill.load_state_dict(state, strict=False)
     assert not unexpected and all(k.startswith(("lm.", "clip.")) for k in missing), (missing, unexpected)
-    own = [p for n, p in gill.named_parameters() if not n.startswith(("lm.", "clip.", "decision."))]
+    frozen = ("lm.", "clip.", "decision.") + (("visual_embeddings.",) if args.train == "heads" else ())
+    own = [p for n, p in gill.named_parameters() if not n.startswith(frozen)]
+    if args.train == "prefix":
+        own = list(gill.visual_embeddings.parameters())
     gill.decision.requires_grad_(False)
     batcher = Batcher(gill, img_ids, tok.pad_token_id, device)
     enc = Encoder(tok)
@@ -345,48 +391,21 @@ def main():
     gill.lm.eval()
     gill.clip.eval()
     while step < args.steps:
-        # Captioning: any panel, visual tokens -> its description </s>.
-        cap_seqs = []
-        for _ in range(args.batch):
-            s, p = rng.randrange(len(train)), rng.randrange(5)
-            cap_seqs.append([("image", raw[s, p], False), ("ids", enc(descriptions[s][p]) + [tok.eos_token_id], True)])
-        _, _, cap_loss = batcher.run(cap_seqs)
+        zero = torch.zeros((), device=device)
+        cap_loss = img_lm = ret_loss = gen_loss = zero
+        # Captioning: any panel, visual tokens -> its description </s>. Its gradient reaches the visual prefix alone.
+        if args.train != "heads":
+            cap_seqs = []
+            for _ in range(args.caption_batch or args.batch):
+                s, p = rng.randrange(len(train)), rng.randrange(5)
+                cap_seqs.append([("image", raw[s, p], False), ("ids", enc(descriptions[s][p]) + [tok.eos_token_id], True)])
+            _, _, cap_loss = batcher.run(cap_seqs)
+        if args.train == "prefix":
+            loss = cap_loss
+        else:
+            loss, img_lm, ret_loss, gen_loss = contexts_loss(args, rng, train, dlg, sq, raw, descriptions, dlg_descriptions, enc, tok, img_ids, batcher, gill, text_model, sd_tok, device)
+            loss = loss + args.caption_weight * cap_loss
 
-        # Contexts -> [IMG] block for panel k.
-        seqs, targets, texts = [], [], []
-        for _ in range(args.batch):
-            if dlg and rng.random() < args.p_dialogue:
-                # Dialogue rounds -> the image's full description (GILL's VisDial setting); no retrieval target.
-                d = rng.randrange(len(dlg))
-                r = 10 if rng.random() < 0.5 else rng.randint(1, 9)
-                seqs.append(dialogue_segments(enc, tok.bos_token_id, dlg[d][0], r, img_ids))
-                targets.append(None)
-                texts.append(dlg_descriptions[d])
-                continue
-            s = rng.randrange(len(train))
-            if rng.random() < args.p_single:
-                mode, k = "last", 1
-            else:
-                mode = "images" if rng.random() < args.p_images else "captions"
-                k = 5 if rng.random() < 0.5 else rng.randint(2, 4)
-            seqs.append(context_segments(enc, tok.bos_token_id, train[s][0], sq[s], mode, k, img_ids))
-            targets.append((s, k - 1))
-            texts.append(descriptions[s][k - 1])
-        img_lm, h, e = img_block(batcher, seqs)
-        gen_loss = F.mse_loss(gill.gen_text_hidden_fcs[0](h, e), sd_states(text_model, sd_tok, texts, device))
-        # Retrieval (story contexts): targets first, then each story's other panels as hard negatives.
-        rows = [i for i, tg in enumerate(targets) if tg is not None]
-        targets = [targets[i] for i in rows]
-        ret_loss = torch.zeros((), device=device)   # a batch of dialogues only (--p-dialogue 1) has no retrieval term
-        if rows:
-            t = F.normalize(gill.ret_text_hidden_fcs[0](h[rows, 0]), dim=-1)
-            tgt_pooled = torch.stack([raw[s, p] for s, p in targets])
-            neg_pooled = torch.stack([raw[s, q] for s, p in targets for q in range(5) if q != p])
-            imgs = F.normalize(gill.visual_fc(torch.cat([tgt_pooled, neg_pooled])), dim=-1)
-            logits = t @ imgs.T * gill.logit_scale.exp()
-            labels = torch.arange(len(t), device=device)
-            ret_loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits[:, :len(t)].T, labels)) / 2
-        loss = args.caption_weight * cap_loss + img_lm + ret_loss + args.gen_weight * gen_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(own, 1.0)
@@ -433,7 +452,7 @@ def main():
         os.remove(gen_cfg)
     for sub in ("clip", "sd"):
         shutil.copytree(os.path.join(args.init, sub), os.path.join(model_dir, sub))
-    summary = {"steps": step, "exported_step": chosen, "batch": args.batch, "caption_weight": args.caption_weight, "wall_minutes": round(timer.elapsed() / 60, 1), "final_losses": log.last,
+    summary = {"steps": step, "exported_step": chosen, "batch": args.batch, "caption_batch": args.caption_batch or args.batch, "caption_weight": args.caption_weight, "train": args.train, "wall_minutes": round(timer.elapsed() / 60, 1), "final_losses": log.last,
                "train_stories": len(train), "val_stories": len(val), "train_dialogues": len(dlg), "p_dialogue": args.p_dialogue if dlg else 0, "command": "python " + " ".join(sys.argv), "machine": sw.machine(),
                "evals": evals}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=1)
