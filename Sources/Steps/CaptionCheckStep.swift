@@ -11,13 +11,14 @@ import Workflow
 /// that attribute that are true (0/1 for one claim), absent when the caption does not name it, so a run
 /// summary's mean is the accuracy over the captions that name it and its n says how many did;
 /// `dialogue_text` 1 when the caption holds dialogue-style text (questions, "Q:"/"A:", yes/no answers);
-/// `hallucinated` 1 when it names a kind the scene does not hold; `findings` the reading in words.
+/// `hallucinated` 1 when it names a kind the scene does not hold; `repeated` 1 when it names a kind more often
+/// than the scene holds it (the same object twice); `findings` the reading in words.
 public enum CaptionCheckStep {
-    public static let scores = ["background", "kind", "colour", "size", "position", "dialogue_text", "hallucinated"]
+    public static let scores = ["background", "kind", "colour", "size", "position", "dialogue_text", "hallucinated", "repeated"]
 
     public static let kind = StepKind(
-        name: "caption-check", version: 1,
-        summary: "StoryWorld caption checker: background, object kinds, colours, sizes and positions a caption names vs the panel's scene graph; dialogue text and hallucinated kinds.",
+        name: "caption-check", version: 2,
+        summary: "StoryWorld caption checker: background, object kinds, colours, sizes and positions a caption names vs the panel's scene graph; dialogue text, hallucinated and repeated kinds.",
         scope: .panel,
         params: Params.self,
         inputs: [InputSpec("caption", doc: "the caption text to check (e.g. captioned.caption)")],
@@ -44,6 +45,7 @@ public enum CaptionCheckStep {
                     let r = checker.check(caption, against: try storyWorldScene(item, panel: panel, step: "caption-check"))
                     var out: Outputs = ["dialogue_text": .number(r.dialogueText ? 1 : 0),
                                         "hallucinated": .number(r.hallucinated.isEmpty ? 0 : 1),
+                                        "repeated": .number(r.repeated.isEmpty ? 0 : 1),
                                         "findings": .text(r.findings)]
                     for a in CaptionChecker.Attribute.allCases {
                         if let accuracy = r[a].accuracy { out[a.rawValue] = .number(accuracy) }

@@ -1,7 +1,8 @@
 /// Reads free caption text (e.g. a model's caption of a panel) against the panel's scene graph and says,
 /// per attribute the caption names, whether it is true of the scene: background, and for each object it
-/// mentions the kind (is there one?), colour, size and position. Also flags dialogue-style text and kinds
-/// named that the scene lacks (hallucinations).
+/// mentions the kind (is there one?), colour, size and position. Also flags dialogue-style text, kinds
+/// named that the scene lacks (hallucinations) and kinds named more often than the scene holds them
+/// (a captioner repeating its first object: "a big green house on the left and a big green house").
 ///
 /// The reader knows only the world's closed vocabulary, the way ``CaptionGrammar`` words it (so the
 /// grammar's own captions read as fully correct; a test pins this); other words are ignored.
@@ -60,6 +61,9 @@ public struct CaptionChecker: Sendable {
         public var dialogueText: Bool
         /// Kinds the caption names that the scene does not hold, sorted.
         public var hallucinated: [ObjectKind]
+        /// Kinds the scene holds that the caption mentions more often than the scene holds them, sorted. Each
+        /// extra mention is judged like any other (its kind is there), so this is what says it adds nothing.
+        public var repeated: [ObjectKind]
 
         public subscript(_ a: Attribute) -> Verdict { verdicts[a] ?? Verdict() }
 
@@ -84,6 +88,7 @@ public struct CaptionChecker: Sendable {
                 mark("position", m.position, \.position)
                 parts.append("\(words): " + (["kind ✓"] + marks).joined(separator: " "))
             }
+            if !repeated.isEmpty { parts.append("named more often than the scene holds: " + repeated.map(\.word).joined(separator: ", ")) }
             if dialogueText { parts.append("dialogue text") }
             return parts.isEmpty ? "names nothing" : parts.joined(separator: "; ")
         }
@@ -114,8 +119,13 @@ public struct CaptionChecker: Sendable {
             if let z = m.size { judge(.size, same.contains { $0.size == z }) }
             if let p = m.position { judge(.position, same.contains { $0.position == p }) }
         }
+        let repeated = Dictionary(grouping: mentions, by: \.kind).compactMap { kind, named in
+            let held = scene.objects.count { $0.kind == kind }
+            return held > 0 && named.count > held ? kind : nil
+        }
         return Result(scene: scene, backgrounds: backgrounds, mentions: mentions, verdicts: verdicts,
-                      dialogueText: Self.isDialogue(caption, sentences), hallucinated: hallucinated.sorted())
+                      dialogueText: Self.isDialogue(caption, sentences), hallucinated: hallucinated.sorted(),
+                      repeated: repeated.sorted())
     }
 
     // MARK: reading

@@ -27,7 +27,7 @@ struct CaptionCheckStepTests {
     @Test("per-attribute scores are 1/0 where named and absent where not; entry scope reads the chosen panel; declares its scores")
     func step() async throws {
         #expect(StandardSteps.registry["caption-check"] != nil)
-        #expect(CaptionCheckStep.kind.scoreOutputs == ["background", "kind", "colour", "size", "position", "dialogue_text", "hallucinated"])
+        #expect(CaptionCheckStep.kind.scoreOutputs == ["background", "kind", "colour", "size", "position", "dialogue_text", "hallucinated", "repeated"])
         let entry = StoryWorldGenerator.storyEntry(WorldOptions(seed: 41, stories: 1, dialogues: 0), 0)
         let first = try Scene(metadata: try #require(entry.panels[0].metadata))
         let o = first.objects[0]
@@ -38,11 +38,15 @@ struct CaptionCheckStepTests {
             (entry, nil, .text("A \(wrongColour.word) \(o.kind.word). Is it on the left? Yes")),
             (entry, 0, .text("A \(absent.word).")),
             (entry, 0, .number(3)),
+            (entry, 0, .text("A \(o.kind.word), a \(o.kind.word), a \(o.kind.word) and a \(o.kind.word).")),
         ], set: ["panel": .number(0)])
         func outputs(_ o: ItemOutcome) -> Outputs? { if case .success(let out) = o { return out }; return nil }
         let own = try #require(outputs(out[0])), wrong = try #require(outputs(out[1])), made = try #require(outputs(out[2]))
         #expect(own["background"]?.number == 1 && own["kind"]?.number == 1 && own["colour"]?.number == 1)
-        #expect(own["dialogue_text"]?.number == 0 && own["hallucinated"]?.number == 0)
+        #expect(own["dialogue_text"]?.number == 0 && own["hallucinated"]?.number == 0 && own["repeated"]?.number == 0)
+        // Four of a kind the scene holds fewer of: repeated, not hallucinated.
+        let four = try #require(outputs(out[4]))
+        #expect(four["repeated"]?.number == 1 && four["hallucinated"]?.number == 0 && four["kind"]?.number == 1)
         // Entry scope with panel 0: the same scene as the first panel.
         #expect(wrong["colour"]?.number == 0 && wrong["kind"]?.number == 1 && wrong["dialogue_text"]?.number == 1)
         #expect(wrong["background"] == nil && wrong["position"] == nil && wrong["size"] == nil)

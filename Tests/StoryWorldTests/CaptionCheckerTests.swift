@@ -59,6 +59,20 @@ struct CaptionCheckerTests {
         #expect(check("Two cars and a house.").hallucinated == [.car, .house])
     }
 
+    @Test("a kind named more often than the scene holds it is flagged as repeated, not as a hallucination")
+    func repeated() {
+        let r = check("A beach with a small red ball on the left and a small red ball")
+        #expect(r.repeated == [.ball] && r.hallucinated.isEmpty)
+        #expect(verdict(r, .kind) == (2, 2))
+        #expect(r.findings.contains("named more often than the scene holds: ball"))
+        #expect(check("A beach with a small red ball on the left and a big blue star in the middle.").repeated.isEmpty)
+        let twoBalls = Scene(background: .beach, objects: Self.beach.objects + [SceneObject(id: 3, kind: .ball, colour: .green, size: .big, position: .right)])
+        #expect(check("A red ball and a green ball.", twoBalls).repeated.isEmpty)
+        #expect(check("A red ball, a green ball and a ball.", twoBalls).repeated == [.ball])
+        // A kind the scene lacks is a hallucination however often it is named.
+        #expect(check("A cat and a cat.").repeated.isEmpty && check("A cat and a cat.").hallucinated == [.cat])
+    }
+
     @Test("dialogue-style text is flagged; the model's question-and-answer captions make claims only in their statements")
     func dialogue() {
         let r = check("A car outside. Is it on the left? Yes, a big? Yes")
@@ -114,6 +128,7 @@ struct CaptionCheckerTests {
                 panels += 1
                 #expect(!r.dialogueText, "\(panel.text)")
                 #expect(r.hallucinated.isEmpty, "\(panel.text) vs \(scene.graphKey)")
+                #expect(r.repeated.isEmpty, "\(panel.text) vs \(scene.graphKey)")
                 for a in CaptionChecker.Attribute.allCases where r[a].named {
                     named[a, default: 0] += 1
                     #expect(r[a].allCorrect, "\(a): \(panel.text) vs \(scene.graphKey): \(r.findings)")

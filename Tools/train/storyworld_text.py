@@ -6,7 +6,7 @@
   time; a description written from the scene graph has nothing to hide). `variants(scene)` lists every
   sentence the grammar can write for a scene; `check_grammar` verifies real first captions are among them.
 - `check_caption(caption, scene)`: a port of Sources/StoryWorld/CaptionChecker.swift (per-attribute
-  claims and correctness, dialogue-style text, hallucinated kinds), for validation during training only;
+  claims and correctness, dialogue-style text, hallucinated and repeated kinds), for validation during training only;
   reported figures come from Storyloom's own `caption-check` step.
 """
 import itertools
@@ -191,7 +191,7 @@ def _dialogue(text, sentences):
 
 
 def check_caption(caption, scene):
-    """{attribute: (claims, correct)}, dialogue_text, hallucinated kinds — as CaptionChecker.check."""
+    """{attribute: (claims, correct)}, dialogue_text, hallucinated kinds, repeated kinds — as CaptionChecker.check."""
     sents = _sentences(caption)
     backgrounds, mentions = None, []
     for ws, question in sents:
@@ -218,4 +218,9 @@ def check_caption(caption, scene):
         for a in ("colour", "size", "position"):
             if m[a] is not None:
                 judge(a, any(o[a] == m[a] for o in same))
-    return v, _dialogue(caption, sents), sorted(halluc)
+    named = {}
+    for m in mentions:
+        named[m["kind"]] = named.get(m["kind"], 0) + 1
+    held = {k: sum(o["kind"] == k for o in scene["objects"]) for k in named}
+    repeated = sorted(k for k, n in named.items() if 0 < held[k] < n)
+    return v, _dialogue(caption, sents), sorted(halluc), repeated

@@ -215,7 +215,7 @@ def evaluate(gill, batcher, enc, tok, stories, raw, sq, img_ids, device, caption
         res[mode] = {"recall@1": float((rank < 1).float().mean()), "recall@5": float((rank < 5).float().mean()),
                      "top3_max_share": hub}
     tot = {a: [0, 0] for a in ["background", "kind", "colour", "size", "position"]}
-    dialogue = halluc = 0
+    dialogue = halluc = repeated = 0
     samples = []
     n = 0
     for s in range(len(stories)):
@@ -223,18 +223,20 @@ def evaluate(gill, batcher, enc, tok, stories, raw, sq, img_ids, device, caption
             if n >= caption_panels:
                 break
             cap = greedy_caption(gill, batcher, tok, raw[s, p], img_ids)
-            v, d, h = st.check_caption(cap, stories[s][1][p])
+            v, d, h, r = st.check_caption(cap, stories[s][1][p])
             for a, (c, k) in v.items():
                 tot[a][0] += c
                 tot[a][1] += k
             dialogue += d
             halluc += bool(h)
+            repeated += bool(r)
             if n < 3:
                 samples.append((cap, st.description(stories[s][1][p])))
             n += 1
     res["caption_check"] = {a: (round(k / c, 3) if c else None, c) for a, (c, k) in tot.items()}
     res["caption_check"]["dialogue_text"] = dialogue / n
     res["caption_check"]["hallucinated"] = halluc / n
+    res["caption_check"]["repeated"] = repeated / n
     res["caption_samples"] = samples
     gill.train()
     gill.lm.eval()
