@@ -32,6 +32,9 @@ The description is the first-caption grammar applied to the panel's scene graph 
 checked against every first caption of the validation world): "<background> with <a size colour kind
 position> and <...>."
 
+--train prefix trains the visual prefix alone on captioning, --train heads everything else on contexts (the
+prefix frozen); the committed caption stage ran prefix, then heads, then all (the default) — see the model card.
+
 Held-out (validation world, default seed 900, 100 stories = 500 panels): retrieval of the last panel from
 captions + images (and from captions) among all 500 panels — recall@1/@5 and the largest share of stories
 that have one image in their top 3 — and greedy captions (16 tokens) of 100 panels read by storyworld_text's
@@ -364,6 +367,8 @@ def main():
     if args.train == "prefix":
         own = list(gill.visual_embeddings.parameters())
     gill.decision.requires_grad_(False)
+    if args.train == "heads":   # the prefix also reads the contexts' images; frozen, it needs no gradient there
+        gill.visual_embeddings.requires_grad_(False)
     batcher = Batcher(gill, img_ids, tok.pad_token_id, device)
     enc = Encoder(tok)
 
