@@ -87,7 +87,7 @@ struct VAEAttention: Sendable {
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let t = h * w
-        let proj = try qkv(nchwToTokens(norm(x)))   // [B·HW, 3C]
+        let proj = try linearFromChannels(norm(x), weight: qkv.weight, bias: qkv.bias)   // [B·HW, 3C]
         var attended = [Float](repeating: 0, count: b * t * c)
         proj.data.withUnsafeBufferPointer { pp in
             attended.withUnsafeMutableBufferPointer { op in
@@ -99,7 +99,8 @@ struct VAEAttention: Sendable {
                                  out: op.baseAddress!, outStride: c)
             }
         }
-        return try tokensToNCHW(out(Tensor(shape: [b * t, c], data: attended)), batch: b, height: h, width: w, adding: x)
+        return try linearToChannels(Tensor(shape: [b * t, c], data: attended), weight: out.weight, bias: out.bias,
+                                    batch: b, height: h, width: w, adding: x)
     }
 }
 

@@ -34,6 +34,9 @@ struct LinearLayer: Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
+
+    /// `h += self(x)`, accumulated in place (the residual branches of the transformer blocks).
+    func add(_ x: Tensor, to h: inout Tensor) throws { try addLinear(x, weight: weight, bias: bias, to: &h) }
 }
 
 /// `nn.GroupNorm`, optionally fused with the SiLU that follows it.
@@ -64,41 +67,4 @@ struct LayerNormLayer: Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try layerNorm(x, weight: weight, bias: bias, eps: eps) }
-}
-
-/// `[B, C, H, W]` → `[B·H·W, C]` token rows (the `permute(0, 2, 3, 1)` of the transformer blocks).
-func nchwToTokens(_ x: Tensor) throws -> Tensor {
-    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let n = h * w
-    var out = uninitializedFloats(x.count)   // a permutation: every element written
-    x.data.withUnsafeBufferPointer { s in
-        out.withUnsafeMutableBufferPointer { o in
-            let p = SharedPointers(src: s.baseAddress!, dst: o.baseAddress!)
-            Threads.parallelFor(b * c) { plane in
-                let bi = plane / c, ci = plane % c
-                let src = p.src + plane * n
-                let dst = p.dst + bi * n * c + ci
-                for i in 0..<n { dst[i * c] = src[i] }
-            }
-        }
-    }
-    return try Tensor(shape: [b * n, c], data: out)
-}
-
-/// `[B·H·W, C]` token rows → `[B, C, H, W]`, adding `residual` (same NCHW shape) when given.
-func tokensToNCHW(_ t: Tensor, batch b: Int, height h: Int, width w: Int, adding residual: Tensor? = nil) throws -> Tensor {
-    let c = t.lastDimension, n = h * w
-    var out = residual?.data ?? [Float](repeating: 0, count: t.count)
-    t.data.withUnsafeBufferPointer { s in
-        out.withUnsafeMutableBufferPointer { o in
-            let p = SharedPointers(src: s.baseAddress!, dst: o.baseAddress!)
-            Threads.parallelFor(b * c) { plane in
-                let bi = plane / c, ci = plane % c
-                let src = p.src + bi * n * c + ci
-                let dst = p.dst + plane * n
-                for i in 0..<n { dst[i] += src[i * c] }
-            }
-        }
-    }
-    return try Tensor(shape: [b, c, h, w], data: out)
 }

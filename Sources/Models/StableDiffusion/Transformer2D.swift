@@ -32,10 +32,12 @@ struct CrossAttention: Sendable {
                               out: out, heads: heads, inner: inner)
     }
 
+    /// The attention's `[B·T, inner]` result before the output projection `out`, which the block adds
+    /// straight into its residual stream (`LinearLayer.add`).
     /// - Parameters:
     ///   - x: `[B·T, dim]` tokens of `batch` sequences.
     ///   - promptEmbeddings: `[B·Tc, crossAttentionDim]` for cross-attention (nil for self-attention).
-    func callAsFunction(_ x: Tensor, batch: Int, promptEmbeddings: Tensor?, promptLength: Int) throws -> Tensor {
+    func attend(_ x: Tensor, batch: Int, promptEmbeddings: Tensor?, promptLength: Int) throws -> Tensor {
         let t = x.rowCount / batch
         let hd = inner / heads
         var result = uninitializedFloats(x.rowCount * inner)   // every (sequence, head, query) block is written
@@ -68,7 +70,7 @@ struct CrossAttention: Sendable {
         } else {
             throw TensorError("cross-attention needs encoder hidden states")
         }
-        return try out(Tensor(shape: [x.rowCount, inner], data: result))
+        return try Tensor(shape: [x.rowCount, inner], data: result)
     }
 }
 
@@ -94,9 +96,10 @@ struct BasicTransformerBlock: Sendable {
 
     func callAsFunction(_ x: Tensor, batch: Int, promptEmbeddings: Tensor, promptLength: Int) throws -> Tensor {
         var h = x
-        try addInPlace(&h, attn1(norm1(h), batch: batch, promptEmbeddings: nil, promptLength: 0))
-        try addInPlace(&h, attn2(norm2(h), batch: batch, promptEmbeddings: promptEmbeddings, promptLength: promptLength))
-        try addInPlace(&h, ffOut(geglu(ffIn(norm3(h)))))
+        try attn1.out.add(attn1.attend(norm1(h), batch: batch, promptEmbeddings: nil, promptLength: 0), to: &h)
+        try attn2.out.add(attn2.attend(norm2(h), batch: batch, promptEmbeddings: promptEmbeddings, promptLength: promptLength),
+                          to: &h)
+        try ffOut.add(geglu(ffIn(norm3(h))), to: &h)
         return h
     }
 }
@@ -126,8 +129,8 @@ struct Transformer2D: Sendable {
     /// - Parameter promptEmbeddings: `[B·Tc, crossAttentionDim]`.
     func callAsFunction(_ x: Tensor, promptEmbeddings: Tensor, promptLength: Int) throws -> Tensor {
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
-        var tokens = try projIn(nchwToTokens(norm(x)))
+        var tokens = try linearFromChannels(norm(x), weight: projIn.weight, bias: projIn.bias)
         for block in blocks { tokens = try block(tokens, batch: b, promptEmbeddings: promptEmbeddings, promptLength: promptLength) }
-        return try tokensToNCHW(projOut(tokens), batch: b, height: h, width: w, adding: x)
+        return try linearToChannels(tokens, weight: projOut.weight, bias: projOut.bias, batch: b, height: h, width: w, adding: x)
     }
 }
