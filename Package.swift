@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
         // cpuid/XGETBV through the compiler's builtins: which OpenBLAS kernels this CPU can run.
         .target(name: "CCPUFeatures"),
+        .target(name: "CHeap"),
         // statfs's filesystem type (<sys/vfs.h> is not in Swift's Glibc module): a SQLite store is refused on NFS.
         .target(name: "CFilesystem"),
 
@@ -37,7 +38,7 @@ let package = Package(
         // exp/erf activations, softmax and GEGLU with a run-time AVX2/FMA path (Swift targets baseline x86-64).
         // Optimised in debug builds too: its kernels run 50–100× slower at -O0, and the tests run them.
         .target(name: "CVectorMath", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures", "CHalfKernels", "CVectorMath"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures", "CHeap", "CHalfKernels", "CVectorMath"]),
         .target(name: "Stories", dependencies: [
             "Imaging",
             .product(name: "SwiftCSV", package: "SwiftCSV"),

@@ -6,9 +6,10 @@ import Tensor
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Show the OpenBLAS build, the kernels it runs and who chose them, threads and the CPU's AVX2/FMA/AVX-512 flags.")
+        abstract: "Show the OpenBLAS build, the kernels it runs and who chose them, threads, the CPU's AVX2/FMA/AVX-512 flags and the heap's policy.")
 
     func run() throws {
         for line in BLASKernels.report.lines { print(line) }
+        print(HeapPolicy.description)
     }
 }

@@ -29,4 +29,13 @@ import Testing
         #expect(both.stdout.contains("OPENBLAS_THREAD_TIMEOUT=26 from the environment, respected"), "\(both.stdout)")
         #expect(both.stdout.contains("re-executed: no"), "\(both.stdout)")
     }
+
+    @Test("doctor names the heap's policy: freed blocks reused unless the user set malloc's own variables")
+    func doctorNamesTheHeapPolicy() throws {
+        let cli = try CLI()
+        let plain = try cli.run(["doctor"])
+        #expect(plain.stdout.contains("heap: freed blocks reused"), "\(plain.stdout)")
+        let user = try cli.run(["doctor"], environment: ["MALLOC_ARENA_MAX": "2"])
+        #expect(user.stdout.contains("heap: MALLOC_ARENA_MAX=2 from the environment, respected"), "\(user.stdout)")
+    }
 }

@@ -69,3 +69,15 @@ struct BLASKernelsTests {
         #expect(report.kernels.contains(report.coreName))
     }
 }
+
+@Suite("heap policy")
+struct HeapPolicyTests {
+    @Test("freed blocks are reused unless the user set glibc's malloc tunables or MALLOC_*_ variables")
+    func decisions() {
+        #expect(HeapPolicy.decide(environment: [:]) == .reuse)
+        #expect(HeapPolicy.decide(environment: ["GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=1"]) == .reuse)
+        #expect(HeapPolicy.decide(environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_max=4"])
+                == .userChoice("GLIBC_TUNABLES=glibc.malloc.mmap_max=4"))
+        #expect(HeapPolicy.decide(environment: ["MALLOC_TRIM_THRESHOLD_": "0"]) == .userChoice("MALLOC_TRIM_THRESHOLD_=0"))
+    }
+}
