@@ -7,13 +7,13 @@ import Synchronization
 /// A UNet or VAE step allocates and frees tensors of megabytes hundreds of times. glibc serves each block
 /// above its mmap threshold (128 KB, raised on the fly up to 32 MB) with a fresh `mmap` and unmaps it on
 /// `free`, and it trims the heap's free top back to the kernel; either way the next tensor page-faults
-/// and the kernel zeroes every page again. `perf` put the kernel's `clear_page_erms` at over a third of
-/// Storyloom's samples in `bench sd` (more than sgemm), with 447,000 page faults for `bench sd
-/// --storyworld-only`; with chunk mmaps off (`M_MMAP_MAX` 0) and the top kept (`M_TRIM_THRESHOLD` 2 GB),
-/// freed blocks are reused as they are: 130,000 faults, and the StoryWorld rows' times fell by a quarter
-/// to a third. The process keeps the memory of its largest step until it exits, which its resident peak
-/// (`VmHWM`) counted anyway. A user's own malloc settings (`GLIBC_TUNABLES` with `glibc.malloc.*`, or a
-/// `MALLOC_*_` variable) are respected.
+/// and the kernel zeroes every page again. In a 1-thread `bench sd` profile the kernel's `clear_page_erms`
+/// had as many samples as sgemm's kernel (13% each, about 4 points of it the benchmark's own setup). With
+/// chunk mmaps off (`M_MMAP_MAX` 0) and the top kept (`M_TRIM_THRESHOLD` 2 GB) freed blocks are reused as
+/// they are, and the zeroing left is the setup's; the SD 64×64 step gained a few percent (README, Speed).
+/// The process keeps the memory of its largest step until it exits, which its resident peak (`VmHWM`)
+/// counted anyway. A user's own malloc settings (`GLIBC_TUNABLES` with `glibc.malloc.*`, or a `MALLOC_*_`
+/// variable) are respected.
 public enum HeapPolicy {
     public enum Decision: Sendable, Equatable {
         /// The user set malloc's behaviour: left as it is (the variable named).
