@@ -15,6 +15,9 @@ public enum ConvBench {
         ("SD UNet", 2, 320, 320, 64), ("SD UNet", 2, 640, 640, 32), ("SD UNet", 2, 1280, 1280, 16),
         ("SD UNet", 2, 1280, 1280, 8), ("SD UNet", 2, 320, 320, 32), ("SD UNet", 2, 640, 640, 16),
         ("SD UNet", 2, 1280, 1280, 4), ("SD UNet", 2, 960, 320, 64), ("SD UNet", 2, 4, 320, 64),
+        // One image: what each thread's half of a batch-2 step runs (`UNet2DConditionModel.forwardInGroups`).
+        ("SD UNet half", 1, 320, 320, 64), ("SD UNet half", 1, 960, 320, 64), ("SD UNet half", 1, 640, 640, 32),
+        ("SD UNet half", 1, 1920, 640, 32), ("SD UNet half", 1, 1280, 1280, 16),
         ("SD VAE", 1, 512, 512, 64), ("SD VAE", 1, 512, 512, 128), ("SD VAE", 1, 256, 256, 256),
         ("SD VAE", 1, 128, 128, 256), ("mid", 2, 64, 64, 64), ("mid", 2, 128, 128, 64), ("mid", 2, 128, 128, 32),
         ("mid", 2, 192, 192, 32), ("mid", 2, 256, 256, 32), ("mid", 2, 256, 256, 16), ("mid", 2, 320, 320, 16),

@@ -197,10 +197,14 @@ func winogradPays(channels c: Int, outputs o: Int, tiles: Int) -> Bool {
 /// 960→320, 1.93 vs 1.52 on 640→640 at 32×32 (512), the VAE's 512 at 128×128 1.82 vs 1.53, 256 at
 /// 256×256 2.44 vs 1.28, 128 at 256×256 1.71 vs 0.94; but with few tiles per product its 36 products are
 /// too thin: 1.11 vs 1.51 on 1280 at 16×16 (128 tiles), 1.14 vs 1.37 on 320 at 32×32 (512), and equal
-/// (1.0) on 128 at 64×64 (2048).
+/// (1.0) on 128 at 64×64 (2048). One image (each thread's half of a batch-2 SD step), best of 3: 2.11 vs 1.68
+/// on 960→320 at 64×64 (1024 tiles) and 1.78 vs 1.56 on 640→640 at 32×32 (256), where 320→320 at 64×64
+/// keeps F(2×2) (1.68 vs 1.86) and 1920→640 at 32×32 gains nothing (1.39 vs 1.41: with that many input
+/// channels a band of the transformed input holds few tiles, so its products are thin).
 func winogradTile(channels c: Int, outputs o: Int, tiles: Int) -> WinogradTile? {
     let width = min(c, o)
-    if (width >= 192 && tiles >= 2048) || (width >= 128 && tiles >= 8192) || (width >= 512 && tiles >= 512) {
+    if (width >= 192 && tiles >= 2048) || (width >= 128 && tiles >= 8192) || (width >= 512 && tiles >= 512)
+        || (c >= 512 && c <= 1024 && o >= 192 && tiles >= 256) {
         return .f4x4
     }
     return winogradPays(channels: c, outputs: o, tiles: tiles) ? .f2x2 : nil

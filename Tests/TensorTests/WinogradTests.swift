@@ -140,6 +140,12 @@ struct WinogradTests {
         #expect(winogradTile(channels: 320, outputs: 320, tiles: 2048) == .f4x4)
         #expect(winogradTile(channels: 128, outputs: 128, tiles: 16384) == .f4x4)
         #expect(winogradTile(channels: 1280, outputs: 1280, tiles: 128) == .f2x2)
+        // One image of SD's 64×64 and 32×32 levels (each thread's half of a batch-2 step).
+        #expect(winogradTile(channels: 960, outputs: 320, tiles: 1024) == .f4x4)
+        #expect(winogradTile(channels: 640, outputs: 640, tiles: 256) == .f4x4)
+        #expect(winogradTile(channels: 320, outputs: 320, tiles: 1024) == .f2x2)
+        #expect(winogradTile(channels: 1920, outputs: 640, tiles: 256) == .f2x2)
+        #expect(winogradTile(channels: 1280, outputs: 1280, tiles: 64) == .f2x2)
         #expect(winogradTile(channels: 64, outputs: 64, tiles: 2048) == nil)
         let wide = try Self.random([2, 192, 64, 64], seed: 74), w192 = try Self.random([192, 192, 3, 3], seed: 75)
         #expect(try conv2d(wide, weight: w192, padding: .uniform(1)).data
