@@ -20,10 +20,11 @@ public func linearFromChannels(_ x: Tensor, weight: Weight, bias: Tensor? = nil)
     // Every element is written: by sgemm with beta 0, or over the bias copied in first.
     var out = uninitializedFloats(b * n * o)
     if b * n * o > 0 {
-        withFloat32(weight) { w in
+        // The weight's own storage when float32; a widened copy of a half-precision one (a projection, a few MB).
+        weight.float32().data.withUnsafeBufferPointer { wb in
             x.data.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
-                    let dst = op.baseAddress!
+                    let w = wb.baseAddress!, dst = op.baseAddress!
                     if let bias {
                         bias.data.withUnsafeBufferPointer { bp in
                             for r in 0..<(b * n) { (dst + r * o).update(from: bp.baseAddress!, count: o) }
@@ -72,7 +73,8 @@ public func linearToChannels(_ tokens: Tensor, weight: Weight, bias: Tensor? = n
         }
     }
     if b * n * o > 0, c > 0 {
-        withFloat32(weight) { wp in
+        weight.float32().data.withUnsafeBufferPointer { wb in
+            let wp = wb.baseAddress!
             tokens.data.withUnsafeBufferPointer { tp in
                 out.withUnsafeMutableBufferPointer { op in
                     for image in 0..<b {
@@ -112,22 +114,11 @@ public func addLinear(_ x: Tensor, weight: Weight, bias: Tensor? = nil, to h: in
                 }
             }
         }
-        withFloat32(weight) { w in
+        weight.float32().data.withUnsafeBufferPointer { w in
             x.data.withUnsafeBufferPointer { xp in
                 BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(o), Int32(k), 1,
-                            xp.baseAddress!, Int32(k), w, Int32(k), 1, dst, Int32(o))
+                            xp.baseAddress!, Int32(k), w.baseAddress!, Int32(k), 1, dst, Int32(o))
             }
         }
     }
-}
-
-/// Calls `body` with the weight as float32: its own storage, or a widened copy of a half-precision
-/// one (the projections these products serve are at most a few MB).
-private func withFloat32<T>(_ weight: Weight, _ body: (UnsafePointer<Float>) -> T) -> T {
-    weight.withStorage(float32: body, half: { _ in
-        let widened = UnsafeMutablePointer<Float>.allocate(capacity: max(1, weight.count))
-        defer { widened.deallocate() }
-        weight.widenRows(0..<weight.rows, into: widened)
-        return body(widened)
-    })
 }
