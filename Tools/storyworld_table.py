@@ -75,7 +75,8 @@ def extras(runs):
     s = per_seed[0]
     acc = [p["oracle.correct"]["mean"] for p in per_seed]
     wins = [p["oracle.generate_wins"]["mean"] for p in per_seed]
-    return (f"Retrieval from 5 captions + 4 images among all {s['retrieved.target_rank']['n'] * 5} panel images: "
+    return (f"Retrieval from 5 captions + 4 images among the {s['retrieved.target_rank']['n'] * 5 - 4} panel images "
+            f"the context has not shown (GILL's protocol: `exclude_context`): "
             f"recall@1 {fmt(s['retrieved.hit_at_1']['mean'])}, recall@5 {fmt(s['retrieved.hit_at_k']['mean'])} "
             f"(mean rank {fmt(s['retrieved.target_rank']['mean'], 1)}). Decision accuracy against the oracle "
             f"(generated vs best image of the other stories, closer to the truth in CLIP space): "

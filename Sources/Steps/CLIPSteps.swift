@@ -67,6 +67,9 @@ public enum EmbedStep {
 /// batch. Also reports the rank of the query's own item in the pool (for recall@k when the pool holds the
 /// ground truth, as in GILL's retrieval evaluation), and the top candidate's image when the pool is panels of
 /// the collection (`top_image`, for scoring the retrieved image against the ground truth).
+///
+/// `exclude_context` follows FROMAGe's and GILL's contextual retrieval on VIST ("don't retrieve previously seen
+/// images"): the panels before the query's own, which a story context has already shown, are not candidates.
 public enum RetrieveStep {
     public static let kind = StepKind(
         name: "retrieve", version: 2,
@@ -78,12 +81,15 @@ public enum RetrieveStep {
         outputs: ["ranked", "top_score", "top_image", "target_rank", "hit_at_1", "hit_at_k"],
         defaultBatchSize: 64, scopeSelectable: true, scoreOutputs: ["top_score", "target_rank", "hit_at_1", "hit_at_k"],
         makeRunner: { params, config in
-            Runner(k: params.k, excludeSameEntry: params.excludeSameEntry, panelImages: panelImages(config.collection))
+            Runner(k: params.k, excludeSameEntry: params.excludeSameEntry, excludeContext: params.excludeContext,
+                   panelImages: panelImages(config.collection))
         })
 
     public struct Params: StepParams {
         @Param(help: "how many candidates to keep", min: 1, max: 1000) public var k = 5
         @Param(help: "skip pool items of the query's own story") public var excludeSameEntry = false
+        @Param(help: "skip the panels before the query's own in its story (the images a story context has shown), as GILL's VIST retrieval does")
+        public var excludeContext = false
         public init() {}
     }
 
@@ -102,6 +108,7 @@ public enum RetrieveStep {
     struct Runner: StepRunner {
         let k: Int
         let excludeSameEntry: Bool
+        let excludeContext: Bool
         let panelImages: [String: URL]
 
         func run(_ items: [StepItem], services: StepServices) async throws -> [ItemOutcome] {
@@ -132,6 +139,10 @@ public enum RetrieveStep {
                     let entryPrefix = item.entry.id + "#"
                     var order = Array(0..<pool.count)
                     if excludeSameEntry { order.removeAll { pool[$0].id.hasPrefix(entryPrefix) || pool[$0].id == item.entry.id } }
+                    if excludeContext, let panel = item.panelIndex {
+                        let shown = Set((0..<panel).map { ItemID(entry: item.entry.id, panel: $0).description })
+                        order.removeAll { shown.contains(pool[$0].id) }
+                    }
                     let base = row * pool.count
                     order.sort { scores.data[base + $0] > scores.data[base + $1] || (scores.data[base + $0] == scores.data[base + $1] && $0 < $1) }
                     let top = order.prefix(k).map { Candidate(id: pool[$0].id, score: Double(scores.data[base + $0])) }

@@ -202,4 +202,22 @@ struct StepHarness {
         #expect(other["top_image"]?.image?.hash == (try Hashing.sha256Hex(fileAt: h.root.appendingPathComponent("s2p2.png"))))
         #expect(other["target_rank"] == nil)
     }
+
+    @Test("retrieve with exclude_context: the panels before the query's own in its story are not candidates, the rest are")
+    func retrieveExcludesContext() async throws {
+        let h = try StepHarness()
+        let entry = Entry(id: "s1", kind: .story, panels: (1...3).map { Panel(image: nil, text: "panel \($0)") })
+        let other = Entry(id: "s2", kind: .story, panels: [Panel(image: nil, text: "other")])
+        let collection = StoryCollection(name: "c", root: h.root, entries: [entry, other])
+        let config = StepConfiguration(stepID: "r", kind: "retrieve", params: ["k": .number(3), "exclude_context": .bool(true)], model: nil,
+                                       collection: collection, workflowFolder: h.root, media: h.media, allowOutsideRoot: false)
+        // The earlier panels s1#1 and s1#2 score highest; the query is s1#3.
+        let pool: [(id: String, value: Value)] = [("s1#1", .vector([1, 0])), ("s1#2", .vector([0.9, 0.1])),
+                                                  ("s1#3", .vector([0.6, 0.8])), ("s2#1", .vector([0, 1]))]
+        let item = StepItem(id: "s1#3", entry: entry, panelIndex: 2, inputs: ["query": .vector([1, 0])], pools: ["pool": pool], seed: 0)
+        let out = try await RetrieveStep.kind.makeRunner(config).run([item], services: StepServices(media: h.media, isCancelled: { false }))
+        let o = try #require(h.outputs(out[0]))
+        #expect(o["ranked"] == .ranked([Candidate(id: "s1#3", score: Double(Float(0.6))), Candidate(id: "s2#1", score: 0)]))
+        #expect(o["target_rank"] == .number(1) && o["hit_at_1"] == .number(1))
+    }
 }

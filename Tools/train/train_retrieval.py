@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Stage 4d: GILL's retrieval heads alone, under GILL's own retrieval protocol (issue #11).
+
+    .venv/bin/python Tools/train/train_retrieval.py --out runs/gill-retrieval --init Examples/StoryWorld/models/gill \
+        --export Examples/StoryWorld/models/gill
+
+FROMAGe's and GILL's contextual retrieval on VIST ranks every image but those the context has shown ("don't
+retrieve previously seen images"); Storyloom's `retrieve` does the same with `exclude_context: true`. The story
+stage (train_gill_story.py) instead used the story's other four panels as hard negatives, so its heads spent
+their capacity telling the last panel from the four earlier ones, which GILL's protocol never asks.
+
+This stage retrains only the two retrieval heads and their scale — `ret_text_hidden_fcs.0` (on the [IMG0] last
+hidden state), `visual_fc` (on CLIP's pooled image feature) and `logit_scale` — starting from the GILL folder
+`--init`. Everything that feeds them is frozen (LLM, [IMG] rows, visual prefix, CLIP), and nothing else reads
+them (captions, the GILLMapper's generation and the decision head do not), so this stage changes retrieval
+scores alone. Because the inputs are frozen, each training context's [IMG0] state is computed once.
+
+Training contexts, per training story (laid out as GILLContext.story(.gill) builds them, train_gill_story's
+`context_segments`): captions 1..k with images 1..k-1 (k = 2..5), captions 1..5, and the first caption alone;
+target panel k. Loss: InfoNCE of each context against every panel of the batch's stories except the panels its
+story has before panel k (as `exclude_context` does at evaluation), and the symmetric image-to-context term over the batch's
+targets; AdamW, cosine schedule.
+
+Held-out (validation world, default seed 900, 100 stories = 500 panels): the last panel from captions + images
+under GILL's protocol (and among all panels, as before), from 5 captions, and from the first caption (the
+first panel): recall@1/@5 and the largest share of stories with one image in their top 3. The trained tensors go to OUT/heads.safetensors (float32);
+`--export FOLDER` writes FOLDER/gill.safetensors with the three retrained tensors in float16 and every other tensor unchanged.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
+import storyworld_data as sw  # noqa: E402
+from gill_reference import GILLReference  # noqa: E402
+from train_gill import GILL_TOKENS, Batcher, gill_tokenizer  # noqa: E402
+from train_gill_story import Encoder, context_segments, features, img_block, stories_of  # noqa: E402
+from transformers import CLIPModel, OPTForCausalLM  # noqa: E402
+
+HEADS = ("ret_text_hidden_fcs.", "visual_fc.", "logit_scale")
+# (mode, k) of every training context: captions + images for k = 2..5, five captions, the first caption alone.
+CONTEXTS = [("images", 2), ("images", 3), ("images", 4), ("images", 5), ("captions", 5), ("last", 1)]
+
+
+@torch.no_grad()
+def img0_states(batcher, enc, bos, stories, sq, img_ids, contexts, chunk=50):
+    """[IMG0] last hidden state of each story's contexts: [S, len(contexts), E]."""
+    out = []
+    for i in range(0, len(stories), chunk):
+        seqs = [context_segments(enc, bos, stories[j][0], sq[j], mode, k, img_ids)
+                for j in range(i, min(i + chunk, len(stories))) for mode, k in contexts]
+        _, h, _ = img_block(batcher, seqs)
+        out.append(h[:, 0].reshape(-1, len(contexts), h.shape[-1]))
+        if (i // chunk) % 20 == 0:
+            print(f"[IMG0] states {i + len(out[-1])}/{len(stories)}", flush=True)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def evaluate(gill, h, raw):
+    """Retrieval of each story's last panel (and of the first panel from the first caption) among all panels.
+    h: [S, 3, E] states of (captions+images k=5, captions k=5, first caption k=1); raw: [S, 5, C]."""
+    s = raw.shape[0]
+    pool = F.normalize(gill.visual_fc(raw.reshape(-1, raw.shape[-1])), dim=-1)
+    res = {}
+    # (name, which state of h, the panel to find, how many panels the context showed)
+    for name, src, panel, shown in [("images_unseen", 0, 4, 4), ("images_all", 0, 4, 0), ("captions_unseen", 1, 4, 4),
+                                    ("first_caption", 2, 0, 0)]:
+        q = F.normalize(gill.ret_text_hidden_fcs[0](h[:, src]), dim=-1)
+        sim = q @ pool.T
+        for j in range(s):   # GILL's protocol: the panels the context showed are not candidates
+            sim[j, j * 5:j * 5 + shown] = -float("inf")
+        truth = torch.arange(s) * 5 + panel
+        rank = (sim > sim[torch.arange(s), truth][:, None]).sum(1)
+        top3 = sim.topk(3, dim=1).indices.reshape(-1)
+        res[name] = {"recall@1": round(float((rank < 1).float().mean()), 3), "recall@5": round(float((rank < 5).float().mean()), 3),
+                     "mean_rank": round(float(rank.float().mean() + 1), 1),
+                     "top3_max_share": round(torch.bincount(top3, minlength=pool.shape[0]).max().item() / s, 3)}
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sw.add_common_args(ap, steps=3000, batch=128, lr=1e-3)
+    ap.add_argument("--init", default=os.path.join(sw.REPO, "Examples", "StoryWorld", "models", "gill"), help="GILL folder to start from")
+    ap.add_argument("--stories", type=int, default=8000, help="stories of the training world")
+    ap.add_argument("--val-stories", type=int, default=100, help="validation stories (5 panels each: the retrieval pool)")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--export", default=None, help="GILL folder to write gill.safetensors into (float16), from the last step")
+    args = ap.parse_args()
+    device = sw.setup(args)
+    t0 = time.time()
+
+    train_dir = sw.make_world(os.path.join(args.data, f"world-{args.train_seed}-{args.stories}-0"), args.train_seed, args.stories, 0, "train")
+    val_dir = sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-{args.val_stories * 5}-0"), args.val_seed, args.val_stories * 5, 0, "validation")
+    train = stories_of(train_dir)
+    val = stories_of(val_dir)[:args.val_stories]
+
+    tok = gill_tokenizer(os.path.join(args.init, "opt"))
+    img_ids = tok.convert_tokens_to_ids(GILL_TOKENS[1:])
+    lm = OPTForCausalLM.from_pretrained(os.path.join(args.init, "opt"), dtype=torch.float32).to(device).eval().requires_grad_(False)
+    clip = CLIPModel.from_pretrained(os.path.join(args.init, "clip"), dtype=torch.float32).to(device).eval().requires_grad_(False)
+    config = json.load(open(os.path.join(args.init, "config.json")))
+    gill = GILLReference(config, lm, clip).to(device)
+    state = {k: v.float() for k, v in load_file(os.path.join(args.init, "gill.safetensors")).items()}
+    missing, unexpected = gill.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith(("lm.", "clip.")) for k in missing), (missing, unexpected)
+    gill.eval().requires_grad_(False)
+    own = [p for n, p in gill.named_parameters() if n.startswith(HEADS)]
+    for p in own:
+        p.requires_grad_(True)
+    batcher = Batcher(gill, img_ids, tok.pad_token_id, device)
+    enc = Encoder(tok)
+
+    raw, sq = features(clip, train, os.path.join(args.data, f"gill-story-features-{args.train_seed}-{args.stories}.pt"), device)
+    vraw, vsq = features(clip, val, None, device)
+    h = img0_states(batcher, enc, tok.bos_token_id, train, sq, img_ids, CONTEXTS)
+    vh = img0_states(batcher, enc, tok.bos_token_id, val, vsq, img_ids, [("images", 5), ("captions", 5), ("last", 1)])
+    print(f"{len(train)} training stories, {len(val)} held-out; {sum(p.numel() for p in own) / 1e3:.1f}K trained; "
+          f"features and states in {time.time() - t0:.0f} s", flush=True)
+
+    evals = [{"step": 0, **evaluate(gill, vh, vraw)}]
+    print("held-out at step 0:", json.dumps(evals[-1]), flush=True)
+    opt = torch.optim.AdamW(own, lr=args.lr, weight_decay=args.weight_decay)
+    sched = sw.warmup_cosine(opt, 50, args.steps)
+    rng = random.Random(args.seed)
+    targets_k = torch.tensor([k for _, k in CONTEXTS])
+    shown_k = targets_k - 1
+    t1 = time.time()
+    for step in range(1, args.steps + 1):
+        stories = torch.tensor(rng.sample(range(len(train)), args.batch))
+        kinds = torch.tensor([rng.randrange(len(CONTEXTS)) for _ in range(args.batch)])
+        q = F.normalize(gill.ret_text_hidden_fcs[0](h[stories, kinds]), dim=-1)                  # [B, R]
+        imgs = F.normalize(gill.visual_fc(raw[stories].reshape(-1, raw.shape[-1])), dim=-1)     # [B*5, R]
+        logits = q @ imgs.T * gill.logit_scale.exp()
+        own_story = torch.arange(args.batch)
+        panel = targets_k[kinds] - 1
+        # The panels a context showed (its story's panels before k) are not candidates.
+        cols = torch.arange(5)
+        shown = (cols[None, :] < shown_k[kinds][:, None])                                         # [B, 5]
+        mask = torch.zeros_like(logits, dtype=torch.bool)
+        mask.view(args.batch, args.batch, 5)[own_story, own_story] = shown
+        logits = logits.masked_fill(mask, -float("inf"))
+        label = own_story * 5 + panel
+        t2i = F.cross_entropy(logits, label)
+        i2t = F.cross_entropy(logits[:, label].T, own_story)
+        loss = (t2i + i2t) / 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % args.log_every == 0:
+            print(f"step {step} loss {loss.item():.4f} t2i {t2i.item():.4f} scale {gill.logit_scale.exp().item():.1f}", flush=True)
+        if step % args.eval_every == 0 or step == args.steps:
+            evals.append({"step": step, **evaluate(gill, vh, vraw)})
+            print(f"held-out at step {step}:", json.dumps(evals[-1]), flush=True)
+    train_s = time.time() - t1
+    summary = {"args": vars(args), "evals": evals, "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1)}
+    json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=1)
+    print(f"trained {args.steps} steps in {train_s:.0f} s; total {time.time() - t0:.0f} s", flush=True)
+    trained = {n: p.detach().contiguous() for n, p in gill.named_parameters() if n.startswith(HEADS)}
+    save_file(trained, os.path.join(args.out, "heads.safetensors"))
+    if args.export:
+        path = os.path.join(args.export, "gill.safetensors")
+        stored = load_file(path)
+        assert set(trained) <= set(stored), set(trained) - set(stored)
+        for n, p in trained.items():
+            stored[n] = p.to(stored[n].dtype).reshape(stored[n].shape).contiguous()
+        save_file(stored, path, metadata={"format": "pt"})
+        print(f"wrote {path} ({', '.join(sorted(trained))} retrained)")
+
+
+if __name__ == "__main__":
+    main()
