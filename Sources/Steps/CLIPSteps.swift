@@ -124,6 +124,10 @@ public enum RetrieveStep {
             var queries: [[Float]] = [], slots: [Int] = []
             var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
             for (i, item) in items.enumerated() {
+                if excludeContext && item.panelIndex == nil {
+                    outcomes[i] = .failure("exclude_context needs a panel query (the panels before it are its context): run retrieve on panels, e.g. `panels: last`, not on whole entries")
+                    continue
+                }
                 guard let q = item.inputs["query"]?.vector, q.count == dim else {
                     outcomes[i] = .failure("query is not a \(dim)-d vector (\(item.inputs["query"]?.summary ?? "missing"))")
                     continue

@@ -219,5 +219,10 @@ struct StepHarness {
         let o = try #require(h.outputs(out[0]))
         #expect(o["ranked"] == .ranked([Candidate(id: "s1#3", score: Double(Float(0.6))), Candidate(id: "s2#1", score: 0)]))
         #expect(o["target_rank"] == .number(1) && o["hit_at_1"] == .number(1))
+        // An entry query has no panels before it: a clear error, not a silent no-op.
+        let whole = StepItem(id: "s1", entry: entry, panelIndex: nil, inputs: ["query": .vector([1, 0])], pools: ["pool": pool], seed: 0)
+        let failed = try await RetrieveStep.kind.makeRunner(config).run([whole], services: StepServices(media: h.media, isCancelled: { false }))
+        guard case .failure(let message) = failed[0] else { Issue.record("an entry query with exclude_context should fail"); return }
+        #expect(message.contains("exclude_context needs a panel query"))
     }
 }
