@@ -44,4 +44,14 @@ import Testing
             }
         }
     }
+
+    @Test("the StoryWorld retrieval measures follow GILL's protocol: the last panel, the context's panels left out")
+    func retrievalProtocol() throws {
+        let parser = SpecParser(registry: StandardSteps.registry)
+        for (file, id) in [("storyworld-retrieval.yaml", "retrieved"), ("storyworld-vist.yaml", "retrieved"), ("quickstart.yaml", "found")] {
+            let s = try step(try parser.parse(file: Self.workflows.appendingPathComponent(file)), id)
+            #expect(s.use == "retrieve" && s.panels == .last, "\(file): \(id)")
+            #expect(s.params["exclude_context"] == .bool(true), "\(file): \(id)")
+        }
+    }
 }
