@@ -308,6 +308,21 @@ def contexts_loss(args, rng, train, dlg, sq, raw, descriptions, dlg_descriptions
     return img_lm + ret_loss + args.gen_weight * gen_loss, img_lm, ret_loss, gen_loss
 
 
+def load_gill_folder(init, device):
+    """A Storyloom GILL folder (gill.safetensors, opt/ with its [IMG] rows, clip/; fp16 files widened to float32) as
+    GILLReference with its LLM and CLIP frozen: (tokenizer, [IMG] ids, gill)."""
+    tok = gill_tokenizer(os.path.join(init, "opt"))
+    img_ids = tok.convert_tokens_to_ids(GILL_TOKENS[1:])
+    lm = OPTForCausalLM.from_pretrained(os.path.join(init, "opt"), dtype=torch.float32).to(device).eval().requires_grad_(False)
+    assert lm.get_input_embeddings().weight.shape[0] == len(tok), "the GILL folder's OPT should already hold <|image|> and [IMG0..7]"
+    clip = CLIPModel.from_pretrained(os.path.join(init, "clip"), dtype=torch.float32).to(device).eval().requires_grad_(False)
+    gill = GILLReference(json.load(open(os.path.join(init, "config.json"))), lm, clip).to(device)
+    state = {k: v.float() for k, v in load_file(os.path.join(init, "gill.safetensors")).items()}
+    missing, unexpected = gill.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith(("lm.", "clip.")) for k in missing), (missing, unexpected)
+    return tok, img_ids, gill
+
+
 def snapshot(gill, out, step):
     """The trained weights at an evaluated step, so the export can take the step validation prefers."""
     os.makedirs(os.path.join(out, "evals"), exist_ok=True)
@@ -350,18 +365,10 @@ def main():
         dlg = dialogues_of(sw.make_world(os.path.join(args.data, f"world-{args.train_seed}-0-{args.dialogues}"), args.train_seed, 0, args.dialogues, "train"))
         vdlg = dialogues_of(sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-0-{args.val_dialogues}"), args.val_seed, 0, args.val_dialogues, "validation"))
 
-    tok = gill_tokenizer(os.path.join(args.init, "opt"))
-    img_ids = tok.convert_tokens_to_ids(GILL_TOKENS[1:])
-    lm = OPTForCausalLM.from_pretrained(os.path.join(args.init, "opt"), dtype=torch.float32).to(device).eval().requires_grad_(False)
-    assert lm.get_input_embeddings().weight.shape[0] == len(tok), "the GILL folder's OPT should already hold <|image|> and [IMG0..7]"
-    clip = CLIPModel.from_pretrained(os.path.join(args.init, "clip"), dtype=torch.float32).to(device).eval().requires_grad_(False)
+    tok, img_ids, gill = load_gill_folder(args.init, device)
+    clip = gill.clip
     text_model = CLIPTextModel.from_pretrained(os.path.join(args.init, "sd", "text_encoder"), dtype=torch.float32).to(device).eval().requires_grad_(False)
     sd_tok = CLIPTokenizer.from_pretrained(os.path.join(args.init, "sd", "tokenizer"))
-    config = json.load(open(os.path.join(args.init, "config.json")))
-    gill = GILLReference(config, lm, clip).to(device)
-    state = {k: v.float() for k, v in load_file(os.path.join(args.init, "gill.safetensors")).items()}
-    missing, unexpected = gill.load_state_dict(state, strict=False)
-    assert not unexpected and all(k.startswith(("lm.", "clip.")) for k in missing), (missing, unexpected)
     frozen = ("lm.", "clip.", "decision.") + (("visual_embeddings.",) if args.train == "heads" else ())
     own = [p for n, p in gill.named_parameters() if not n.startswith(frozen)]
     if args.train == "prefix":
@@ -450,7 +457,7 @@ def main():
     save_file({k: v.detach().cpu().contiguous() for k, v in gill.gill_state_dict().items()}, os.path.join(model_dir, "gill.safetensors"))
     shutil.copy(os.path.join(args.init, "config.json"), model_dir)
     gill.install_img_rows()   # Swift embeds [IMG0..7] from opt/'s token embeddings
-    lm.save_pretrained(os.path.join(model_dir, "opt"))
+    gill.lm.save_pretrained(os.path.join(model_dir, "opt"))
     for f in os.listdir(os.path.join(args.init, "opt")):
         if not f.endswith((".safetensors", "config.json")) or f in ("tokenizer_config.json",):
             shutil.copy(os.path.join(args.init, "opt", f), os.path.join(model_dir, "opt", f))

@@ -41,10 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 import storyworld_data as sw  # noqa: E402
-from gill_reference import GILLReference  # noqa: E402
-from train_gill import GILL_TOKENS, Batcher, gill_tokenizer  # noqa: E402
-from train_gill_story import Encoder, context_segments, features, img_block, stories_of  # noqa: E402
-from transformers import CLIPModel, OPTForCausalLM  # noqa: E402
+from train_gill import Batcher  # noqa: E402
+from train_gill_story import Encoder, context_segments, features, img_block, load_gill_folder, stories_of  # noqa: E402
 
 HEADS = ("ret_text_hidden_fcs.", "visual_fc.", "logit_scale")
 # (mode, k) of every training context: captions + images for k = 2..5, five captions, the first caption alone.
@@ -106,15 +104,7 @@ def main():
     train = stories_of(train_dir)
     val = stories_of(val_dir)[:args.val_stories]
 
-    tok = gill_tokenizer(os.path.join(args.init, "opt"))
-    img_ids = tok.convert_tokens_to_ids(GILL_TOKENS[1:])
-    lm = OPTForCausalLM.from_pretrained(os.path.join(args.init, "opt"), dtype=torch.float32).to(device).eval().requires_grad_(False)
-    clip = CLIPModel.from_pretrained(os.path.join(args.init, "clip"), dtype=torch.float32).to(device).eval().requires_grad_(False)
-    config = json.load(open(os.path.join(args.init, "config.json")))
-    gill = GILLReference(config, lm, clip).to(device)
-    state = {k: v.float() for k, v in load_file(os.path.join(args.init, "gill.safetensors")).items()}
-    missing, unexpected = gill.load_state_dict(state, strict=False)
-    assert not unexpected and all(k.startswith(("lm.", "clip.")) for k in missing), (missing, unexpected)
+    tok, img_ids, gill = load_gill_folder(args.init, device)
     gill.eval().requires_grad_(False)
     own = [p for n, p in gill.named_parameters() if n.startswith(HEADS)]
     for p in own:
@@ -122,8 +112,8 @@ def main():
     batcher = Batcher(gill, img_ids, tok.pad_token_id, device)
     enc = Encoder(tok)
 
-    raw, sq = features(clip, train, os.path.join(args.data, f"gill-story-features-{args.train_seed}-{args.stories}.pt"), device)
-    vraw, vsq = features(clip, val, None, device)
+    raw, sq = features(gill.clip, train, os.path.join(args.data, f"gill-story-features-{args.train_seed}-{args.stories}.pt"), device)
+    vraw, vsq = features(gill.clip, val, None, device)
     h = img0_states(batcher, enc, tok.bos_token_id, train, sq, img_ids, CONTEXTS)
     vh = img0_states(batcher, enc, tok.bos_token_id, val, vsq, img_ids, [("images", 5), ("captions", 5), ("last", 1)])
     print(f"{len(train)} training stories, {len(val)} held-out; {sum(p.numel() for p in own) / 1e3:.1f}K trained; "
@@ -134,8 +124,9 @@ def main():
     opt = torch.optim.AdamW(own, lr=args.lr, weight_decay=args.weight_decay)
     sched = sw.warmup_cosine(opt, 50, args.steps)
     rng = random.Random(args.seed)
-    targets_k = torch.tensor([k for _, k in CONTEXTS])
-    shown_k = targets_k - 1
+    # The context's target panel (0-based) is also how many of its story's panels it showed before it.
+    target_panel = torch.tensor([k - 1 for _, k in CONTEXTS])
+    own_story, cols = torch.arange(args.batch), torch.arange(5)
     t1 = time.time()
     for step in range(1, args.steps + 1):
         stories = torch.tensor(rng.sample(range(len(train)), args.batch))
@@ -143,11 +134,9 @@ def main():
         q = F.normalize(gill.ret_text_hidden_fcs[0](h[stories, kinds]), dim=-1)                  # [B, R]
         imgs = F.normalize(gill.visual_fc(raw[stories].reshape(-1, raw.shape[-1])), dim=-1)     # [B*5, R]
         logits = q @ imgs.T * gill.logit_scale.exp()
-        own_story = torch.arange(args.batch)
-        panel = targets_k[kinds] - 1
+        panel = target_panel[kinds]
         # The panels a context showed (its story's panels before k) are not candidates.
-        cols = torch.arange(5)
-        shown = (cols[None, :] < shown_k[kinds][:, None])                                         # [B, 5]
+        shown = cols[None, :] < panel[:, None]                                                    # [B, 5]
         mask = torch.zeros_like(logits, dtype=torch.bool)
         mask.view(args.batch, args.batch, 5)[own_story, own_story] = shown
         logits = logits.masked_fill(mask, -float("inf"))
