@@ -1,4 +1,5 @@
 import COpenBLAS
+import CVectorMath
 
 /// Winograd F(2×2, 3×3) convolution for 3×3, stride-1 kernels (Lavin & Gray 2015, "Fast Algorithms
 /// for Convolutional Neural Networks", with their names for the transforms).
@@ -174,31 +175,13 @@ func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: 
     let lineLength = 2 * layout.across + 2
     func transform(channels range: Range<Int>) {
         let lines = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lineLength)
-        defer { lines.deallocate() }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_input_scratch(2, layout.across))
+        defer { lines.deallocate(); scratch.deallocate() }
         for ci in range {
             layout.forEachRun(first: firstTile, count: tiles) { image, row, column, n, offset in
                 layout.fillLines(x + (image * c + ci) * h * w, row: row, column: column, count: n,
                                  into: lines, lineLength: lineLength)
-                let l0 = lines, l1 = lines + lineLength, l2 = lines + 2 * lineLength, l3 = lines + 3 * lineLength
-                let dst = v + ci * tiles + offset
-                let step = c * tiles   // from V_ξ to V_ξ+1
-                for j in 0..<n {
-                    let p = 2 * (column + j)
-                    // Bᵀ d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 (each over the block's 4 columns).
-                    let d0 = SIMD4(l0[p], l0[p + 1], l0[p + 2], l0[p + 3])
-                    let d1 = SIMD4(l1[p], l1[p + 1], l1[p + 2], l1[p + 3])
-                    let d2 = SIMD4(l2[p], l2[p + 1], l2[p + 2], l2[p + 3])
-                    let d3 = SIMD4(l3[p], l3[p + 1], l3[p + 2], l3[p + 3])
-                    // (Bᵀ d) B: the same combinations of the columns; row i gives V_4i … V_4i+3.
-                    @inline(__always) func store(_ t: SIMD4<Float>, _ i: Int) {
-                        let base = dst + 4 * i * step + j
-                        base[0] = t[0] - t[2]
-                        base[step] = t[1] + t[2]
-                        base[2 * step] = t[2] - t[1]
-                        base[3 * step] = t[1] - t[3]
-                    }
-                    store(d0 - d2, 0); store(d1 + d2, 1); store(d2 - d1, 2); store(d1 - d3, 3)
-                }
+                storyloom_winograd_input_run(2, lines, lineLength, 2 * column, n, scratch, v + ci * tiles + offset, c * tiles)
             }
         }
     }
@@ -291,32 +274,15 @@ func winogradOutputTransform(_ m: UnsafePointer<Float>, outputChannels o: Int, r
     let (ho, wo) = (layout.outHeight, layout.outWidth)
     let n = rows.count, step = n * tiles   // from M_ξ to M_ξ+1
     func transform(_ range: Range<Int>) {
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_output_scratch(2, layout.across))
+        defer { scratch.deallocate() }
         for r in range {
             let oc = rows.lowerBound + r
             let beta = bias?[oc] ?? 0
-            let src = m + r * tiles
             layout.forEachRun(first: firstTile, count: tiles) { image, row, column, count, offset in
-                let plane = out + (image * o + oc) * ho * wo
-                let oy = 2 * row
-                let twoRows = oy + 1 < ho
-                for j in 0..<count {
-                    let s = src + offset + j
-                    @inline(__always) func load(_ i: Int) -> SIMD4<Float> {
-                        SIMD4(s[4 * i * step], s[(4 * i + 1) * step], s[(4 * i + 2) * step], s[(4 * i + 3) * step])
-                    }
-                    let m0 = load(0), m1 = load(1), m2 = load(2), m3 = load(3)
-                    // Aᵀ M: rows m0 + m1 + m2 and m1 − m2 − m3; then (Aᵀ M) A on the columns.
-                    let a0 = m0 + m1 + m2, a1 = m1 - m2 - m3
-                    let ox = 2 * (column + j)
-                    let line0 = plane + oy * wo + ox
-                    line0[0] = a0[0] + a0[1] + a0[2] + beta
-                    if ox + 1 < wo { line0[1] = a0[1] - a0[2] - a0[3] + beta }
-                    if twoRows {
-                        let line1 = line0 + wo
-                        line1[0] = a1[0] + a1[1] + a1[2] + beta
-                        if ox + 1 < wo { line1[1] = a1[1] - a1[2] - a1[3] + beta }
-                    }
-                }
+                let oy = 2 * row, ox = 2 * column
+                storyloom_winograd_output_run(2, m + r * tiles + offset, step, count, beta, min(2, ho - oy), min(2 * count, wo - ox),
+                                              scratch, out + ((image * o + oc) * ho + oy) * wo + ox, wo)
             }
         }
     }
