@@ -40,6 +40,32 @@ struct OpsTests {
         #expect(throws: TensorError.self) { try linear(x, weight: try Tensor(shape: [3, 6], data: Self.values(18, seed: 3))) }
     }
 
+    /// The prefill-shaped products (`transposedProductPays`: 2–512 rows, ≥ 1,024 inputs) run as `(W · xᵀ)ᵀ`;
+    /// rows and widths on both sides of the rule, with and without bias, against a naive Double product.
+    /// Tolerance 1e-5 · Σ|x·w| per output (float32 accumulation over up to 1,031 terms).
+    @Test("linear: the transposed product for prefill shapes equals a naive product",
+          arguments: [(2, 1031, 5), (64, 1024, 37), (513, 1024, 3), (7, 1023, 9)])
+    func linearTransposedProduct(m: Int, k: Int, n: Int) throws {
+        #expect(transposedProductPays(rows: m, inFeatures: k) == (m <= 512 && k >= 1024))
+        let x = try Tensor(shape: [m, k], data: Self.values(m * k, seed: 11))
+        let w = try Tensor(shape: [n, k], data: Self.values(n * k, seed: 12))
+        let b = try Tensor(shape: [n], data: Self.values(n, seed: 13))
+        for bias in [b, nil] {
+            let y = try linear(x, weight: w, bias: bias)
+            #expect(y.shape == [m, n])
+            var worst = 0.0
+            for i in 0..<m { for j in 0..<n {
+                var sum = Double(bias?.data[j] ?? 0), magnitude = abs(sum)
+                for t in 0..<k {
+                    let p = Double(x.data[i * k + t]) * Double(w.data[j * k + t])
+                    sum += p; magnitude += abs(p)
+                }
+                worst = max(worst, abs(Double(y.data[i * n + j]) - sum) / magnitude)
+            } }
+            #expect(worst < 1e-5, "rows \(m), in \(k), out \(n), bias \(bias != nil): worst relative error \(worst)")
+        }
+    }
+
     @Test("matmul: plain, transposed and single-row forms")
     func matmulForms() throws {
         let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
