@@ -78,29 +78,37 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
 /// Whether `linearRaw` computes `outᵀ = weight · xᵀ` and transposes, rather than `x · weightᵀ` directly.
 ///
 /// Why: for a few dozen to a few hundred rows (a prompt's prefill, a CLIP image's tokens) and a long reduction,
-/// OpenBLAS 0.3.21 runs the transposed product 10–35% faster on one thread and 3–25% on two (its packing of
+/// OpenBLAS 0.3.21 runs the transposed product 10–45% faster on one thread and 3–25% on two (its packing of
 /// a transposed `[out, in]` weight is the slow part), which is more than the transpose back costs. Measured
 /// with a C harness beside `bench llm` (AMD EPYC, Cooper Lake kernels; M = 64: 2048→2048 123 → 153 GFLOP/s,
 /// 8192→2048 136 → 162, 3072→768 136 → 159; but 768→768 179 → 170, hence the 1,024 floor on `in`). Many rows
-/// are at OpenBLAS's peak either way (M = 400: within 5%).
+/// are at OpenBLAS's peak either way (M = 400: within 5%). Half-precision weights take the same
+/// form tile by tile (`halfLinear`).
 func transposedProductPays(rows: Int, inFeatures: Int) -> Bool {
     rows >= 2 && rows <= 512 && inFeatures >= 1024
 }
 
-/// `out[rows, O] = x · weightᵀ + bias` as `(weight · xᵀ)ᵀ`: the product into scratch `[O, rows]`, then each
-/// output feature's column written across the rows with its bias (the rows' cache lines stay in L1).
+/// `out[rows, O] = x · weightᵀ + bias` as `(weight · xᵀ)ᵀ`: the product into scratch `[O, rows]`, then
+/// written back as rows with the bias.
 private func linearTransposed(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: UnsafePointer<Float>,
                               outFeatures: Int, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
     let product = UnsafeMutablePointer<Float>.allocate(capacity: outFeatures * rows)
     defer { product.deallocate() }
     BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outFeatures), Int32(rows), Int32(inFeatures), 1,
                weight, Int32(inFeatures), x, Int32(inFeatures), 0, product, Int32(rows))
-    for o in 0..<outFeatures {
-        let column = product + o * rows, b = bias?[o] ?? 0
-        var p = out + o
+    writeTransposed(product, features: outFeatures, rows: rows, bias: bias, into: out, stride: outFeatures)
+}
+
+/// `out[r · stride + j] = product[j · rows + r] + bias[j]` for `features` columns: a `[features, rows]` product
+/// written back as rows. Each feature's column is written across the rows, whose cache lines stay in L1.
+func writeTransposed(_ product: UnsafePointer<Float>, features: Int, rows: Int, bias: UnsafePointer<Float>?,
+                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+    for j in 0..<features {
+        let column = product + j * rows, b = bias?[j] ?? 0
+        var p = out + j
         for r in 0..<rows {
             p.pointee = column[r] + b
-            p += outFeatures
+            p += stride
         }
     }
 }

@@ -68,7 +68,9 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
             }
             return
         }
-        if let bias {
+        // Prefill-shaped products run transposed (`transposedProductPays`), written back with the bias.
+        let transposed = transposedProductPays(rows: rows, inFeatures: k)
+        if let bias, !transposed {
             for r in 0..<rows { (out + r * o).update(from: bias, count: o) }
         }
         let beta: Float = bias == nil ? 0 : 1
@@ -83,12 +85,19 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
         // it; with one worker OpenBLAS keeps its threads for the (then larger) products.
         func run(_ worker: Int) {
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
-            defer { scratch.deallocate() }
+            let product = UnsafeMutablePointer<Float>.allocate(capacity: transposed ? tileRows * rows : 0)
+            defer { scratch.deallocate(); product.deallocate() }
             for t in (tiles * worker / workers)..<(tiles * (worker + 1) / workers) {
                 let r0 = o * t / tiles, n = o * (t + 1) / tiles - r0
                 storyloom_half_to_float(w + r0 * k, scratch, n * k, format)
-                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1,
-                            x, Int32(k), scratch, Int32(k), beta, out + r0, Int32(o))
+                if transposed {
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rows), Int32(k), 1,
+                                scratch, Int32(k), x, Int32(k), 0, product, Int32(rows))
+                    writeTransposed(product, features: n, rows: rows, bias: bias.map { $0 + r0 }, into: out + r0, stride: o)
+                } else {
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1,
+                                x, Int32(k), scratch, Int32(k), beta, out + r0, Int32(o))
+                }
             }
         }
         if workers <= 1 {

@@ -36,13 +36,15 @@ struct WeightTests {
         return worst
     }
 
-    @Test("linear on f16/bf16 equals linear on the widened float32 weight (decode row, prefill rows, many tiles)",
+    @Test("linear on f16/bf16 equals linear on the widened float32 weight (decode row, prefill rows, many tiles, transposed)",
           arguments: [Weight.DType.f16, .bf16])
     func linearMatchesFloat32(dtype: Weight.DType) throws {
         // (rows, out, in): one row takes the half GEMV; the last shape spans several widened tiles
         // (in · out > halfTileFloats; 3001 × 500 needs 3, split into 4 uneven-sized ones on 2 workers)
-        // and odd sizes exercise the vector loops' tails.
-        for (rows, o, k) in [(1, 37, 45), (1, 130, 301), (3, 37, 45), (7, 1100, 600), (1, 1100, 600), (5, 3001, 500)] {
+        // and odd sizes exercise the vector loops' tails. In ≥ 1,024 takes the transposed product
+        // (`transposedProductPays`): one tile, and 1,030 × 1,031 over two tiles on 2 workers.
+        for (rows, o, k) in [(1, 37, 45), (1, 130, 301), (3, 37, 45), (7, 1100, 600), (1, 1100, 600), (5, 3001, 500),
+                             (9, 70, 1024), (33, 1030, 1031)] {
             let w = Self.halfWeight([o, k], dtype, seed: UInt64(o * k))
             let wide = w.float32()
             let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 3))
