@@ -74,6 +74,67 @@ BODY void join4(size_t n, const float *R y0, const float *R y1, const float *R y
     }
 }
 
+/* F(2×2) G rows over three kernel values: a, ½(a + b + c), ½(a − b + c), c. */
+BODY void g2(size_t n, const float *R a, const float *R b, const float *R c,
+             float *R o0, float *R o1, float *R o2, float *R o3) {
+    for (size_t j = 0; j < n; j++) {
+        o0[j] = a[j]; o1[j] = 0.5f * (a[j] + b[j] + c[j]); o2[j] = 0.5f * (a[j] - b[j] + c[j]); o3[j] = c[j];
+    }
+}
+
+/* F(4×4) G rows (Winograd4x4.swift's G): a/4, −(a + b + c)/6, −(a − b + c)/6, a/24 + b/12 + c/6, a/24 − b/12 + c/6, c. */
+BODY void g4(size_t n, const float *R a, const float *R b, const float *R c,
+             float *R o0, float *R o1, float *R o2, float *R o3, float *R o4, float *R o5) {
+    for (size_t j = 0; j < n; j++) {
+        float x = a[j], y = b[j], z = c[j];
+        o0[j] = x / 4;
+        o1[j] = -(x + y + z) / 6;
+        o2[j] = -(x - y + z) / 6;
+        o3[j] = x / 24 + y / 12 + z / 6;
+        o4[j] = x / 24 - y / 12 + z / 6;
+        o5[j] = z;
+    }
+}
+
+/* Splits one output channel's kernels [C][3][3] into nine planes [9][C] (plane 3·row + column). */
+BODY void split9(size_t channels, const float *R g, float *R planes) {
+    for (size_t ci = 0; ci < channels; ci++) {
+        for (size_t k = 0; k < 9; k++) planes[k * channels + ci] = g[9 * ci + k];
+    }
+}
+
+/* ---- Kernel transforms U = G g Gᵀ for one output channel, over its C input channels at once. ---- */
+
+/* Scratch: planes [9][C], G g [4 rows][3 columns][C]. Writes u[ξ·step + ci]. */
+BODY void kernel2(const float *g, size_t c, float *scratch, float *u, size_t step) {
+    float *p = scratch, *t = scratch + 9 * c;
+    split9(c, g, p);
+    // G g: for each kernel column, the rows' combinations (t[i][col]).
+    for (size_t col = 0; col < 3; col++) {
+        g2(c, p + col * c, p + (3 + col) * c, p + (6 + col) * c, t + col * c, t + (3 + col) * c, t + (6 + col) * c,
+           t + (9 + col) * c);
+    }
+    // (G g) Gᵀ: the same combinations of each row's columns; row i gives U_4i … U_4i+3.
+    for (size_t i = 0; i < 4; i++) {
+        float *r = t + 3 * i * c, *o = u + 4 * i * step;
+        g2(c, r, r + c, r + 2 * c, o, o + step, o + 2 * step, o + 3 * step);
+    }
+}
+
+/* Scratch: planes [9][C], G g [6 rows][3 columns][C]. */
+BODY void kernel4(const float *g, size_t c, float *scratch, float *u, size_t step) {
+    float *p = scratch, *t = scratch + 9 * c;
+    split9(c, g, p);
+    for (size_t col = 0; col < 3; col++) {
+        g4(c, p + col * c, p + (3 + col) * c, p + (6 + col) * c, t + col * c, t + (3 + col) * c, t + (6 + col) * c,
+           t + (9 + col) * c, t + (12 + col) * c, t + (15 + col) * c);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        float *r = t + 3 * i * c, *o = u + 6 * i * step;
+        g4(c, r, r + c, r + 2 * c, o, o + step, o + 2 * step, o + 3 * step, o + 4 * step, o + 5 * step);
+    }
+}
+
 /* ---- F(2×2, 3×3): 4×4 input blocks at column 2·t, 16 positions, 2×2 outputs per tile. ---- */
 
 /* Scratch: planes [4 lines][2 phases][G] and rows of Bᵀ d [4][2][G], G = tiles + 1 groups of two columns. */
@@ -168,6 +229,15 @@ BODY void output4(const float *src, size_t step, size_t n, float bias, size_t ou
 
 size_t storyloom_winograd_input_scratch(size_t m, size_t tiles) { return (m == 2 ? 16 : 48) * (tiles + 1); }
 size_t storyloom_winograd_output_scratch(size_t m, size_t tiles) { return (m == 2 ? 12 : 32) * tiles; }
+size_t storyloom_winograd_kernel_scratch(size_t m, size_t channels) { return (m == 2 ? 21 : 27) * channels; }
+
+AVX2_TARGET static void kernel_avx2(size_t m, const float *g, size_t c, float *scratch, float *u, size_t step) {
+    if (m == 2) kernel2(g, c, scratch, u, step); else kernel4(g, c, scratch, u, step);
+}
+
+static void kernel_baseline(size_t m, const float *g, size_t c, float *scratch, float *u, size_t step) {
+    if (m == 2) kernel2(g, c, scratch, u, step); else kernel4(g, c, scratch, u, step);
+}
 
 AVX2_TARGET static void input_avx2(size_t m, const float *lines, size_t ll, size_t start, size_t n, float *scratch,
                                    float *dst, size_t step) {
@@ -212,4 +282,10 @@ void storyloom_winograd_output_run(size_t m, const float *src, size_t step, size
     if (tiles == 0) return;
     if (has_avx2()) output_avx2(m, src, step, tiles, bias, rows, columns, scratch, out, out_stride);
     else output_baseline(m, src, step, tiles, bias, rows, columns, scratch, out, out_stride);
+}
+
+void storyloom_winograd_kernel_row(size_t m, const float *kernels, size_t channels, float *scratch, float *u, size_t step) {
+    if (channels == 0) return;
+    if (has_avx2()) kernel_avx2(m, kernels, channels, scratch, u, step);
+    else kernel_baseline(m, kernels, channels, scratch, u, step);
 }

@@ -192,76 +192,21 @@ func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: 
 /// (`u + (ξ·rows.count + row)·C + channel`). A half-precision kernel is widened one output channel
 /// at a time (exact), so the transform is of the stored values.
 func winogradKernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
-    let c = weight.shape[1], n = rows.count
-    forEachKernel(weight, rows: rows, positions: 16) { r, ci, lanes, g0, g1, g2 in
-        // G g: rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (each a 3-vector over kernel columns).
-        // (G g) Gᵀ: the same combinations of the columns; row i gives U_4i … U_4i+3.
-        @inline(__always) func store(_ t: KernelRow, _ i: Int) {
-            let base = u + (4 * i * n + r) * c + ci
-            t.c0.store(to: base, lanes: lanes)
-            (0.5 * (t.c0 + t.c1 + t.c2)).store(to: base + n * c, lanes: lanes)
-            (0.5 * (t.c0 - t.c1 + t.c2)).store(to: base + 2 * n * c, lanes: lanes)
-            t.c2.store(to: base + 3 * n * c, lanes: lanes)
-        }
-        store(g0, 0); store(0.5 * (g0 + g1 + g2), 1); store(0.5 * (g0 - g1 + g2), 2); store(g2, 3)
-    }
+    winogradKernelRows(weight, rows: rows, tile: .f2x2, into: u)
 }
 
-/// One row of eight 3×3 kernels (eight input channels in the lanes): its three columns.
-struct KernelRow {
-    var c0: SIMD8<Float>, c1: SIMD8<Float>, c2: SIMD8<Float>
-
-    @inline(__always) static func + (a: KernelRow, b: KernelRow) -> KernelRow { KernelRow(c0: a.c0 + b.c0, c1: a.c1 + b.c1, c2: a.c2 + b.c2) }
-    @inline(__always) static func - (a: KernelRow, b: KernelRow) -> KernelRow { KernelRow(c0: a.c0 - b.c0, c1: a.c1 - b.c1, c2: a.c2 - b.c2) }
-    @inline(__always) static prefix func - (a: KernelRow) -> KernelRow { KernelRow(c0: -a.c0, c1: -a.c1, c2: -a.c2) }
-    @inline(__always) static func * (s: Float, a: KernelRow) -> KernelRow { KernelRow(c0: s * a.c0, c1: s * a.c1, c2: s * a.c2) }
-    @inline(__always) static func / (a: KernelRow, s: Float) -> KernelRow { KernelRow(c0: a.c0 / s, c1: a.c1 / s, c2: a.c2 / s) }
-}
-
-extension SIMD8<Float> {
-    /// Stores the first `lanes` values (all eight when `lanes` is 8).
-    @inline(__always) func store(to p: UnsafeMutablePointer<Float>, lanes: Int) {
-        if lanes == 8 {
-            UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Float>.self)
-        } else {
-            for l in 0..<lanes { p[l] = self[l] }
-        }
-    }
-}
-
-/// Calls `body(row, channel, lanes, g0, g1, g2)` for every output channel of `rows` (row counted from
-/// `rows.lowerBound`) and each run of up to eight input channels from `channel`: the three kernel rows, with
-/// input channel `channel + l` in lane `l` (lanes ≥ `lanes` zero). The transforms then run eight kernels per
-/// vector operation and store eight consecutive values of each `U_ξ` at once (one kernel at a time, 36 scalar
-/// stores to 36 matrices and scalar divisions made F(4×4)'s transform a fifth of SD's VAE decode).
-/// A half-precision kernel is widened one output channel at a time (exact); output channels are spread over
-/// workers (`positions` values written per kernel).
-func forEachKernel(_ weight: Weight, rows: Range<Int>, positions: Int,
-                   _ body: (Int, Int, Int, KernelRow, KernelRow, KernelRow) -> Void) {
-    let c = weight.shape[1], n = rows.count
-    // Channels padded to whole vectors with zeros.
-    let padded = (c + 7) / 8 * 8
-    forEachRange(n, values: positions * n * c) { range in
+/// The kernel transform of either tile size for output channels `rows`: each output channel's kernels are
+/// widened to float32 (exact for f16/bf16, so the transform is of the stored values) and transformed over all
+/// input channels at once (`storyloom_winograd_kernel_row`); output channels are spread over workers.
+func winogradKernelRows(_ weight: Weight, rows: Range<Int>, tile: WinogradTile, into u: UnsafeMutablePointer<Float>) {
+    let c = weight.shape[1], n = rows.count, m = tile.outputs
+    forEachRange(n, values: tile.positions * n * c) { range in
         let g = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
-        let byPosition = UnsafeMutablePointer<Float>.allocate(capacity: 9 * padded)   // [9, padded]
-        byPosition.initialize(repeating: 0, count: 9 * padded)
-        defer { g.deallocate(); byPosition.deallocate() }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_kernel_scratch(m, c))
+        defer { g.deallocate(); scratch.deallocate() }
         for r in range {
             weight.widenRows((rows.lowerBound + r)..<(rows.lowerBound + r + 1), into: g)
-            for ci in 0..<c {
-                for p in 0..<9 { byPosition[p * padded + ci] = g[9 * ci + p] }
-            }
-            var ci = 0
-            while ci < c {
-                let lanes = Swift.min(8, c - ci)
-                @inline(__always) func position(_ p: Int) -> SIMD8<Float> {
-                    UnsafeRawPointer(byPosition + p * padded + ci).loadUnaligned(as: SIMD8<Float>.self)
-                }
-                body(r, ci, lanes, KernelRow(c0: position(0), c1: position(1), c2: position(2)),
-                     KernelRow(c0: position(3), c1: position(4), c2: position(5)),
-                     KernelRow(c0: position(6), c1: position(7), c2: position(8)))
-                ci += lanes
-            }
+            storyloom_winograd_kernel_row(m, g, c, scratch, u + r * c, n * c)
         }
     }
 }

@@ -42,27 +42,7 @@ func winograd4x4InputTransform(_ x: UnsafePointer<Float>, channels c: Int, layou
 /// (`u + (ξ·rows.count + row)·C + channel`). A half-precision kernel is widened one output channel
 /// at a time (exact), so the transform is of the stored values.
 func winograd4x4KernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
-    let c = weight.shape[1], n = rows.count
-    forEachKernel(weight, rows: rows, positions: 36) { r, ci, lanes, g0, g1, g2 in
-        // G g: its six rows, each over the kernel's three columns; (G g) Gᵀ: the same on each row's
-        // columns; row i gives U_6i … U_6i+5.
-        @inline(__always) func store(_ t: KernelRow, _ i: Int) {
-            let base = u + (6 * i * n + r) * c + ci
-            let nc = n * c
-            (t.c0 / 4).store(to: base, lanes: lanes)
-            (-(t.c0 + t.c1 + t.c2) / 6).store(to: base + nc, lanes: lanes)
-            (-(t.c0 - t.c1 + t.c2) / 6).store(to: base + 2 * nc, lanes: lanes)
-            (t.c0 / 24 + t.c1 / 12 + t.c2 / 6).store(to: base + 3 * nc, lanes: lanes)
-            (t.c0 / 24 - t.c1 / 12 + t.c2 / 6).store(to: base + 4 * nc, lanes: lanes)
-            t.c2.store(to: base + 5 * nc, lanes: lanes)
-        }
-        store(g0 / 4, 0)
-        store(-(g0 + g1 + g2) / 6, 1)
-        store(-(g0 - g1 + g2) / 6, 2)
-        store(g0 / 24 + g1 / 12 + g2 / 6, 3)
-        store(g0 / 24 - g1 / 12 + g2 / 6, 4)
-        store(g2, 5)
-    }
+    winogradKernelRows(weight, rows: rows, tile: .f4x4, into: u)
 }
 
 /// `Y = Aᵀ M A` plus bias for output channels `rows` and tiles `firstTile ..< firstTile + tiles`, from the

@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-/// The input and output transforms of Winograd F(2×2, 3×3) and F(4×4, 3×3) for one run of `tiles` adjacent
+/// The input, kernel and output transforms of Winograd F(2×2, 3×3) and F(4×4, 3×3) for one run of `tiles` adjacent
 /// tiles in a tile row (Tensor's Winograd.swift / Winograd4x4.swift hold the matrices and the driver).
 ///
 /// Why C: written per tile in Swift (baseline x86-64, no AVX), each tile gathered its (m+2)² values one
@@ -17,6 +17,14 @@
 size_t storyloom_winograd_input_scratch(size_t outputs_per_tile, size_t tiles);
 /// Floats of scratch the output transform of a run of `tiles` tiles needs.
 size_t storyloom_winograd_output_scratch(size_t outputs_per_tile, size_t tiles);
+
+/// Floats of scratch the kernel transform of one output channel with `channels` input channels needs.
+size_t storyloom_winograd_kernel_scratch(size_t outputs_per_tile, size_t channels);
+
+/// `U_ξ = G g Gᵀ` for one output channel: `kernels` holds its `[channels, 3, 3]` float32 kernels; writes
+/// `u[ξ·step + channel]` for the (m+2)² positions ξ, all input channels of a position in one vector loop.
+void storyloom_winograd_kernel_row(size_t outputs_per_tile, const float *kernels, size_t channels, float *scratch,
+                                   float *u, size_t step);
 
 /// `V_ξ = Bᵀ d B` for tiles `0 ..< tiles` of a run: `lines` holds the m+2 padded input lines the run reads,
 /// `line_length` floats apart, the run's first column at `start` (m·tiles + 2 values each). Writes
