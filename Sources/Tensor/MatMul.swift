@@ -77,15 +77,16 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
 
 /// Whether `linearRaw` computes `outᵀ = weight · xᵀ` and transposes, rather than `x · weightᵀ` directly.
 ///
-/// Why: for a few dozen to a few hundred rows (a prompt's prefill, a CLIP image's tokens) and a long reduction,
+/// Why: for a few dozen rows (a prompt's prefill, a small image's tokens) and a long reduction,
 /// OpenBLAS 0.3.21 runs the transposed product 10–45% faster on one thread and 3–25% on two (its packing of
 /// a transposed `[out, in]` weight is the slow part), which is more than the transpose back costs. Measured
 /// with a C harness beside `bench llm` (AMD EPYC, Cooper Lake kernels; M = 64: 2048→2048 123 → 153 GFLOP/s,
-/// 8192→2048 136 → 162, 3072→768 136 → 159; but 768→768 179 → 170, hence the 1,024 floor on `in`). Many rows
-/// are at OpenBLAS's peak either way (M = 400: within 5%). Half-precision weights take the same
-/// form tile by tile (`halfLinear`).
+/// 8192→2048 136 → 162, 3072→768 136 → 159; but 768→768 179 → 170, hence the 1,024 floor on `in`). Half-precision
+/// weights take the same form tile by tile (`halfLinear`). Not past 128 rows: `bench clip` with the rule at 512
+/// rows ran ViT-L/14 batch 1 (257 rows) 22% and ViT-B/32 batch 8 (400 rows) 13% slower — the write-back then
+/// spans more cache lines than L1 holds, and OpenBLAS's own form is near its peak there anyway.
 func transposedProductPays(rows: Int, inFeatures: Int) -> Bool {
-    rows >= 2 && rows <= 512 && inFeatures >= 1024
+    rows >= 2 && rows <= 128 && inFeatures >= 1024
 }
 
 /// `out[rows, O] = x · weightᵀ + bias` as `(weight · xᵀ)ᵀ`: the product into scratch `[O, rows]`, then
