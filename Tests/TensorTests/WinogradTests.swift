@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 import Testing
 @testable import Tensor
@@ -150,5 +151,53 @@ struct WinogradTests {
         let wide = try Self.random([2, 192, 64, 64], seed: 74), w192 = try Self.random([192, 192, 3, 3], seed: 75)
         #expect(try conv2d(wide, weight: w192, padding: .uniform(1)).data
                 == conv2d(wide, weight: w192, padding: .uniform(1), algorithm: .winograd4x4).data)
+    }
+    /// The C transforms' two paths (AVX2 + FMA, and baseline x86-64 for CPUs without them) on the same runs: they
+    /// differ only by FMA contraction, so within 1e-6 of the magnitudes. Tile counts cover the vector loops' tails;
+    /// the output runs write partial tiles (fewer rows and columns).
+    @Test("the transforms' AVX2 and baseline paths agree", arguments: [2, 4])
+    func transformPaths(m: Int) throws {
+        func both(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> ([Float], [Float]) {
+            var fast = [Float](repeating: 0, count: count), slow = fast
+            fast.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+            storyloom_winograd_baseline_on_this_thread(1)
+            defer { storyloom_winograd_baseline_on_this_thread(0) }
+            slow.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+            return (fast, slow)
+        }
+        func expectClose(_ pair: ([Float], [Float]), _ what: String) {
+            let scale = max(1, pair.1.map(abs).max() ?? 0)
+            let worst = zip(pair.0, pair.1).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-6 * scale, "\(what): max |Δ| \(worst) at scale \(scale)")
+        }
+        let positions = (m + 2) * (m + 2)
+        for tiles in [1, 5, 13, 40] {
+            let lineLength = m * tiles + 2 + 3
+            let lines = try Self.random([m + 2, lineLength], seed: UInt64(tiles)).data
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_input_scratch(m, tiles))
+            defer { scratch.deallocate() }
+            let input = both(positions * tiles) { dst in
+                storyloom_winograd_input_run(m, lines, lineLength, 3, tiles, scratch, dst, tiles)
+            }
+            expectClose(input, "F(\(m)) input, \(tiles) tiles")
+            let products = try Self.random([positions, tiles], seed: UInt64(100 + tiles)).data
+            let outScratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_output_scratch(m, tiles))
+            defer { outScratch.deallocate() }
+            for (rows, columns) in [(m, m * tiles), (1, m * tiles - 1)] {
+                let output = both(m * m * tiles) { out in
+                    storyloom_winograd_output_run(m, products, tiles, tiles, 0.25, rows, columns, outScratch, out, m * tiles)
+                }
+                expectClose(output, "F(\(m)) output, \(tiles) tiles, \(rows) rows, \(columns) columns")
+            }
+        }
+        for channels in [1, 7, 19] {
+            let kernels = try Self.random([channels, 3, 3], seed: UInt64(200 + channels)).data
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_kernel_scratch(m, channels))
+            defer { scratch.deallocate() }
+            let u = both(positions * channels) { u in
+                storyloom_winograd_kernel_row(m, kernels, channels, scratch, u, channels)
+            }
+            expectClose(u, "F(\(m)) kernel, \(channels) channels")
+        }
     }
 }

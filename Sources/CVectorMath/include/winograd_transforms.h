@@ -38,4 +38,7 @@ void storyloom_winograd_input_run(size_t outputs_per_tile, const float *lines, s
 void storyloom_winograd_output_run(size_t outputs_per_tile, const float *src, size_t step, size_t tiles, float bias,
                                    size_t rows, size_t columns, float *scratch, float *out, size_t out_stride);
 
+/// Makes this thread's calls take the baseline path (`on` ≠ 0) even where AVX2 + FMA are present: for tests.
+void storyloom_winograd_baseline_on_this_thread(int on);
+
 #endif
