@@ -28,7 +28,7 @@ BODY void bt2(size_t n, const float *R d0, const float *R d1, const float *R d2,
     }
 }
 
-/* F(4×4) Bᵀ rows (Winograd4x4.swift's `inputCombinations`). */
+/* F(4×4) Bᵀ rows (the matrices are in Tensor's Winograd.swift). */
 BODY void bt4(size_t n, const float *R d0, const float *R d1, const float *R d2, const float *R d3,
               const float *R d4, const float *R d5,
               float *R o0, float *R o1, float *R o2, float *R o3, float *R o4, float *R o5) {
@@ -82,7 +82,7 @@ BODY void g2(size_t n, const float *R a, const float *R b, const float *R c,
     }
 }
 
-/* F(4×4) G rows (Winograd4x4.swift's G): a/4, −(a + b + c)/6, −(a − b + c)/6, a/24 + b/12 + c/6, a/24 − b/12 + c/6, c. */
+/* F(4×4) G rows: a/4, −(a + b + c)/6, −(a − b + c)/6, a/24 + b/12 + c/6, a/24 − b/12 + c/6, c. */
 BODY void g4(size_t n, const float *R a, const float *R b, const float *R c,
              float *R o0, float *R o1, float *R o2, float *R o3, float *R o4, float *R o5) {
     for (size_t j = 0; j < n; j++) {

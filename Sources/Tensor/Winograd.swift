@@ -23,9 +23,12 @@ import CVectorMath
 /// Tiles of all images of a batch lie side by side in one product (as `convolveGroups` does for
 /// im2col), so a batch of small latents makes one set of 16 products, not one per image.
 ///
-/// F(4×4, 3×3) (`Winograd4x4.swift`) runs through the same driver with 6×6 input blocks and 36
-/// products: 36 multiplies per 16 outputs against F(2×2)'s 16 per 4, a further 1.78× fewer, at the
+/// F(4×4, 3×3) (interpolation points 0, ±1, ±2, ∞) runs through the same driver with 6×6 input blocks and
+/// 36 products: 36 multiplies per 16 outputs against F(2×2)'s 16 per 4, a further 1.78× fewer, at the
 /// price of transforms with larger coefficients (so larger rounding) and 4× fewer, thinner products.
+///
+/// The transforms themselves are C (`CVectorMath/winograd_transforms.c`: vector loops over a run of tiles);
+/// this file drives them and the products.
 
 /// The two tile sizes: F(m×m, 3×3) reads (m+2)×(m+2) input blocks and makes (m+2)² products.
 enum WinogradTile: Sendable {
@@ -47,10 +50,18 @@ let winogradBandFloats = 1 << 22
 //        [0  1  1  0]         [½    ½    ½ ]          [0  1 −1 −1]
 //        [0 −1  1  0]         [½   −½    ½ ]
 //        [0  1  0 −1]         [0    0    1 ]
-// The functions below apply them written out (they are 0/±1/½ combinations).
+// and for F(4×4, 3×3), whose coefficients scale values by up to 8 (and the kernel by 1/24) before they are
+// summed, so rounding grows with the magnitudes (`WinogradTests` states both tolerances):
+//   Bᵀ = [4  0 −5  0  1  0]     G = [ 1/4     0     0 ]     Aᵀ = [1  1  1  1  1  0]
+//        [0 −4 −4  1  1  0]         [−1/6  −1/6  −1/6 ]          [0  1 −1  2 −2  0]
+//        [0  4 −4 −1  1  0]         [−1/6   1/6  −1/6 ]          [0  1  1  4  4  0]
+//        [0 −2 −1  2  1  0]         [1/24  1/12   1/6 ]          [0  1 −1  8 −8  1]
+//        [0  2 −1 −2  1  0]         [1/24 −1/12   1/6 ]
+//        [0  4  0 −5  0  1]         [  0     0     1  ]
+// The C transforms apply them written out.
 
-/// `conv2d` of `[B, C, H, W]` input with a `[O, C, 3, 3]` kernel at stride 1 by Winograd F(2×2, 3×3):
-/// `out` (`[B, O, Ho, Wo]`, `Ho = H + top + bottom − 2`) is overwritten. `bandFloats` bounds each
+/// `conv2d` of `[B, C, H, W]` input with a `[O, C, 3, 3]` kernel at stride 1 by Winograd F(2×2, 3×3)
+/// or F(4×4, 3×3) (`tile`): `out` (`[B, O, Ho, Wo]`, `Ho = H + top + bottom − 2`) is overwritten. `bandFloats` bounds each
 /// buffer (tests shrink it to cover several bands on small inputs).
 func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, height h: Int, width w: Int,
                       weight: Weight, bias: UnsafePointer<Float>?, padding: Padding2D,
@@ -79,33 +90,21 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     var firstTile = 0
     while firstTile < layout.total {
         let tiles = min(tileBand, layout.total - firstTile)
-        switch tile {
-        case .f2x2: winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
-        case .f4x4: winograd4x4InputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
-        }
+        winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
         var o0 = 0
         while o0 < o {
             let rows = min(channelBand, o - o0)
             // With every output channel in one band the kernel is transformed once per call.
             if channelBand < o || firstTile == 0 {
-                switch tile {
-                case .f2x2: winogradKernelTransform(weight, rows: o0..<(o0 + rows), into: u)
-                case .f4x4: winograd4x4KernelTransform(weight, rows: o0..<(o0 + rows), into: u)
-                }
+                winogradKernelTransform(weight, rows: o0..<(o0 + rows), tile: tile, into: u)
             }
             for xi in 0..<positions {
                 BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(tiles), Int32(c), 1,
                            u + xi * rows * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
                            m + xi * rows * tiles, Int32(tiles))
             }
-            switch tile {
-            case .f2x2:
-                winogradOutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
-                                        tiles: tiles, bias: bias, into: out)
-            case .f4x4:
-                winograd4x4OutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
-                                           tiles: tiles, bias: bias, into: out)
-            }
+            winogradOutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
+                                    tiles: tiles, bias: bias, into: out)
             o0 += rows
         }
         firstTile += tiles
@@ -165,40 +164,34 @@ struct TileLayout {
     }
 }
 
-/// Writes `V_ξ = (Bᵀ d B)_ξ` for tiles `firstTile ..< firstTile + tiles` as 16 matrices `[C, tiles]`
+/// Writes `V_ξ = (Bᵀ d B)_ξ` for tiles `firstTile ..< firstTile + tiles` as (m+2)² matrices `[C, tiles]`
 /// (`v + (ξ·C + channel)·tiles + tile`), zeros where a block overhangs the padding or a partial tile.
 /// Channels are independent and transformed in parallel.
 func winogradInputTransform(_ x: UnsafePointer<Float>, channels c: Int, layout: TileLayout, firstTile: Int, tiles: Int,
                             into v: UnsafeMutablePointer<Float>) {
-    let (h, w) = (layout.height, layout.width)
-    // Four padded input lines (zeros outside the image) for one run of tiles: 2·columns + 2 values each.
-    let lineLength = 2 * layout.across + 2
+    let (h, w, m) = (layout.height, layout.width, layout.tile.outputs)
+    // m + 2 padded input lines (zeros outside the image) for one run of tiles: m·columns + 2 values each.
+    let lineLength = m * layout.across + 2
     func transform(channels range: Range<Int>) {
-        let lines = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lineLength)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_input_scratch(2, layout.across))
+        let lines = UnsafeMutablePointer<Float>.allocate(capacity: layout.tile.inputs * lineLength)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_input_scratch(m, layout.across))
         defer { lines.deallocate(); scratch.deallocate() }
         for ci in range {
             layout.forEachRun(first: firstTile, count: tiles) { image, row, column, n, offset in
                 layout.fillLines(x + (image * c + ci) * h * w, row: row, column: column, count: n,
                                  into: lines, lineLength: lineLength)
-                storyloom_winograd_input_run(2, lines, lineLength, 2 * column, n, scratch, v + ci * tiles + offset, c * tiles)
+                storyloom_winograd_input_run(m, lines, lineLength, m * column, n, scratch, v + ci * tiles + offset, c * tiles)
             }
         }
     }
-    forEachRange(c, values: 16 * c * tiles) { transform(channels: $0) }
+    forEachRange(c, values: layout.tile.positions * c * tiles) { transform(channels: $0) }
 }
 
-/// Writes `U_ξ = (G g Gᵀ)_ξ` for output channels `rows` as 16 matrices `[rows.count, C]`
-/// (`u + (ξ·rows.count + row)·C + channel`). A half-precision kernel is widened one output channel
-/// at a time (exact), so the transform is of the stored values.
-func winogradKernelTransform(_ weight: Weight, rows: Range<Int>, into u: UnsafeMutablePointer<Float>) {
-    winogradKernelRows(weight, rows: rows, tile: .f2x2, into: u)
-}
-
-/// The kernel transform of either tile size for output channels `rows`: each output channel's kernels are
-/// widened to float32 (exact for f16/bf16, so the transform is of the stored values) and transformed over all
-/// input channels at once (`storyloom_winograd_kernel_row`); output channels are spread over workers.
-func winogradKernelRows(_ weight: Weight, rows: Range<Int>, tile: WinogradTile, into u: UnsafeMutablePointer<Float>) {
+/// Writes `U_ξ = (G g Gᵀ)_ξ` for output channels `rows` as (m+2)² matrices `[rows.count, C]`
+/// (`u + (ξ·rows.count + row)·C + channel`). Each output channel's kernels are widened to float32 (exact for
+/// f16/bf16, so the transform is of the stored values) and transformed over all input channels at once;
+/// output channels are spread over workers.
+func winogradKernelTransform(_ weight: Weight, rows: Range<Int>, tile: WinogradTile, into u: UnsafeMutablePointer<Float>) {
     let c = weight.shape[1], n = rows.count, m = tile.outputs
     forEachRange(n, values: tile.positions * n * c) { range in
         let g = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
@@ -216,20 +209,20 @@ func winogradKernelRows(_ weight: Weight, rows: Range<Int>, tile: WinogradTile, 
 /// outputs inside the image). Output channels are independent and transformed in parallel.
 func winogradOutputTransform(_ m: UnsafePointer<Float>, outputChannels o: Int, rows: Range<Int>, layout: TileLayout,
                              firstTile: Int, tiles: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
-    let (ho, wo) = (layout.outHeight, layout.outWidth)
+    let (ho, wo, side) = (layout.outHeight, layout.outWidth, layout.tile.outputs)
     let n = rows.count, step = n * tiles   // from M_ξ to M_ξ+1
     func transform(_ range: Range<Int>) {
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_output_scratch(2, layout.across))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_winograd_output_scratch(side, layout.across))
         defer { scratch.deallocate() }
         for r in range {
             let oc = rows.lowerBound + r
             let beta = bias?[oc] ?? 0
             layout.forEachRun(first: firstTile, count: tiles) { image, row, column, count, offset in
-                let oy = 2 * row, ox = 2 * column
-                storyloom_winograd_output_run(2, m + r * tiles + offset, step, count, beta, min(2, ho - oy), min(2 * count, wo - ox),
-                                              scratch, out + ((image * o + oc) * ho + oy) * wo + ox, wo)
+                let oy = side * row, ox = side * column
+                storyloom_winograd_output_run(side, m + r * tiles + offset, step, count, beta, min(side, ho - oy),
+                                              min(side * count, wo - ox), scratch, out + ((image * o + oc) * ho + oy) * wo + ox, wo)
             }
         }
     }
-    forEachRange(n, values: 16 * n * tiles, transform)
+    forEachRange(n, values: layout.tile.positions * n * tiles, transform)
 }

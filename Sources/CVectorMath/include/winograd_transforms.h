@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 /// The input, kernel and output transforms of Winograd F(2×2, 3×3) and F(4×4, 3×3) for one run of `tiles` adjacent
-/// tiles in a tile row (Tensor's Winograd.swift / Winograd4x4.swift hold the matrices and the driver).
+/// tiles in a tile row (Tensor's Winograd.swift holds the matrices and the driver).
 ///
 /// Why C: written per tile in Swift (baseline x86-64, no AVX), each tile gathered its (m+2)² values one
 /// float at a time and scattered (m+2)² single floats to as many matrices; on SD's UNet that was 10% of a
