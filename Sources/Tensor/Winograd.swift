@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 import CVectorMath
 
 /// Winograd F(2×2, 3×3) convolution for 3×3, stride-1 kernels (Lavin & Gray 2015, "Fast Algorithms
@@ -87,9 +88,15 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     let u = UnsafeMutablePointer<Float>.allocate(capacity: positions * channelBand * c)
     let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * channelBand * tileBand)
     defer { v.deallocate(); u.deallocate(); m.deallocate() }
+    let avx512Products = winogradProductsEnabled && storyloom_winograd_products_available() != 0
     var firstTile = 0
     while firstTile < layout.total {
         let tiles = min(tileBand, layout.total - firstTile)
+        // The products without OpenBLAS's packing where the CPU has AVX-512 (`winograd_products.h`) and they pay:
+        // `bench conv` beside OpenBLAS, best of 2: 32–512 tiles from 128 channels up 5–45% faster (SD's UNet F(4×4)
+        // layers at 64×64 and 32×32, F(2×2) at 16×16); fewer tiles fill a fraction of its 32-column block; from
+        // 1,024 tiles, or 64 channels, OpenBLAS was as fast or up to 10% faster.
+        let ownProducts = avx512Products && tiles >= 32 && tiles <= 512 && c >= 128
         winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
         var o0 = 0
         while o0 < o {
@@ -98,10 +105,17 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
             if channelBand < o || firstTile == 0 {
                 winogradKernelTransform(weight, rows: o0..<(o0 + rows), tile: tile, into: u)
             }
-            for xi in 0..<positions {
-                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(tiles), Int32(c), 1,
-                           u + xi * rows * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
-                           m + xi * rows * tiles, Int32(tiles))
+            if ownProducts {
+                // Each product wholly on one worker (so its result does not depend on the thread count).
+                Threads.parallelFor(positions) { xi in
+                    storyloom_winograd_product(rows, tiles, c, u + xi * rows * c, v + xi * c * tiles, m + xi * rows * tiles)
+                }
+            } else {
+                for xi in 0..<positions {
+                    BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(tiles), Int32(c), 1,
+                               u + xi * rows * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
+                               m + xi * rows * tiles, Int32(tiles))
+                }
             }
             winogradOutputTransform(m, outputChannels: o, rows: o0..<(o0 + rows), layout: layout, firstTile: firstTile,
                                     tiles: tiles, bias: bias, into: out)
@@ -110,6 +124,9 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
         firstTile += tiles
     }
 }
+
+/// Whether Winograd products may skip OpenBLAS (`STORYLOOM_WINOGRAD_PRODUCTS=openblas` keeps OpenBLAS, to compare).
+let winogradProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_WINOGRAD_PRODUCTS"] != "openblas"
 
 /// Runs `body` over `0..<count` in contiguous ranges, one per worker; a transform of fewer than 32,768
 /// values is not worth a thread hand-off and runs on this thread.

@@ -49,6 +49,9 @@ struct WinogradTests {
         (2, 13, 11, 8, 9, Padding2D(top: 0, left: 1, bottom: 2, right: 0)),
         (1, 17, 19, 6, 4, Padding2D(top: 2, left: 0, bottom: 1, right: 1)),
         (3, 33, 21, 16, 16, .uniform(1)),
+        // 128+ input channels and 32–512 tiles: the AVX-512 products where the CPU has them (partial blocks).
+        (2, 128, 13, 24, 20, .uniform(1)),
+        (1, 131, 9, 19, 35, Padding2D(top: 1, left: 0, bottom: 1, right: 2)),
     ]
 
     @Test("equals im2col within its tolerance · Σ|x·w| on odd sizes, paddings and batches, with and without bias",
@@ -198,6 +201,30 @@ struct WinogradTests {
                 storyloom_winograd_kernel_row(m, kernels, channels, scratch, u, channels)
             }
             expectClose(u, "F(\(m)) kernel, \(channels) channels")
+        }
+    }
+    /// The AVX-512 products (`winograd_products.h`) against a naive Double product: row counts around its 8-row
+    /// block, column counts around its 32-column block (masked tails), depths 1 to 130. Tolerance 1e-6 of the
+    /// magnitude sum Σ|u·v| (float32 FMAs over up to 130 terms). Skipped on CPUs without AVX-512F, where
+    /// `winogradConvolve` keeps OpenBLAS and this kernel is never called.
+    @Test("the AVX-512 Winograd products equal a naive product on odd shapes",
+          .enabled(if: storyloom_winograd_products_available() != 0, "this CPU has no AVX-512F: the kernel is not used here"))
+    func avx512Products() throws {
+        for (rows, cols, depth) in [(1, 1, 1), (8, 32, 7), (9, 33, 130), (17, 70, 64), (3, 15, 128), (16, 48, 5)] {
+            let u = try Self.random([rows, depth], seed: UInt64(rows)).data
+            let v = try Self.random([depth, cols], seed: UInt64(cols)).data
+            var m = [Float](repeating: .nan, count: rows * cols)
+            m.withUnsafeMutableBufferPointer { storyloom_winograd_product(rows, cols, depth, u, v, $0.baseAddress!) }
+            var worst = 0.0
+            for i in 0..<rows { for j in 0..<cols {
+                var sum = 0.0, magnitude = 0.0
+                for k in 0..<depth {
+                    let p = Double(u[i * depth + k]) * Double(v[k * cols + j])
+                    sum += p; magnitude += abs(p)
+                }
+                worst = max(worst, abs(Double(m[i * cols + j]) - sum) / max(magnitude, 1e-30))
+            } }
+            #expect(worst < 1e-6, "\(rows) × \(cols) × \(depth): worst relative error \(worst)")
         }
     }
 }
