@@ -92,11 +92,12 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     var firstTile = 0
     while firstTile < layout.total {
         let tiles = min(tileBand, layout.total - firstTile)
-        // The products without OpenBLAS's packing where the CPU has AVX-512 (`winograd_products.h`) and they pay:
-        // `bench conv` beside OpenBLAS, best of 2: 32–512 tiles from 128 channels up 5–45% faster (SD's UNet F(4×4)
-        // layers at 64×64 and 32×32, F(2×2) at 16×16); fewer tiles fill a fraction of its 32-column block; from
-        // 1,024 tiles, or 64 channels, OpenBLAS was as fast or up to 10% faster.
-        let ownProducts = avx512Products && tiles >= 32 && tiles <= 512 && c >= 128
+        // The products without OpenBLAS's packing where the CPU has AVX-512 (`winograd_products.h`) and they pay.
+        // `bench conv`, the same binary both ways, best of 2: SD's layers from 128 channels 5–45% faster (VAE
+        // 256@256² F(2×2) 292 → 223 ms, UNet 1920→640 at 32×32 one image 119 → 86 ms; 320@64×64 one image even);
+        // fewer than 32 tiles fill a fraction of its 32-column block. `bench sd --quick` alternating, two runs
+        // each: UNet 64×64 7.60 / 7.80 → 7.34 / 7.26 s, 32×32 2.21 / 2.02 → 2.09 / 1.87 s, VAE 9.08 / 8.11 → 7.66 / 7.77 s.
+        let ownProducts = avx512Products && tiles >= 32 && c >= 128
         winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
         var o0 = 0
         while o0 < o {
