@@ -129,6 +129,14 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
 /// Whether Winograd products may skip OpenBLAS (`STORYLOOM_WINOGRAD_PRODUCTS=openblas` keeps OpenBLAS, to compare).
 let winogradProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_WINOGRAD_PRODUCTS"] != "openblas"
 
+/// What runs the Winograd products here, for `doctor` and the benchmarks' notes.
+public var winogradProductsDescription: String {
+    if storyloom_winograd_products_available() == 0 { return "winograd products: OpenBLAS (no AVX-512F on this CPU)" }
+    return winogradProductsEnabled
+        ? "winograd products: Storyloom's AVX-512 kernel from 128 channels and 32 tiles, OpenBLAS below"
+        : "winograd products: OpenBLAS (STORYLOOM_WINOGRAD_PRODUCTS=openblas)"
+}
+
 /// Runs `body` over `0..<count` in contiguous ranges, one per worker; a transform of fewer than 32,768
 /// values is not worth a thread hand-off and runs on this thread.
 func forEachRange(_ count: Int, values: Int, _ body: (Range<Int>) -> Void) {

@@ -38,4 +38,16 @@ import Testing
         let user = try cli.run(["doctor"], environment: ["MALLOC_ARENA_MAX": "2"])
         #expect(user.stdout.contains("heap: MALLOC_ARENA_MAX=2 from the environment, respected"), "\(user.stdout)")
     }
+
+    @Test("doctor names what runs the Winograd products, and STORYLOOM_WINOGRAD_PRODUCTS=openblas is respected")
+    func doctorNamesTheWinogradProducts() throws {
+        let cli = try CLI()
+        let plain = try cli.run(["doctor"])
+        #expect(plain.stdout.contains("winograd products: "), "\(plain.stdout)")
+        // Storyloom's kernel only where the CPU has AVX-512F (doctor's cpu line says whether it has).
+        let avx512 = plain.stdout.contains("avx512f yes")
+        #expect(plain.stdout.contains("Storyloom's AVX-512 kernel") == avx512, "\(plain.stdout)")
+        let kept = try cli.run(["doctor"], environment: ["STORYLOOM_WINOGRAD_PRODUCTS": "openblas"])
+        #expect(kept.stdout.contains("winograd products: OpenBLAS"), "\(kept.stdout)")
+    }
 }
