@@ -35,7 +35,8 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         // f16/bf16 weight kernels (widening, batch-1 products) with a run-time AVX2/F16C path.
         .target(name: "CHalfKernels"),
-        // exp/erf activations, softmax and GEGLU with a run-time AVX2/FMA path (Swift targets baseline x86-64).
+        // exp/erf activations, softmax, GEGLU, fused attention and the Winograd transforms with a run-time AVX2/FMA
+        // path, and the Winograd products with an AVX-512 one (Swift targets baseline x86-64).
         // Optimised in debug builds too: its kernels run 50–100× slower at -O0, and the tests run them.
         .target(name: "CVectorMath", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUFeatures", "CHeap", "CHalfKernels", "CVectorMath"]),
