@@ -150,7 +150,9 @@ struct WinogradTests {
         #expect(winogradTile(channels: 320, outputs: 320, tiles: 1024) == .f2x2)
         #expect(winogradTile(channels: 1920, outputs: 640, tiles: 256) == .f2x2)
         #expect(winogradTile(channels: 1280, outputs: 1280, tiles: 64) == .f2x2)
-        #expect(winogradTile(channels: 64, outputs: 64, tiles: 2048) == nil)
+        // 64 channels with a batch's tiles (the quickstart's StoryWorld UNet: 16 latents of 16×16): F(2×2).
+        #expect(winogradTile(channels: 64, outputs: 64, tiles: 1024) == .f2x2)
+        #expect(!winogradPays(channels: 32, outputs: 32, tiles: 1024))
         let wide = try Self.random([2, 192, 64, 64], seed: 74), w192 = try Self.random([192, 192, 3, 3], seed: 75)
         #expect(try conv2d(wide, weight: w192, padding: .uniform(1)).data
                 == conv2d(wide, weight: w192, padding: .uniform(1), algorithm: .winograd4x4).data)
