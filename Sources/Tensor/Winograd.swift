@@ -97,7 +97,7 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
         // 256@256² F(2×2) 292 → 223 ms, UNet 1920→640 at 32×32 one image 119 → 86 ms; 320@64×64 one image even);
         // fewer than 32 tiles fill a fraction of its 32-column block. `bench sd --quick` alternating, two runs
         // each: UNet 64×64 7.60 / 7.80 → 7.34 / 7.26 s, 32×32 2.21 / 2.02 → 2.09 / 1.87 s, VAE 9.08 / 8.11 → 7.66 / 7.77 s.
-        let ownProducts = avx512Products && tiles >= 32 && c >= 128
+        let ownProducts = avx512Products && tiles >= WinogradProducts.minimumTiles && c >= WinogradProducts.minimumChannels
         winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
         var o0 = 0
         while o0 < o {
@@ -126,6 +126,12 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     }
 }
 
+/// Where Storyloom's AVX-512 kernel runs a convolution's products instead of OpenBLAS (see `winogradConvolve`).
+enum WinogradProducts {
+    static let minimumChannels = 128
+    static let minimumTiles = 32
+}
+
 /// Whether Winograd products may skip OpenBLAS (`STORYLOOM_WINOGRAD_PRODUCTS=openblas` keeps OpenBLAS, to compare).
 let winogradProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_WINOGRAD_PRODUCTS"] != "openblas"
 
@@ -133,7 +139,7 @@ let winogradProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_WIN
 public var winogradProductsDescription: String {
     if storyloom_winograd_products_available() == 0 { return "winograd products: OpenBLAS (no AVX-512F on this CPU)" }
     return winogradProductsEnabled
-        ? "winograd products: Storyloom's AVX-512 kernel from 128 channels and 32 tiles, OpenBLAS below"
+        ? "winograd products: Storyloom's AVX-512 kernel from \(WinogradProducts.minimumChannels) channels and \(WinogradProducts.minimumTiles) tiles, OpenBLAS below"
         : "winograd products: OpenBLAS (STORYLOOM_WINOGRAD_PRODUCTS=openblas)"
 }
 
