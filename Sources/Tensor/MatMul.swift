@@ -43,6 +43,13 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> T
 func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: UnsafePointer<Float>,
                outFeatures: Int, bias: UnsafePointer<Float>?, out: inout [Float]) {
     guard rows > 0, outFeatures > 0 else { return }
+    if LinearProducts.pays(rows: rows, inFeatures: inFeatures) {
+        out.withUnsafeMutableBufferPointer { op in
+            LinearProducts.run(x, rows: rows, inFeatures: inFeatures, weight: .float32(weight), outFeatures: outFeatures,
+                               bias: bias, out: op.baseAddress!)
+        }
+        return
+    }
     if transposedProductPays(rows: rows, inFeatures: inFeatures) {
         out.withUnsafeMutableBufferPointer { op in
             linearTransposed(x, rows: rows, inFeatures: inFeatures, weight: weight, outFeatures: outFeatures, bias: bias,
@@ -75,7 +82,8 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
     }
 }
 
-/// Whether `linearRaw` computes `outᵀ = weight · xᵀ` and transposes, rather than `x · weightᵀ` directly.
+/// Whether `linearRaw` computes `outᵀ = weight · xᵀ` and transposes, rather than `x · weightᵀ` directly. On CPUs
+/// with AVX-512 these shapes go to Storyloom's own products instead (`LinearProducts`), which take the same form.
 ///
 /// Why: for a few dozen rows (a prompt's prefill, a small image's tokens) and a long reduction,
 /// OpenBLAS 0.3.21 runs the transposed product 10–45% faster on one thread and 3–25% on two (its packing of

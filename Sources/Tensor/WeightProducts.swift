@@ -68,6 +68,11 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
             }
             return
         }
+        // Prefill shapes on AVX-512 CPUs: Storyloom's products, widening a tile per worker (`LinearProducts`).
+        if LinearProducts.pays(rows: rows, inFeatures: k) {
+            LinearProducts.run(x, rows: rows, inFeatures: k, weight: .half(w, format), outFeatures: o, bias: bias, out: out)
+            return
+        }
         // Prefill-shaped products run transposed (`transposedProductPays`), written back with the bias.
         let transposed = transposedProductPays(rows: rows, inFeatures: k)
         if let bias, !transposed {

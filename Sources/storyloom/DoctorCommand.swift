@@ -12,5 +12,6 @@ struct DoctorCommand: ParsableCommand {
         for line in BLASKernels.report.lines { print(line) }
         print(HeapPolicy.description)
         print(winogradProductsDescription)
+        print(linearProductsDescription)
     }
 }
