@@ -50,4 +50,16 @@ import Testing
         let kept = try cli.run(["doctor"], environment: ["STORYLOOM_WINOGRAD_PRODUCTS": "openblas"])
         #expect(kept.stdout.contains("winograd products: OpenBLAS"), "\(kept.stdout)")
     }
+
+    @Test("doctor names what runs linear's prefill products, and STORYLOOM_LINEAR_PRODUCTS=openblas is respected")
+    func doctorNamesTheLinearProducts() throws {
+        let cli = try CLI()
+        let plain = try cli.run(["doctor"])
+        let avx512 = plain.stdout.contains("avx512f yes")
+        #expect(plain.stdout.contains("linear products: Storyloom's AVX-512 kernel") == avx512, "\(plain.stdout)")
+        #expect(plain.stdout.contains("linear products: OpenBLAS (no AVX-512F") == !avx512, "\(plain.stdout)")
+        let kept = try cli.run(["doctor"], environment: ["STORYLOOM_LINEAR_PRODUCTS": "openblas"])
+        #expect(kept.stdout.contains("linear products: OpenBLAS"), "\(kept.stdout)")
+        #expect(!kept.stdout.contains("linear products: Storyloom's"), "\(kept.stdout)")
+    }
 }
