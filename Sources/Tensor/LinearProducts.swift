@@ -2,19 +2,18 @@ import CHalfKernels
 import CVectorMath
 import Foundation
 
-/// Where `linear` runs Storyloom's AVX-512 products (`linear_products.h`) instead of OpenBLAS, and their driver.
+/// Where `linear` runs Storyloom's AVX2 products (`linear_products.h`) instead of OpenBLAS, and their driver.
 ///
 /// The shapes are `transposedProductPays`' (2–128 rows, ≥ 1,024 inputs: a prompt's prefill), the ones where
-/// OpenBLAS spends its time packing a weight it reads once. A C harness (2 threads, best of 15, against the better
-/// of OpenBLAS's two orientations) gave 124 → 195 GFLOP/s at 64 × 2048 → 2048 and 138 → 212 at 64 × 8192 → 2048.
+/// OpenBLAS spends its time packing a weight it reads once (figures in the header).
 enum LinearProducts {
-    /// Whether they run here: the CPU has AVX-512F, and `STORYLOOM_LINEAR_PRODUCTS=openblas` (to compare) is unset.
+    /// Whether they run here: the CPU has AVX2 and FMA, and `STORYLOOM_LINEAR_PRODUCTS=openblas` (to compare) is unset.
     static let enabled = storyloom_linear_products_available() != 0
         && ProcessInfo.processInfo.environment["STORYLOOM_LINEAR_PRODUCTS"] != "openblas"
 
-    /// Weight floats per tile (512 KB): a tile is read from memory by the first 32-row panel and from L2 by the
+    /// Weight floats per tile (1 MB): a tile is read from memory by the first 16-row panel and from cache by the
     /// others; a half-precision tile is widened into a scratch of this size per worker.
-    static let tileFloats = 1 << 17
+    static let tileFloats = 1 << 18
 
     /// Whether `linear` of `rows` rows over `inFeatures` inputs takes this path.
     static func pays(rows: Int, inFeatures: Int) -> Bool {
@@ -22,7 +21,7 @@ enum LinearProducts {
     }
 
     /// Runs `body` with every `linear` called on this thread going to OpenBLAS: how tests check, on a CPU with
-    /// AVX-512, the path a CPU without it takes.
+    /// AVX2 and FMA, the path a CPU without them takes.
     static func withOpenBLAS<T>(_ body: () throws -> T) rethrows -> T {
         pthread_setspecific(openBLASKey, UnsafeRawPointer(bitPattern: 1))
         defer { pthread_setspecific(openBLASKey, nil) }
@@ -36,19 +35,21 @@ enum LinearProducts {
     }
 
     /// `out[rows, O] = x[rows, K] · weightᵀ + bias`; every element of `out` is written. Each worker takes a band of
-    /// weight rows (a multiple of 8) and writes its features' columns of `out`; the result does not depend on the
-    /// thread count (each output is one FMA chain over K, `avx512_block.h`).
+    /// weight rows (a multiple of the kernel's 6) and writes its features' columns of `out`; the result does not
+    /// depend on the thread count (each output is one FMA chain over K).
     static func run(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, weight: Rows, outFeatures o: Int,
                     bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
         let panels = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_linear_panels_size(rows, k))
         defer { panels.deallocate() }
         storyloom_linear_pack(rows, k, x, panels)
-        let blocks = (o + 7) / 8
-        let tileRows = max(8, tileFloats / max(k, 1) / 8 * 8)
+        // Tiles and bands in whole 6-row blocks: a tile of 16 rows ran as 6 + 6 + 4 × 1 and lost a third.
+        let blocks = (o + 5) / 6
+        let tileRows = max(6, tileFloats / max(k, 1) / 6 * 6)
+        let stride = storyloom_linear_product_stride(rows)
         let workers = min(Threads.count, blocks)
         Threads.parallelFor(workers) { worker in
-            let lo = min(o, blocks * worker / workers * 8), hi = min(o, blocks * (worker + 1) / workers * 8)
-            let product = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * rows)
+            let lo = min(o, blocks * worker / workers * 6), hi = min(o, blocks * (worker + 1) / workers * 6)
+            let product = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * stride)
             var scratch: UnsafeMutablePointer<Float>?
             if case .half = weight { scratch = .allocate(capacity: tileRows * k) }
             defer { product.deallocate(); scratch?.deallocate() }
@@ -64,7 +65,8 @@ enum LinearProducts {
                     tile = UnsafePointer(scratch!)
                 }
                 storyloom_linear_product(n, rows, k, tile, panels, product)
-                writeTransposed(product, features: n, rows: rows, bias: bias.map { $0 + r0 }, into: out + r0, stride: o)
+                writeTransposed(product, features: n, rows: rows, productStride: stride, bias: bias.map { $0 + r0 },
+                                into: out + r0, stride: o)
                 r0 += n
             }
         }
@@ -79,8 +81,8 @@ private let openBLASKey: pthread_key_t = {
 
 /// What runs `linear`'s prefill-shaped products here, for `doctor` and the benchmarks' notes.
 public var linearProductsDescription: String {
-    if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX-512F on this CPU)" }
+    if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX2 + FMA on this CPU)" }
     return LinearProducts.enabled
-        ? "linear products: Storyloom's AVX-512 kernel for 2–128 rows from 1,024 inputs, OpenBLAS otherwise"
+        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs, OpenBLAS otherwise"
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
 }

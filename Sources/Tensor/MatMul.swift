@@ -83,7 +83,7 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
 }
 
 /// Whether `linearRaw` computes `outᵀ = weight · xᵀ` and transposes, rather than `x · weightᵀ` directly. On CPUs
-/// with AVX-512 these shapes go to Storyloom's own products instead (`LinearProducts`), which take the same form.
+/// with AVX2 and FMA these shapes go to Storyloom's own products instead (`LinearProducts`), which take the same form.
 ///
 /// Why: for a few dozen rows (a prompt's prefill, a small image's tokens) and a long reduction,
 /// OpenBLAS 0.3.21 runs the transposed product 10–45% faster on one thread and 3–25% on two (its packing of
@@ -108,12 +108,14 @@ private func linearTransposed(_ x: UnsafePointer<Float>, rows: Int, inFeatures: 
     writeTransposed(product, features: outFeatures, rows: rows, bias: bias, into: out, stride: outFeatures)
 }
 
-/// `out[r · stride + j] = product[j · rows + r] + bias[j]` for `features` columns: a `[features, rows]` product
-/// written back as rows. Each feature's column is written across the rows, whose cache lines stay in L1.
-func writeTransposed(_ product: UnsafePointer<Float>, features: Int, rows: Int, bias: UnsafePointer<Float>?,
-                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+/// `out[r · stride + j] = product[j · productStride + r] + bias[j]` for `features` columns: a `[features, rows]`
+/// product (rows `productStride` apart, `rows` by default) written back as rows. Each feature's column is written
+/// across the rows, whose cache lines stay in L1.
+func writeTransposed(_ product: UnsafePointer<Float>, features: Int, rows: Int, productStride: Int? = nil,
+                     bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, stride: Int) {
+    let ld = productStride ?? rows
     for j in 0..<features {
-        let column = product + j * rows, b = bias?[j] ?? 0
+        let column = product + j * ld, b = bias?[j] ?? 0
         var p = out + j
         for r in 0..<rows {
             p.pointee = column[r] + b

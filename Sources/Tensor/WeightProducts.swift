@@ -68,7 +68,7 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
             }
             return
         }
-        // Prefill shapes on AVX-512 CPUs: Storyloom's products, widening a tile per worker (`LinearProducts`).
+        // Prefill shapes on AVX2 + FMA CPUs: Storyloom's products, widening a tile per worker (`LinearProducts`).
         if LinearProducts.pays(rows: rows, inFeatures: k) {
             LinearProducts.run(x, rows: rows, inFeatures: k, weight: .half(w, format), outFeatures: o, bias: bias, out: out)
             return

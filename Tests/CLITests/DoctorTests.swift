@@ -55,9 +55,9 @@ import Testing
     func doctorNamesTheLinearProducts() throws {
         let cli = try CLI()
         let plain = try cli.run(["doctor"])
-        let avx512 = plain.stdout.contains("avx512f yes")
-        #expect(plain.stdout.contains("linear products: Storyloom's AVX-512 kernel") == avx512, "\(plain.stdout)")
-        #expect(plain.stdout.contains("linear products: OpenBLAS (no AVX-512F") == !avx512, "\(plain.stdout)")
+        let avx2 = plain.stdout.contains("avx2 yes, fma yes")
+        #expect(plain.stdout.contains("linear products: Storyloom's AVX2 kernel") == avx2, "\(plain.stdout)")
+        #expect(plain.stdout.contains("linear products: OpenBLAS (no AVX2 + FMA") == !avx2, "\(plain.stdout)")
         let kept = try cli.run(["doctor"], environment: ["STORYLOOM_LINEAR_PRODUCTS": "openblas"])
         #expect(kept.stdout.contains("linear products: OpenBLAS"), "\(kept.stdout)")
         #expect(!kept.stdout.contains("linear products: Storyloom's"), "\(kept.stdout)")

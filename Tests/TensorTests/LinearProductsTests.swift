@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import Tensor
 
-/// `linear`'s AVX-512 products (`linear_products.h`, `LinearProducts.swift`) and the OpenBLAS forms they replace
+/// `linear`'s AVX2 products (`linear_products.h`, `LinearProducts.swift`) and the OpenBLAS forms they replace
 /// for prefill shapes, against a naive Double product.
 ///
 /// Tolerance: |y − exact| ≤ 1e-5 · Σ|x·w| per output (float32 accumulation, in a different order on each path,
@@ -27,13 +27,14 @@ struct LinearProductsTests {
         return worst
     }
 
-    /// (rows, in, out): rows around the 32-row panels (2, 31, 33, 128), depth past the 2,048 a pass covers
-    /// (4,099: stored and reloaded accumulators), outputs around the 8-row blocks and over several 128-row tiles
-    /// split between workers (300).
-    static let shapes = [(2, 1031, 5), (31, 1024, 9), (33, 4099, 19), (128, 1024, 3), (64, 1024, 300), (5, 2050, 130)]
+    /// (rows, in, out): rows around the 16-row panels (2, 15, 17, 33, 128), depth past the 2,048 a pass covers
+    /// (4,099: stored and reloaded accumulators), outputs around the 6-row blocks and over several tiles (252 rows
+    /// at 1,024 inputs) split between workers (700).
+    static let shapes = [(2, 1031, 5), (15, 1024, 7), (17, 1024, 13), (33, 4099, 19), (128, 1024, 3), (64, 1024, 700),
+                         (5, 2050, 130)]
 
-    @Test("the AVX-512 linear products equal a naive product on odd shapes, float32 and f16, with and without bias",
-          .enabled(if: LinearProducts.enabled, "this CPU has no AVX-512F (or STORYLOOM_LINEAR_PRODUCTS=openblas): the kernel is not used"))
+    @Test("the AVX2 linear products equal a naive product on odd shapes, float32 and f16, with and without bias",
+          .enabled(if: LinearProducts.enabled, "this CPU lacks AVX2 or FMA (or STORYLOOM_LINEAR_PRODUCTS=openblas): the kernel is not used"))
     func ownProducts() throws {
         for (rows, k, o) in Self.shapes {
             #expect(LinearProducts.pays(rows: rows, inFeatures: k))
@@ -53,8 +54,8 @@ struct LinearProductsTests {
         }
     }
 
-    @Test("the AVX-512 linear products give the same bits on one worker and on two",
-          .enabled(if: LinearProducts.enabled, "this CPU has no AVX-512F (or STORYLOOM_LINEAR_PRODUCTS=openblas): the kernel is not used"))
+    @Test("the AVX2 linear products give the same bits on one worker and on two",
+          .enabled(if: LinearProducts.enabled, "this CPU lacks AVX2 or FMA (or STORYLOOM_LINEAR_PRODUCTS=openblas): the kernel is not used"))
     func threadCountIndependent() throws {
         let (rows, k, o) = (40, 2100, 300)
         let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 31))
@@ -64,7 +65,7 @@ struct LinearProductsTests {
         #expect(one.data == two.data)
     }
 
-    @Test("the OpenBLAS forms for the same shapes (the path of CPUs without AVX-512) equal a naive product")
+    @Test("the OpenBLAS forms for the same shapes (the path of CPUs without AVX2 + FMA) equal a naive product")
     func openBLASForms() throws {
         for (rows, k, o) in Self.shapes {
             let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 41))
