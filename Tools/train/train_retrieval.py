@@ -15,13 +15,14 @@ hidden state), `visual_fc` (on CLIP's pooled image feature) and `logit_scale` â€
 them (captions, the GILLMapper's generation and the decision head do not), so this stage changes retrieval
 scores alone. Because the inputs are frozen, each training context's [IMG0] state is computed once.
 
-Training contexts, per training story (laid out as GILLContext.story(.gill) builds them, train_gill_story's
-`context_segments`): captions 1..k with images 1..k-1 (k = 2..5), captions 1..5, and the first caption alone;
-target panel k. Loss: InfoNCE of each context against every panel of the batch's stories except the panels its
+Training contexts, per training story of the training worlds (`--train-seeds`; laid out as GILLContext.story(.gill)
+builds them, train_gill_story's `context_segments`): captions 1..k with images 1..k-1 (k = 2..5), captions 1..5,
+and the first caption alone, drawn as often as `--context-weights` says; target panel k. Loss: InfoNCE of each context against every panel of the batch's stories except the panels its
 story has before panel k (as `exclude_context` does at evaluation), and the symmetric image-to-context term over the batch's
 targets; AdamW, cosine schedule.
 
-Held-out (validation world, default seed 900, 100 stories = 500 panels): the last panel from captions + images
+Held-out (validation world, default seed 900: its 500 stories as five pools of 100 stories = 500 panels, averaged):
+the last panel from captions + images
 under GILL's protocol (and among all panels, as before), from 5 captions, and from the first caption (the
 first panel): recall@1/@5 and the largest share of stories with one image in their top 3. The trained tensors go to OUT/heads.safetensors (float32);
 `--export FOLDER` writes FOLDER/gill.safetensors with the three retrained tensors in float16 and every other tensor unchanged.
@@ -86,12 +87,29 @@ def evaluate(gill, h, raw):
     return res
 
 
+def evaluate_pools(gill, h, raw, stories=100):
+    """`evaluate` over consecutive pools of `stories` stories (500 panels each, issue #11's measure), averaged:
+    five pools of the validation world's 500 stories read the heads with a fifth of one pool's spread."""
+    parts = [evaluate(gill, h[i:i + stories], raw[i:i + stories]) for i in range(0, len(h) - stories + 1, stories)]
+    return {name: {"recall@1": round(sum(p[name]["recall@1"] for p in parts) / len(parts), 4),
+                   "recall@5": round(sum(p[name]["recall@5"] for p in parts) / len(parts), 4),
+                   "mean_rank": round(sum(p[name]["mean_rank"] for p in parts) / len(parts), 2),
+                   "top3_max_share": max(p[name]["top3_max_share"] for p in parts),
+                   "recall@1_per_pool": [p[name]["recall@1"] for p in parts]} for name in parts[0]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sw.add_common_args(ap, steps=3000, batch=128, lr=1e-3)
     ap.add_argument("--init", default=os.path.join(sw.REPO, "Examples", "StoryWorld", "models", "gill"), help="GILL folder to start from")
-    ap.add_argument("--stories", type=int, default=8000, help="stories of the training world")
-    ap.add_argument("--val-stories", type=int, default=100, help="validation stories (5 panels each: the retrieval pool)")
+    ap.add_argument("--stories", type=int, default=8000, help="stories of each training world")
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=None,
+                    help="training worlds (>= 1000; default: --train-seed alone), their stories pooled")
+    ap.add_argument("--context-weights", type=float, nargs=len(CONTEXTS), default=None, metavar="W",
+                    help="how often each training context is drawn, in CONTEXTS' order: captions + images k = 2, 3, 4, 5, "
+                    "five captions, the first caption (default: all alike)")
+    ap.add_argument("--val-stories", type=int, default=500,
+                    help="validation stories, read in pools of 100 (500 panels each) and averaged")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--export", default=None, help="GILL folder to write gill.safetensors into (float16), from the last step")
@@ -99,9 +117,12 @@ def main():
     device = sw.setup(args)
     t0 = time.time()
 
-    train_dir = sw.make_world(os.path.join(args.data, f"world-{args.train_seed}-{args.stories}-0"), args.train_seed, args.stories, 0, "train")
-    val_dir = sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-{args.val_stories * 5}-0"), args.val_seed, args.val_stories * 5, 0, "validation")
-    train = stories_of(train_dir)
+    args.train_seeds = args.train_seeds or [args.train_seed]
+    train_dirs = [sw.make_world(os.path.join(args.data, f"world-{s}-{args.stories}-0"), s, args.stories, 0, "train")
+                  for s in args.train_seeds]
+    n_val = max(500, args.val_stories)   # the validation world other stages read: its first stories
+    val_dir = sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-{n_val}-0"), args.val_seed, n_val, 0, "validation")
+    train = [stories_of(d) for d in train_dirs]
     val = stories_of(val_dir)[:args.val_stories]
 
     tok, img_ids, gill = load_gill_folder(args.init, device)
@@ -112,14 +133,18 @@ def main():
     batcher = Batcher(gill, img_ids, tok.pad_token_id, device)
     enc = Encoder(tok)
 
-    raw, sq = features(gill.clip, train, os.path.join(args.data, f"gill-story-features-{args.train_seed}-{args.stories}.pt"), device)
+    raw, h = [], []
+    for seed, stories in zip(args.train_seeds, train):
+        r, sq = features(gill.clip, stories, os.path.join(args.data, f"gill-story-features-{seed}-{args.stories}.pt"), device)
+        raw.append(r)
+        h.append(img0_states(batcher, enc, tok.bos_token_id, stories, sq, img_ids, CONTEXTS))
+    raw, h, train = torch.cat(raw), torch.cat(h), [s for stories in train for s in stories]
     vraw, vsq = features(gill.clip, val, None, device)
-    h = img0_states(batcher, enc, tok.bos_token_id, train, sq, img_ids, CONTEXTS)
     vh = img0_states(batcher, enc, tok.bos_token_id, val, vsq, img_ids, [("images", 5), ("captions", 5), ("last", 1)])
     print(f"{len(train)} training stories, {len(val)} held-out; {sum(p.numel() for p in own) / 1e3:.1f}K trained; "
           f"features and states in {time.time() - t0:.0f} s", flush=True)
 
-    evals = [{"step": 0, **evaluate(gill, vh, vraw)}]
+    evals = [{"step": 0, **evaluate_pools(gill, vh, vraw)}]
     print("held-out at step 0:", json.dumps(evals[-1]), flush=True)
     opt = torch.optim.AdamW(own, lr=args.lr, weight_decay=args.weight_decay)
     sched = sw.warmup_cosine(opt, 50, args.steps)
@@ -130,7 +155,8 @@ def main():
     t1 = time.time()
     for step in range(1, args.steps + 1):
         stories = torch.tensor(rng.sample(range(len(train)), args.batch))
-        kinds = torch.tensor([rng.randrange(len(CONTEXTS)) for _ in range(args.batch)])
+        kinds = torch.tensor(rng.choices(range(len(CONTEXTS)), weights=args.context_weights, k=args.batch) if args.context_weights
+                             else [rng.randrange(len(CONTEXTS)) for _ in range(args.batch)])
         q = F.normalize(gill.ret_text_hidden_fcs[0](h[stories, kinds]), dim=-1)                  # [B, R]
         imgs = F.normalize(gill.visual_fc(raw[stories].reshape(-1, raw.shape[-1])), dim=-1)     # [B*5, R]
         logits = q @ imgs.T * gill.logit_scale.exp()
@@ -151,7 +177,7 @@ def main():
         if step % args.log_every == 0:
             print(f"step {step} loss {loss.item():.4f} t2i {t2i.item():.4f} scale {gill.logit_scale.exp().item():.1f}", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
-            evals.append({"step": step, **evaluate(gill, vh, vraw)})
+            evals.append({"step": step, **evaluate_pools(gill, vh, vraw)})
             print(f"held-out at step {step}:", json.dumps(evals[-1]), flush=True)
     train_s = time.time() - t1
     summary = {"args": vars(args), "evals": evals, "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1)}
