@@ -17,9 +17,10 @@ scores alone. Because the inputs are frozen, each training context's [IMG0] stat
 
 Training contexts, per training story of the training worlds (`--train-seeds`; laid out as GILLContext.story(.gill)
 builds them, train_gill_story's `context_segments`): captions 1..k with images 1..k-1 (k = 2..5), captions 1..5,
-and the first caption alone, drawn as often as `--context-weights` says; target panel k. Loss: InfoNCE of each context against every panel of the batch's stories except the panels its
-story has before panel k (as `exclude_context` does at evaluation), and the symmetric image-to-context term over the batch's
-targets; AdamW, cosine schedule.
+and the first caption alone, drawn as often as `--context-weights` says; target panel k. Loss: InfoNCE of each
+context against every panel of the batch's stories except the panels its story has before panel k (as
+`exclude_context` does at evaluation), and the symmetric image-to-context term over the batch's targets; AdamW,
+cosine schedule.
 
 Held-out (validation world, default seed 900: its 500 stories as five pools of 100 stories = 500 panels, averaged):
 the last panel from captions + images
@@ -90,6 +91,7 @@ def evaluate(gill, h, raw):
 def evaluate_pools(gill, h, raw, stories=100):
     """`evaluate` over consecutive pools of `stories` stories (500 panels each, issue #11's measure), averaged:
     five pools of the validation world's 500 stories read the heads with a fifth of one pool's spread."""
+    stories = min(stories, len(h))   # fewer validation stories than a pool: one pool of them all
     parts = [evaluate(gill, h[i:i + stories], raw[i:i + stories]) for i in range(0, len(h) - stories + 1, stories)]
     return {name: {"recall@1": round(sum(p[name]["recall@1"] for p in parts) / len(parts), 4),
                    "recall@5": round(sum(p[name]["recall@5"] for p in parts) / len(parts), 4),
