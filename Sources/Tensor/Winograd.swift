@@ -88,7 +88,7 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     let u = UnsafeMutablePointer<Float>.allocate(capacity: positions * channelBand * c)
     let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * channelBand * tileBand)
     defer { v.deallocate(); u.deallocate(); m.deallocate() }
-    let avx512Products = winogradProductsEnabled && storyloom_winograd_products_available() != 0
+    let ownKernel = winogradProductsEnabled && storyloom_winograd_products_available() != 0
     var firstTile = 0
     while firstTile < layout.total {
         let tiles = min(tileBand, layout.total - firstTile)
@@ -97,7 +97,7 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
         // 256@256² F(2×2) 292 → 223 ms, UNet 1920→640 at 32×32 one image 119 → 86 ms; 320@64×64 one image even);
         // fewer than 32 tiles fill a fraction of its 32-column block. `bench sd --quick` alternating, two runs
         // each: UNet 64×64 7.60 / 7.80 → 7.34 / 7.26 s, 32×32 2.21 / 2.02 → 2.09 / 1.87 s, VAE 9.08 / 8.11 → 7.66 / 7.77 s.
-        let ownProducts = avx512Products && tiles >= WinogradProducts.minimumTiles && c >= WinogradProducts.minimumChannels
+        let ownProducts = ownKernel && WinogradProducts.tiles.contains(tiles) && c >= WinogradProducts.minimumChannels
         winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
         var o0 = 0
         while o0 < o {
@@ -126,10 +126,15 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     }
 }
 
-/// Where Storyloom's AVX-512 kernel runs a convolution's products instead of OpenBLAS (see `winogradConvolve`).
+/// Where Storyloom's kernels run a convolution's products instead of OpenBLAS (see `winogradConvolve`).
 enum WinogradProducts {
     static let minimumChannels = 128
-    static let minimumTiles = 32
+    /// Tile counts (columns of each product) where the kernel pays. AVX-512: from 32 (fewer fill a fraction of its
+    /// 32-column block). AVX2 (16-column block): beside OpenBLAS 0.3.21's Zen kernels on one core of an AMD EPYC
+    /// without AVX-512 (C harness, the same product both ways alternating, best of 9, two runs), depth 1,280:
+    /// 8 tiles 0.96–1.01×, 16 1.34–1.60×, 32 1.22–1.26×, 64 1.08–1.18×, 128 0.96–1.07×; 320–640 deep: 256 tiles
+    /// 0.88–1.11×, 512–2,048 tiles 0.84–1.03× (OpenBLAS near this core's peak there, our panel packing not free).
+    static let tiles: ClosedRange<Int> = storyloom_winograd_products_available() == 2 ? 32...Int.max : 16...128
 }
 
 /// Whether Winograd products may skip OpenBLAS (`STORYLOOM_WINOGRAD_PRODUCTS=openblas` keeps OpenBLAS, to compare).
@@ -137,9 +142,10 @@ let winogradProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_WIN
 
 /// What runs the Winograd products here, for `doctor` and the benchmarks' notes.
 public var winogradProductsDescription: String {
-    if storyloom_winograd_products_available() == 0 { return "winograd products: OpenBLAS (no AVX-512F on this CPU)" }
+    let kernel = storyloom_winograd_products_available()
+    if kernel == 0 { return "winograd products: OpenBLAS (no AVX-512F, no AVX2 + FMA on this CPU)" }
     return winogradProductsEnabled
-        ? "winograd products: Storyloom's AVX-512 kernel from \(WinogradProducts.minimumChannels) channels and \(WinogradProducts.minimumTiles) tiles, OpenBLAS below"
+        ? "winograd products: Storyloom's \(kernel == 2 ? "AVX-512" : "AVX2") kernel from \(WinogradProducts.minimumChannels) channels and \(WinogradProducts.tiles.upperBound == Int.max ? "\(WinogradProducts.tiles.lowerBound) tiles" : "\(WinogradProducts.tiles.lowerBound)–\(WinogradProducts.tiles.upperBound) tiles"), OpenBLAS elsewhere"
         : "winograd products: OpenBLAS (STORYLOOM_WINOGRAD_PRODUCTS=openblas)"
 }
 

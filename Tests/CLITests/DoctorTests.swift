@@ -44,9 +44,12 @@ import Testing
         let cli = try CLI()
         let plain = try cli.run(["doctor"])
         #expect(plain.stdout.contains("winograd products: "), "\(plain.stdout)")
-        // Storyloom's kernel only where the CPU has AVX-512F (doctor's cpu line says whether it has).
+        // Storyloom's AVX-512 kernel where the CPU has AVX-512F, its AVX2 one where it has AVX2 + FMA only
+        // (doctor's cpu line says which it has).
         let avx512 = plain.stdout.contains("avx512f yes")
+        let avx2 = plain.stdout.contains("avx2 yes, fma yes")
         #expect(plain.stdout.contains("Storyloom's AVX-512 kernel") == avx512, "\(plain.stdout)")
+        #expect(plain.stdout.contains("Storyloom's AVX2 kernel from") == (avx2 && !avx512), "\(plain.stdout)")
         let kept = try cli.run(["doctor"], environment: ["STORYLOOM_WINOGRAD_PRODUCTS": "openblas"])
         #expect(kept.stdout.contains("winograd products: OpenBLAS"), "\(kept.stdout)")
     }

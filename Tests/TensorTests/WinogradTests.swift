@@ -205,28 +205,32 @@ struct WinogradTests {
             expectClose(u, "F(\(m)) kernel, \(channels) channels")
         }
     }
-    /// The AVX-512 products (`winograd_products.h`) against a naive Double product: row counts around its 8-row
-    /// block, column counts around its 32-column block (masked tails), depths 1 to 130. Tolerance 1e-6 of the
-    /// magnitude sum Σ|u·v| (float32 FMAs over up to 130 terms). Skipped on CPUs without AVX-512F, where
-    /// `winogradConvolve` keeps OpenBLAS and this kernel is never called.
-    @Test("the AVX-512 Winograd products equal a naive product on odd shapes",
-          .enabled(if: storyloom_winograd_products_available() != 0, "this CPU has no AVX-512F: the kernel is not used here"))
-    func avx512Products() throws {
-        for (rows, cols, depth) in [(1, 1, 1), (8, 32, 7), (9, 33, 130), (17, 70, 64), (3, 15, 128), (16, 48, 5)] {
-            let u = try Self.random([rows, depth], seed: UInt64(rows)).data
-            let v = try Self.random([depth, cols], seed: UInt64(cols)).data
-            var m = [Float](repeating: .nan, count: rows * cols)
-            m.withUnsafeMutableBufferPointer { storyloom_winograd_product(rows, cols, depth, u, v, $0.baseAddress!) }
-            var worst = 0.0
-            for i in 0..<rows { for j in 0..<cols {
-                var sum = 0.0, magnitude = 0.0
-                for k in 0..<depth {
-                    let p = Double(u[i * depth + k]) * Double(v[k * cols + j])
-                    sum += p; magnitude += abs(p)
-                }
-                worst = max(worst, abs(Double(m[i * cols + j]) - sum) / max(magnitude, 1e-30))
-            } }
-            #expect(worst < 1e-6, "\(rows) × \(cols) × \(depth): worst relative error \(worst)")
+    /// Storyloom's Winograd products (`winograd_products.h`), each kernel this CPU has (AVX2 + FMA; AVX-512),
+    /// against a naive Double product: row counts around the 6- and 8-row blocks, column counts around the 16- and
+    /// 32-column blocks (masked tails), depths 1 to 600 (the AVX2 kernel's 256-deep passes). Tolerance 1e-6 of the
+    /// magnitude sum Σ|u·v| (float32 FMAs over up to 600 terms). Skipped on CPUs with neither, where
+    /// `winogradConvolve` keeps OpenBLAS and no kernel is called.
+    @Test("Storyloom's Winograd products equal a naive product on odd shapes",
+          .enabled(if: storyloom_winograd_products_available() != 0, "this CPU has neither AVX-512F nor AVX2 + FMA: the kernels are not used here"))
+    func ownProducts() throws {
+        for kernel in 1...Int(storyloom_winograd_products_available()) {
+            for (rows, cols, depth) in [(1, 1, 1), (8, 32, 7), (9, 33, 130), (17, 70, 64), (3, 15, 128), (16, 48, 5),
+                                        (7, 17, 600), (13, 300, 257), (6, 16, 256)] {
+                let u = try Self.random([rows, depth], seed: UInt64(rows)).data
+                let v = try Self.random([depth, cols], seed: UInt64(cols)).data
+                var m = [Float](repeating: .nan, count: rows * cols)
+                m.withUnsafeMutableBufferPointer { storyloom_winograd_product_with(Int32(kernel), rows, cols, depth, u, v, $0.baseAddress!) }
+                var worst = 0.0
+                for i in 0..<rows { for j in 0..<cols {
+                    var sum = 0.0, magnitude = 0.0
+                    for k in 0..<depth {
+                        let p = Double(u[i * depth + k]) * Double(v[k * cols + j])
+                        sum += p; magnitude += abs(p)
+                    }
+                    worst = max(worst, abs(Double(m[i * cols + j]) - sum) / max(magnitude, 1e-30))
+                } }
+                #expect(worst < 1e-6, "kernel \(kernel == 2 ? "AVX-512" : "AVX2"), \(rows) × \(cols) × \(depth): worst relative error \(worst)")
+            }
         }
     }
 }

@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-/// The products of a Winograd convolution, `M_ξ = U_ξ · V_ξ`, on CPUs with AVX-512 (Tensor's Winograd.swift
-/// uses OpenBLAS elsewhere).
+/// The products of a Winograd convolution, `M_ξ = U_ξ · V_ξ`, on CPUs with AVX-512 or AVX2 + FMA (Tensor's
+/// Winograd.swift uses OpenBLAS elsewhere).
 ///
 /// Why not sgemm: each product is mid-sized (SD's UNet: 320–2560 rows and depth, 16–1024 tiles per image) and
 /// its operands are used once, so OpenBLAS spends a sixth of the time packing both into its panel layout on
@@ -14,12 +14,21 @@
 /// 0.3.21's Cooper Lake kernels on one core of an AMD EPYC (C harness without the panel copy, best of 20):
 /// 320 × 256 × 320 106 → 117 GFLOP/s, 640 × 64 × 640 101 → 117, 1280 × 32 × 1280 93 → 118; in SD's UNet and VAE
 /// see Tensor's Winograd.swift.
+///
+/// Without AVX-512 (Zen 2/3 and older Intel parts) a 6 × 16 AVX2 + FMA block does the same over V packed once into
+/// 16-column panels, blocked like a GEMM (256 columns × 256 depth per pass) since its panels are half as wide.
 
-/// Whether `storyloom_winograd_product` may be called (the CPU has AVX-512F).
+/// Which kernel `storyloom_winograd_product` runs here: 2 the AVX-512 one, 1 the AVX2 + FMA one, 0 none (the CPU
+/// has neither; do not call it).
 int storyloom_winograd_products_available(void);
 
 /// `m[rows, cols] = u[rows, depth] · v[depth, cols]`, all row-major and contiguous; `m` is overwritten.
 /// Requires `storyloom_winograd_products_available()`.
 void storyloom_winograd_product(size_t rows, size_t cols, size_t depth, const float *u, const float *v, float *m);
+
+/// The same with the kernel named (1 AVX2 + FMA, 2 AVX-512), for tests that check each kernel the CPU has;
+/// requires `storyloom_winograd_products_available() >= kernel`.
+void storyloom_winograd_product_with(int kernel, size_t rows, size_t cols, size_t depth, const float *u,
+                                     const float *v, float *m);
 
 #endif
