@@ -92,12 +92,13 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
     var firstTile = 0
     while firstTile < layout.total {
         let tiles = min(tileBand, layout.total - firstTile)
-        // The products without OpenBLAS's packing where the CPU has AVX-512 (`winograd_products.h`) and they pay.
+        // The products without OpenBLAS's packing where the CPU has AVX-512 or AVX2 + FMA (`winograd_products.h`) and
+        // they pay (`WinogradProducts.pay`). AVX-512:
         // `bench conv`, the same binary both ways, best of 2: SD's layers from 128 channels 5–45% faster (VAE
         // 256@256² F(2×2) 292 → 223 ms, UNet 1920→640 at 32×32 one image 119 → 86 ms; 320@64×64 one image even);
         // fewer than 32 tiles fill a fraction of its 32-column block. `bench sd --quick` alternating, two runs
         // each: UNet 64×64 7.60 / 7.80 → 7.34 / 7.26 s, 32×32 2.21 / 2.02 → 2.09 / 1.87 s, VAE 9.08 / 8.11 → 7.66 / 7.77 s.
-        let ownProducts = ownKernel && WinogradProducts.tiles.contains(tiles) && c >= WinogradProducts.minimumChannels
+        let ownProducts = ownKernel && WinogradProducts.pay(channels: c, tiles: tiles)
         winogradInputTransform(x, channels: c, layout: layout, firstTile: firstTile, tiles: tiles, into: v)
         var o0 = 0
         while o0 < o {
@@ -128,13 +129,25 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
 
 /// Where Storyloom's kernels run a convolution's products instead of OpenBLAS (see `winogradConvolve`).
 enum WinogradProducts {
-    static let minimumChannels = 128
-    /// Tile counts (columns of each product) where the kernel pays. AVX-512: from 32 (fewer fill a fraction of its
-    /// 32-column block). AVX2 (16-column block): beside OpenBLAS 0.3.21's Zen kernels on one core of an AMD EPYC
-    /// without AVX-512 (C harness, the same product both ways alternating, best of 9, two runs), depth 1,280:
-    /// 8 tiles 0.96–1.01×, 16 1.34–1.60×, 32 1.22–1.26×, 64 1.08–1.18×, 128 0.96–1.07×; 320–640 deep: 256 tiles
-    /// 0.88–1.11×, 512–2,048 tiles 0.84–1.03× (OpenBLAS near this core's peak there, our panel packing not free).
-    static let tiles: ClosedRange<Int> = storyloom_winograd_products_available() == 2 ? 32...Int.max : 16...128
+    static let avx512 = storyloom_winograd_products_available() == 2
+
+    /// AVX-512: from 128 channels and 32 tiles (fewer tiles fill a fraction of its 32-column block).
+    /// AVX2 (16-column block), beside OpenBLAS 0.3.21's Zen kernels on one core of an AMD EPYC without AVX-512
+    /// (C harness, the same product both ways alternating, best of 9, two or three runs; rows × tiles × channels):
+    /// up to 256 channels at any tile count, where OpenBLAS's packing weighs most: 32 × 768 × 32 1.35×,
+    /// 64 × 256–1,024 × 64 1.01–1.24×, 64 × 768 × 128–192 1.09–1.13×, 128 × 192–1,024 × 128 1.07–1.18×,
+    /// 256 × 512 × 256 1.07–1.09×; deeper, only at 16–128 tiles: 1,280 deep 8 tiles 0.96–1.01×, 16 1.34–1.60×,
+    /// 32 1.22–1.26×, 64 1.08–1.18×, 128 0.96–1.07×; 320–640 deep at 512–2,048 tiles 0.84–1.03× (OpenBLAS near the
+    /// core's peak there, and our panel packing is not free).
+    static func pay(channels: Int, tiles: Int) -> Bool {
+        if avx512 { return channels >= 128 && tiles >= 32 }
+        return channels >= 32 && tiles >= 16 && (channels <= 256 || tiles <= 128)
+    }
+
+    static var description: String {
+        avx512 ? "from 128 channels and 32 tiles"
+            : "from 32 channels and 16 tiles (above 256 channels up to 128 tiles)"
+    }
 }
 
 /// Whether Winograd products may skip OpenBLAS (`STORYLOOM_WINOGRAD_PRODUCTS=openblas` keeps OpenBLAS, to compare).
@@ -145,7 +158,7 @@ public var winogradProductsDescription: String {
     let kernel = storyloom_winograd_products_available()
     if kernel == 0 { return "winograd products: OpenBLAS (no AVX-512F, no AVX2 + FMA on this CPU)" }
     return winogradProductsEnabled
-        ? "winograd products: Storyloom's \(kernel == 2 ? "AVX-512" : "AVX2") kernel from \(WinogradProducts.minimumChannels) channels and \(WinogradProducts.tiles.upperBound == Int.max ? "\(WinogradProducts.tiles.lowerBound) tiles" : "\(WinogradProducts.tiles.lowerBound)–\(WinogradProducts.tiles.upperBound) tiles"), OpenBLAS elsewhere"
+        ? "winograd products: Storyloom's \(kernel == 2 ? "AVX-512" : "AVX2") kernel \(WinogradProducts.description), OpenBLAS elsewhere"
         : "winograd products: OpenBLAS (STORYLOOM_WINOGRAD_PRODUCTS=openblas)"
 }
 
