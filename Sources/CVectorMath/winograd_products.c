@@ -3,6 +3,8 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
+#include "block_6x16.h"
+
 #define AVX512_TARGET __attribute__((target("avx512f")))
 
 /* One block of R ≤ 8 rows of U by a 32-column panel of V (stores masked to the panel's columns): 2·R
@@ -59,69 +61,13 @@ AVX512_TARGET static void product_avx512(size_t rows, size_t cols, size_t depth,
     }
 }
 
-/* AVX2 + FMA (CPUs without AVX-512, such as Zen 2/3): a 6 × 16 register block (12 accumulators, BLIS's Haswell
-   shape) over V packed once into 16-column panels. Loops as in a blocked GEMM: columns in groups of 256 and depth
-   in chunks of 256, so that a group's panel slices (256 × 256 floats, 256 KB) stay in L2 while each block of U's
-   6 rows × 256 depth (6 KB) stays in L1 across the group's panels. Each output is one FMA chain over k in order,
-   partial sums kept in m between depth chunks. */
+/* AVX2 + FMA (CPUs without AVX-512, such as Zen 2/3): the 6 × 16 block of block_6x16.h over V packed once into
+   16-column panels. Loops as in a blocked GEMM: columns in groups of 256 and depth in chunks of 256, so that a
+   group's panel slices (256 × 256 floats, 256 KB) stay in L2 while each block of U's 6 rows × 256 depth (6 KB) stays
+   in L1 across the group's panels; partial sums are kept in m between depth chunks. */
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
-#ifndef AVX2_DEPTH_CHUNK
 #define AVX2_DEPTH_CHUNK 256
-#endif
-#ifndef AVX2_COLUMN_GROUP
 #define AVX2_COLUMN_GROUP 256
-#endif
-
-AVX2_TARGET static inline __attribute__((always_inline)) void block_avx2(const int R, const int start, const int masked,
-                                                                         size_t depth, const float *u, size_t ldu,
-                                                                         const float *panel, float *m, size_t ldm,
-                                                                         __m256i mask0, __m256i mask1) {
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
-#define LOAD(r, lo, hi)                                                                                               \
-    if (R > r) {                                                                                                      \
-        if (masked) { lo = _mm256_maskload_ps(m + r * ldm, mask0); hi = _mm256_maskload_ps(m + r * ldm + 8, mask1); } \
-        else { lo = _mm256_loadu_ps(m + r * ldm); hi = _mm256_loadu_ps(m + r * ldm + 8); }                            \
-    }
-    if (!start) { LOAD(0, c00, c01) LOAD(1, c10, c11) LOAD(2, c20, c21) LOAD(3, c30, c31) LOAD(4, c40, c41) LOAD(5, c50, c51) }
-#undef LOAD
-    const float *u0 = u, *u1 = u + ldu, *u2 = u + 2 * ldu, *u3 = u + 3 * ldu, *u4 = u + 4 * ldu, *u5 = u + 5 * ldu;
-    for (size_t k = 0; k < depth; k++) {
-        __m256 b0 = _mm256_loadu_ps(panel + 16 * k), b1 = _mm256_loadu_ps(panel + 16 * k + 8), a;
-        if (R > 0) { a = _mm256_broadcast_ss(u0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01); }
-        if (R > 1) { a = _mm256_broadcast_ss(u1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11); }
-        if (R > 2) { a = _mm256_broadcast_ss(u2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21); }
-        if (R > 3) { a = _mm256_broadcast_ss(u3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31); }
-        if (R > 4) { a = _mm256_broadcast_ss(u4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41); }
-        if (R > 5) { a = _mm256_broadcast_ss(u5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51); }
-    }
-#define STORE(r, lo, hi)                                                                                              \
-    if (R > r) {                                                                                                      \
-        if (masked) { _mm256_maskstore_ps(m + r * ldm, mask0, lo); _mm256_maskstore_ps(m + r * ldm + 8, mask1, hi); } \
-        else { _mm256_storeu_ps(m + r * ldm, lo); _mm256_storeu_ps(m + r * ldm + 8, hi); }                            \
-    }
-    STORE(0, c00, c01) STORE(1, c10, c11) STORE(2, c20, c21) STORE(3, c30, c31) STORE(4, c40, c41) STORE(5, c50, c51)
-#undef STORE
-}
-
-/* One depth chunk of every row of U against one panel: blocks of 6 rows, then the remaining 1–5. */
-AVX2_TARGET static inline __attribute__((always_inline)) void rows_avx2(const int start, const int masked, size_t rows,
-                                                                        size_t depth, const float *u, size_t ldu,
-                                                                        const float *panel, float *m, size_t ldm,
-                                                                        __m256i mask0, __m256i mask1) {
-    size_t i = 0;
-    for (; i + 6 <= rows; i += 6) block_avx2(6, start, masked, depth, u + i * ldu, ldu, panel, m + i * ldm, ldm, mask0, mask1);
-    const float *ur = u + i * ldu;
-    float *mr = m + i * ldm;
-    switch (rows - i) {
-    case 5: block_avx2(5, start, masked, depth, ur, ldu, panel, mr, ldm, mask0, mask1); break;
-    case 4: block_avx2(4, start, masked, depth, ur, ldu, panel, mr, ldm, mask0, mask1); break;
-    case 3: block_avx2(3, start, masked, depth, ur, ldu, panel, mr, ldm, mask0, mask1); break;
-    case 2: block_avx2(2, start, masked, depth, ur, ldu, panel, mr, ldm, mask0, mask1); break;
-    case 1: block_avx2(1, start, masked, depth, ur, ldu, panel, mr, ldm, mask0, mask1); break;
-    default: break;
-    }
-}
 
 AVX2_TARGET static void product_avx2(size_t rows, size_t cols, size_t depth, const float *u, const float *v, float *m,
                                      float *panels) {
@@ -161,11 +107,11 @@ AVX2_TARGET static void product_avx2(size_t rows, size_t cols, size_t depth, con
                     float *mb = m + i0 * cols + p * 16;
                     int masked = tail && p == panelCount - 1;
                     if (k0 == 0) {
-                        if (masked) rows_avx2(1, 1, r, kc, ub, depth, panel, mb, cols, tail0, tail1);
-                        else rows_avx2(1, 0, r, kc, ub, depth, panel, mb, cols, full, full);
+                        if (masked) rows_6x16(0, 1, r, kc, ub, depth, panel, mb, cols, tail0, tail1);
+                        else rows_6x16(0, 0, r, kc, ub, depth, panel, mb, cols, full, full);
                     } else {
-                        if (masked) rows_avx2(0, 1, r, kc, ub, depth, panel, mb, cols, tail0, tail1);
-                        else rows_avx2(0, 0, r, kc, ub, depth, panel, mb, cols, full, full);
+                        if (masked) rows_6x16(1, 1, r, kc, ub, depth, panel, mb, cols, tail0, tail1);
+                        else rows_6x16(1, 0, r, kc, ub, depth, panel, mb, cols, full, full);
                     }
                 }
             }
