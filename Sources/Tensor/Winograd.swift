@@ -145,8 +145,8 @@ enum WinogradProducts {
     }
 
     static var description: String {
-        avx512 ? "from 128 channels and 32 tiles"
-            : "from 32 channels and 16 tiles (above 256 channels up to 128 tiles)"
+        avx512 ? "AVX-512 kernel from 128 channels and 32 tiles"
+            : "AVX2 kernel from 32 channels and 16 tiles (above 256 channels up to 128 tiles)"
     }
 }
 
@@ -155,10 +155,11 @@ let winogradProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_WIN
 
 /// What runs the Winograd products here, for `doctor` and the benchmarks' notes.
 public var winogradProductsDescription: String {
-    let kernel = storyloom_winograd_products_available()
-    if kernel == 0 { return "winograd products: OpenBLAS (no AVX-512F, no AVX2 + FMA on this CPU)" }
+    if storyloom_winograd_products_available() == 0 {
+        return "winograd products: OpenBLAS (no AVX-512F, no AVX2 + FMA on this CPU)"
+    }
     return winogradProductsEnabled
-        ? "winograd products: Storyloom's \(kernel == 2 ? "AVX-512" : "AVX2") kernel \(WinogradProducts.description), OpenBLAS elsewhere"
+        ? "winograd products: Storyloom's \(WinogradProducts.description), OpenBLAS elsewhere"
         : "winograd products: OpenBLAS (STORYLOOM_WINOGRAD_PRODUCTS=openblas)"
 }
 
