@@ -4,8 +4,8 @@ import Foundation
 
 /// Where `linear` runs Storyloom's AVX2 products (`linear_products.h`) instead of OpenBLAS, and their driver.
 ///
-/// The shapes are `transposedProductPays`' (2–128 rows, ≥ 1,024 inputs: a prompt's prefill), the ones where
-/// OpenBLAS spends its time packing a weight it reads once (figures in the header).
+/// The shapes are a prompt's prefill (`transposedProductPays`' 2–128 rows from 1,024 inputs, and 64–128 rows from
+/// 768), the ones where OpenBLAS spends its time packing a weight it reads once (figures in the header).
 enum LinearProducts {
     /// Whether they run here: the CPU has AVX2 and FMA, and `STORYLOOM_LINEAR_PRODUCTS=openblas` (to compare) is unset.
     static let enabled = storyloom_linear_products_available() != 0
@@ -15,9 +15,19 @@ enum LinearProducts {
     /// others; a half-precision tile is widened into a scratch of this size per worker.
     static let tileFloats = 1 << 18
 
+    /// 768-input products (OPT-125m's width) from 64 rows, below `transposedProductPays`' 1,024 inputs. On an
+    /// AVX2-only AMD EPYC (Zen kernels), one core, C harness alternating, best of 15, two runs, 64 rows: 768 → 768
+    /// 1.14–1.16×, 768 → 3,072 1.15–1.19× the better of OpenBLAS's two orientations; `bench llm --quick`, builds
+    /// alternating: OPT-125m prefill 0.162 / 0.175 → 0.122 / 0.121 s. Not for 50 rows (a ViT-B/32 image: four panels
+    /// with 14 rows of padding): 0.99–1.01× in the harness, and `bench clip --quick` B/32 batch 1 went 86–92 →
+    /// 149–214 ms at two threads.
+    static let narrowInputs = 768, narrowRows = 64
+
     /// Whether `linear` of `rows` rows over `inFeatures` inputs takes this path.
     static func pays(rows: Int, inFeatures: Int) -> Bool {
-        enabled && pthread_getspecific(openBLASKey) == nil && transposedProductPays(rows: rows, inFeatures: inFeatures)
+        enabled && pthread_getspecific(openBLASKey) == nil
+            && (transposedProductPays(rows: rows, inFeatures: inFeatures)
+                || (rows >= narrowRows && rows <= 128 && inFeatures >= narrowInputs))
     }
 
     /// Runs `body` with every `linear` called on this thread going to OpenBLAS: how tests check, on a CPU with
@@ -84,6 +94,6 @@ private let openBLASKey: pthread_key_t = {
 public var linearProductsDescription: String {
     if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX2 + FMA on this CPU)" }
     return LinearProducts.enabled
-        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs, OpenBLAS otherwise"
+        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and 64–128 rows from 768, OpenBLAS otherwise"
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
 }
