@@ -41,12 +41,12 @@ void storyloom_linear_pack(size_t rows, size_t depth, const float *x, float *pan
 AVX2_TARGET static void product_avx2(size_t features, size_t rows, size_t depth, const float *w, const float *panels,
                                      float *product) {
     size_t ldm = storyloom_linear_product_stride(rows);
+    const __m256i all = _mm256_set1_epi32(-1);  // every lane: the panels are padded to 16 rows
     for (size_t k0 = 0; k0 < depth; k0 += DEPTH_CHUNK) {
         size_t d = depth - k0 < DEPTH_CHUNK ? depth - k0 : DEPTH_CHUNK;
         // Every panel against the same weight rows: they are read from memory once and from cache after.
         for (size_t p = 0; p * 16 < rows; p++) {
             const float *panel = panels + p * 16 * depth + k0 * 16;
-            const __m256i all = _mm256_set1_epi32(-1);
             if (k0 == 0) {
                 rows_6x16(0, 0, features, d, w + k0, depth, panel, product + p * 16, ldm, all, all);
             } else {

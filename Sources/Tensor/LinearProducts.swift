@@ -18,7 +18,8 @@ enum LinearProducts {
     /// 768-input products (OPT-125m's width) from 64 rows, below `transposedProductPays`' 1,024 inputs. On an
     /// AVX2-only AMD EPYC (Zen kernels), one core, C harness alternating, best of 15, two runs, 64 rows: 768 → 768
     /// 1.14–1.16×, 768 → 3,072 1.15–1.19× the better of OpenBLAS's two orientations; `bench llm --quick`, builds
-    /// alternating: OPT-125m prefill 0.162 / 0.175 → 0.122 / 0.121 s. Not for 50 rows (a ViT-B/32 image: four panels
+    /// alternating, two pairs of runs: OPT-125m prefill 0.162 / 0.175 → 0.122 / 0.121 s and 0.124 / 0.104 → 0.088 /
+    /// 0.090 s. Not for 50 rows (a ViT-B/32 image: four panels
     /// with 14 rows of padding): 0.99–1.01× in the harness, and `bench clip --quick` B/32 batch 1 went 86–92 →
     /// 149–214 ms at two threads.
     static let narrowInputs = 768, narrowRows = 64
@@ -94,6 +95,6 @@ private let openBLASKey: pthread_key_t = {
 public var linearProductsDescription: String {
     if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX2 + FMA on this CPU)" }
     return LinearProducts.enabled
-        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and 64–128 rows from 768, OpenBLAS otherwise"
+        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), OpenBLAS otherwise"
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
 }
