@@ -31,6 +31,59 @@ enum LinearProducts {
                 || (rows >= narrowRows && rows <= 128 && inFeatures >= narrowInputs))
     }
 
+    /// Whether `linear` of `rows` rows takes the AVX-512 blocked product (`storyloom_linear_gemm`) instead of OpenBLAS:
+    /// every product of 2 rows or more that `pays` does not take, on a CPU with AVX-512F where OpenBLAS runs kernels
+    /// without it (`gemmEnabled`).
+    static func gemmPays(rows: Int, inFeatures: Int) -> Bool {
+        gemmEnabled && rows >= 2 && inFeatures >= 1 && pthread_getspecific(openBLASKey) == nil
+    }
+
+    /// The CPU has AVX-512F and OpenBLAS's chosen kernels are AVX2 or older (Haswell, Zen, …: OpenBLAS 0.3.21 does
+    /// not know Zen 5, and some machines set `OPENBLAS_CORETYPE=Haswell`), so half of each vector unit sits idle in
+    /// its sgemm. Where OpenBLAS runs its own AVX-512 kernels (SkylakeX, Cooper Lake, Sapphire Rapids) it keeps these
+    /// products: ours were not measured beside those. `bench clip` (Zen 5, 2 threads, `OPENBLAS_CORETYPE=Haswell`):
+    /// see the README's Speed section.
+    static let gemmEnabled = enabled && storyloom_linear_gemm_available() != 0
+        && !openBLASAVX512Cores.contains(BLASKernels.coreName.lowercased())
+    static let openBLASAVX512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+    /// `out[rows, O] = x[rows, K] · weightᵀ + bias` through `storyloom_linear_gemm`: the workers split the weight's
+    /// rows in multiples of its 32-feature panels (x's rows where there are too few features to go round); a
+    /// half-precision weight is widened a tile at a time into each worker's scratch. Every element of `out` is written,
+    /// and the result does not depend on the thread count.
+    static func runGEMM(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, weight: Rows, outFeatures o: Int,
+                        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        let panels = (o + 31) / 32
+        let byFeatures = panels >= Threads.count
+        let workers = max(1, min(Threads.count, byFeatures ? panels : rows))
+        let tileRows = max(32, tileFloats / max(k, 1) / 32 * 32)
+        Threads.parallelFor(workers) { worker in
+            let (f0, f1) = byFeatures ? (min(o, panels * worker / workers * 32), min(o, panels * (worker + 1) / workers * 32)) : (0, o)
+            let (r0, r1) = byFeatures ? (0, rows) : (rows * worker / workers, rows * (worker + 1) / workers)
+            guard f1 > f0, r1 > r0 else { return }
+            for r in r0..<r1 {
+                if let bias { (out + r * o + f0).update(from: bias + f0, count: f1 - f0) }
+                else { (out + r * o + f0).update(repeating: 0, count: f1 - f0) }
+            }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_linear_gemm_scratch_size())
+            defer { scratch.deallocate() }
+            switch weight {
+            case let .float32(w):
+                storyloom_linear_gemm(r1 - r0, k, x + r0 * k, f1 - f0, w + f0 * k, out + r0 * o + f0, o, scratch)
+            case let .half(w, format):
+                let wide = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
+                defer { wide.deallocate() }
+                var t = f0
+                while t < f1 {
+                    let n = min(tileRows, f1 - t)
+                    storyloom_half_to_float(w + t * k, wide, n * k, format)
+                    storyloom_linear_gemm(r1 - r0, k, x + r0 * k, n, wide, out + r0 * o + t, o, scratch)
+                    t += n
+                }
+            }
+        }
+    }
+
     /// Runs `body` with every `linear` called on this thread going to OpenBLAS: how tests check, on a CPU with
     /// AVX2 and FMA, the path a CPU without them takes.
     static func withOpenBLAS<T>(_ body: () throws -> T) rethrows -> T {
@@ -95,6 +148,7 @@ private let openBLASKey: pthread_key_t = {
 public var linearProductsDescription: String {
     if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX2 + FMA on this CPU)" }
     return LinearProducts.enabled
-        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), OpenBLAS otherwise"
+        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), "
+            + (LinearProducts.gemmEnabled ? "its AVX-512 blocked product for the other products of 2 rows or more (OpenBLAS runs \(BLASKernels.coreName) kernels)" : "OpenBLAS otherwise")
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
 }

@@ -50,6 +50,13 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
         }
         return
     }
+    if LinearProducts.gemmPays(rows: rows, inFeatures: inFeatures) {
+        out.withUnsafeMutableBufferPointer { op in
+            LinearProducts.runGEMM(x, rows: rows, inFeatures: inFeatures, weight: .float32(weight), outFeatures: outFeatures,
+                                   bias: bias, out: op.baseAddress!)
+        }
+        return
+    }
     if transposedProductPays(rows: rows, inFeatures: inFeatures) {
         out.withUnsafeMutableBufferPointer { op in
             linearTransposed(x, rows: rows, inFeatures: inFeatures, weight: weight, outFeatures: outFeatures, bias: bias,

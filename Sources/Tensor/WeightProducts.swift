@@ -73,6 +73,10 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
             LinearProducts.run(x, rows: rows, inFeatures: k, weight: .half(w, format), outFeatures: o, bias: bias, out: out)
             return
         }
+        if LinearProducts.gemmPays(rows: rows, inFeatures: k) {
+            LinearProducts.runGEMM(x, rows: rows, inFeatures: k, weight: .half(w, format), outFeatures: o, bias: bias, out: out)
+            return
+        }
         // Prefill-shaped products run transposed (`transposedProductPays`), written back with the bias.
         let transposed = transposedProductPays(rows: rows, inFeatures: k)
         if let bias, !transposed {

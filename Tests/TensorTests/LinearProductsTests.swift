@@ -65,6 +65,59 @@ struct LinearProductsTests {
         #expect(one.data == two.data)
     }
 
+    /// (rows, in, out) for the AVX-512 blocked product: rows around its 12-row blocks and past 128 (where the AVX2
+    /// products stop), depth around its 384-deep passes (385, 800) and its 16-deep packing tiles (17), outputs around
+    /// its 32-feature panels and 256-feature blocks (31, 33, 290), fewer outputs than workers' panels (5: split by rows).
+    static let gemmShapes = [(2, 17, 5), (13, 385, 33), (150, 800, 290), (257, 64, 31), (25, 1000, 64), (131, 768, 97)]
+
+    @Test("the AVX-512 blocked product equals a naive product on odd shapes, called directly with a seeded output",
+          .enabled(if: storyloom_linear_gemm_available() != 0, "this CPU lacks AVX-512F: the blocked product is not used"))
+    func blockedProductKernel() throws {
+        for (rows, k, o) in Self.gemmShapes {
+            let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 51))
+            let w = try Tensor(shape: [o, k], data: Self.values(o * k, seed: 52))
+            let bias = try Tensor(shape: [o], data: Self.values(o, seed: 53))
+            // Seeded with the bias in a wider output (row stride o + 3), whose extra columns must stay untouched.
+            let ldo = o + 3
+            var out = [Float](repeating: 7, count: rows * ldo)
+            for r in 0..<rows { for j in 0..<o { out[r * ldo + j] = bias.data[j] } }
+            var scratch = [Float](repeating: 0, count: storyloom_linear_gemm_scratch_size())
+            storyloom_linear_gemm(rows, k, x.data, o, w.data, &out, ldo, &scratch)
+            var y = [Float](), untouched = true
+            for r in 0..<rows {
+                y += out[(r * ldo)..<(r * ldo + o)]
+                untouched = untouched && out[(r * ldo + o)..<(r * ldo + ldo)].allSatisfy { $0 == 7 }
+            }
+            let err = Self.worstError(try Tensor(shape: [rows, o], data: y), x: x, w: w, bias: bias)
+            #expect(err < 1e-5, "rows \(rows) in \(k) out \(o): worst relative error \(err)")
+            #expect(untouched, "rows \(rows) in \(k) out \(o): wrote past its features")
+        }
+    }
+
+    @Test("linear through the AVX-512 blocked product equals a naive product, float32 and f16, with and without bias, and gives the same bits on one worker and on two",
+          .enabled(if: LinearProducts.gemmEnabled, "this CPU lacks AVX-512F, or OpenBLAS runs its own AVX-512 kernels (or STORYLOOM_LINEAR_PRODUCTS=openblas): linear does not use the blocked product"))
+    func blockedProducts() throws {
+        for (rows, k, o) in Self.gemmShapes {
+            #expect(!LinearProducts.pays(rows: rows, inFeatures: k) && LinearProducts.gemmPays(rows: rows, inFeatures: k))
+            let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 61))
+            let w = try Tensor(shape: [o, k], data: Self.values(o * k, seed: 62))
+            let bias = try Tensor(shape: [o], data: Self.values(o, seed: 63))
+            let half = Weight(w).converted(to: .f16)
+            let wideHalf = half.float32()
+            for b in [bias, nil] {
+                let y = try linear(x, weight: w, bias: b)
+                let err = Self.worstError(y, x: x, w: w, bias: b)
+                #expect(err < 1e-5, "float32 rows \(rows) in \(k) out \(o) bias \(b != nil): worst relative error \(err)")
+                let yh = try linear(x, weight: half, bias: b)
+                let errHalf = Self.worstError(yh, x: x, w: wideHalf, bias: b)
+                #expect(errHalf < 1e-5, "f16 rows \(rows) in \(k) out \(o) bias \(b != nil): worst relative error \(errHalf)")
+                let one = try Threads.withLocalCount(1) { try linear(x, weight: w, bias: b) }
+                let two = try Threads.withLocalCount(2) { try linear(x, weight: w, bias: b) }
+                #expect(one.data == two.data, "rows \(rows) in \(k) out \(o): one worker and two differ")
+            }
+        }
+    }
+
     @Test("the OpenBLAS forms for the same shapes (the path of CPUs without AVX2 + FMA) equal a naive product")
     func openBLASForms() throws {
         for (rows, k, o) in Self.shapes {
