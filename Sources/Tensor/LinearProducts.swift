@@ -2,10 +2,12 @@ import CHalfKernels
 import CVectorMath
 import Foundation
 
-/// Where `linear` runs Storyloom's AVX2 products (`linear_products.h`) instead of OpenBLAS, and their driver.
+/// Where `linear` runs Storyloom's own products (`linear_products.h`) instead of OpenBLAS, and their drivers.
 ///
-/// The shapes are a prompt's prefill (`transposedProductPays`' 2–128 rows from 1,024 inputs, and 64–128 rows from
-/// 768), the ones where OpenBLAS spends its time packing a weight it reads once (figures in the header).
+/// The AVX2 products take a prompt's prefill (`transposedProductPays`' 2–128 rows from 1,024 inputs, and 64–128 rows
+/// from 768), the shapes where OpenBLAS spends its time packing a weight it reads once. The AVX-512 blocked product
+/// takes the rest, and the prefill from 24 rows, where the CPU has AVX-512F and OpenBLAS runs AVX2 kernels (figures
+/// in the header and at `gemmRows`).
 enum LinearProducts {
     /// Whether they run here: the CPU has AVX2 and FMA, and `STORYLOOM_LINEAR_PRODUCTS=openblas` (to compare) is unset.
     static let enabled = storyloom_linear_products_available() != 0
@@ -24,19 +26,28 @@ enum LinearProducts {
     /// 149–214 ms at two threads.
     static let narrowInputs = 768, narrowRows = 64
 
-    /// Whether `linear` of `rows` rows over `inFeatures` inputs takes this path.
+    /// Whether `linear` of `rows` rows over `inFeatures` inputs takes this path. Where the AVX-512 blocked product
+    /// runs (`gemmEnabled`) it takes their shapes from `gemmRows` rows.
     static func pays(rows: Int, inFeatures: Int) -> Bool {
-        enabled && pthread_getspecific(openBLASKey) == nil
+        enabled && path != .openBLAS && !(gemmRuns && rows >= gemmRows)
             && (transposedProductPays(rows: rows, inFeatures: inFeatures)
                 || (rows >= narrowRows && rows <= 128 && inFeatures >= narrowInputs))
     }
 
-    /// Whether `linear` of `rows` rows takes the AVX-512 blocked product (`storyloom_linear_gemm`) instead of OpenBLAS:
-    /// every product of 2 rows or more that `pays` does not take, on a CPU with AVX-512F where OpenBLAS runs kernels
-    /// without it (`gemmEnabled`).
+    /// Whether `linear` of `rows` rows takes the AVX-512 blocked product (`storyloom_linear_gemm`) instead of OpenBLAS
+    /// or the AVX2 products: every product of 2 rows or more that `pays` does not take, on a CPU with AVX-512F where
+    /// OpenBLAS runs kernels without it (`gemmEnabled`).
     static func gemmPays(rows: Int, inFeatures: Int) -> Bool {
-        gemmEnabled && rows >= 2 && inFeatures >= 1 && pthread_getspecific(openBLASKey) == nil
+        gemmRuns && rows >= 2 && inFeatures >= 1 && !pays(rows: rows, inFeatures: inFeatures)
     }
+
+    /// From this many rows the blocked product takes the AVX2 products' shapes too. C harness, one core of an AMD
+    /// EPYC (Zen 5), AVX-512 blocked product against the AVX2 products with their write-back: 16 rows 0.71–0.80×
+    /// (2,048 → 2,048), 24 rows 1.32×, 32 rows 1.24–1.66×, 64 rows 1.33–2.07× (768 → 3,072, 2,048 → 8,192, 8,192 →
+    /// 2,048), 128 rows 2.1× (1,024 → 4,096).
+    static let gemmRows = 24
+
+    private static var gemmRuns: Bool { gemmEnabled && path == .default }
 
     /// The CPU has AVX-512F and OpenBLAS's chosen kernels are AVX2 or older (Haswell, Zen, …: OpenBLAS 0.3.21 does
     /// not know Zen 5, and some machines set `OPENBLAS_CORETYPE=Haswell`), so half of each vector unit sits idle in
@@ -86,9 +97,20 @@ enum LinearProducts {
 
     /// Runs `body` with every `linear` called on this thread going to OpenBLAS: how tests check, on a CPU with
     /// AVX2 and FMA, the path a CPU without them takes.
-    static func withOpenBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_setspecific(openBLASKey, UnsafeRawPointer(bitPattern: 1))
-        defer { pthread_setspecific(openBLASKey, nil) }
+    static func withOpenBLAS<T>(_ body: () throws -> T) rethrows -> T { try with(.openBLAS, body) }
+
+    /// Runs `body` with the AVX-512 blocked product off on this thread: how tests check, on a CPU with AVX-512F, the
+    /// path an AVX2-only CPU takes.
+    static func withoutBlockedProduct<T>(_ body: () throws -> T) rethrows -> T { try with(.avx2Only, body) }
+
+    private enum Path: Int { case `default` = 0, openBLAS = 1, avx2Only = 2 }
+
+    private static var path: Path { Path(rawValue: Int(bitPattern: pthread_getspecific(pathKey))) ?? .default }
+
+    private static func with<T>(_ path: Path, _ body: () throws -> T) rethrows -> T {
+        let before = pthread_getspecific(pathKey)
+        pthread_setspecific(pathKey, UnsafeRawPointer(bitPattern: path.rawValue))
+        defer { pthread_setspecific(pathKey, before) }
         return try body()
     }
 
@@ -138,7 +160,7 @@ enum LinearProducts {
     }
 }
 
-private let openBLASKey: pthread_key_t = {
+private let pathKey: pthread_key_t = {
     var key = pthread_key_t()
     precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
     return key
@@ -149,6 +171,6 @@ public var linearProductsDescription: String {
     if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX2 + FMA on this CPU)" }
     return LinearProducts.enabled
         ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), "
-            + (LinearProducts.gemmEnabled ? "its AVX-512 blocked product for the other products of 2 rows or more (OpenBLAS runs \(BLASKernels.coreName) kernels)" : "OpenBLAS otherwise")
+            + (LinearProducts.gemmEnabled ? "its AVX-512 blocked product from \(LinearProducts.gemmRows) rows and for the other products of 2 rows or more (OpenBLAS runs \(BLASKernels.coreName) kernels)" : "OpenBLAS otherwise")
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
 }

@@ -36,6 +36,10 @@ struct LinearProductsTests {
     @Test("the AVX2 linear products equal a naive product on odd shapes, float32 and f16, with and without bias",
           .enabled(if: LinearProducts.enabled, "this CPU lacks AVX2 or FMA (or STORYLOOM_LINEAR_PRODUCTS=openblas): the kernel is not used"))
     func ownProducts() throws {
+        try LinearProducts.withoutBlockedProduct { try ownProductsOnThisThread() }
+    }
+
+    func ownProductsOnThisThread() throws {
         for (rows, k, o) in Self.shapes {
             #expect(LinearProducts.pays(rows: rows, inFeatures: k))
             let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 21))
@@ -60,15 +64,17 @@ struct LinearProductsTests {
         let (rows, k, o) = (40, 2100, 300)
         let x = try Tensor(shape: [rows, k], data: Self.values(rows * k, seed: 31))
         let w = try Tensor(shape: [o, k], data: Self.values(o * k, seed: 32))
-        let one = try Threads.withLocalCount(1) { try linear(x, weight: w) }
-        let two = try Threads.withLocalCount(2) { try linear(x, weight: w) }
+        let one = try LinearProducts.withoutBlockedProduct { try Threads.withLocalCount(1) { try linear(x, weight: w) } }
+        let two = try LinearProducts.withoutBlockedProduct { try Threads.withLocalCount(2) { try linear(x, weight: w) } }
         #expect(one.data == two.data)
     }
 
     /// (rows, in, out) for the AVX-512 blocked product: rows around its 12-row blocks and past 128 (where the AVX2
     /// products stop), depth around its 384-deep passes (385, 800) and its 16-deep packing tiles (17), outputs around
-    /// its 32-feature panels and 256-feature blocks (31, 33, 290), fewer outputs than workers' panels (5: split by rows).
-    static let gemmShapes = [(2, 17, 5), (13, 385, 33), (150, 800, 290), (257, 64, 31), (25, 1000, 64), (131, 768, 97)]
+    /// its 32-feature panels and 256-feature blocks (31, 33, 290), fewer outputs than workers' panels (5: split by rows),
+    /// and prefill shapes it takes from the AVX2 products (24 and 64 rows from 1,024 inputs).
+    static let gemmShapes = [(2, 17, 5), (13, 385, 33), (150, 800, 290), (257, 64, 31), (25, 1000, 64), (131, 768, 97),
+                             (24, 1031, 40), (64, 2050, 70)]
 
     @Test("the AVX-512 blocked product equals a naive product on odd shapes, called directly with a seeded output",
           .enabled(if: storyloom_linear_gemm_available() != 0, "this CPU lacks AVX-512F: the blocked product is not used"))
