@@ -67,6 +67,64 @@ void storyloom_linear_product(size_t features, size_t rows, size_t depth, const 
     product_avx2(features, rows, depth, w, panels, product);
 }
 
+/* ---- A single row (decode): y = w · x + bias --------------------------------------------------------------------
+
+   Four weight rows at a time share each load of x; two accumulators per row (8 in flight, enough to cover the FMA
+   latency while the loads stream). Each row's sum is its own, so a band split between threads changes nothing. */
+AVX2_TARGET static inline float gemv_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_TARGET static void gemv_avx2(const float *w, size_t rows, size_t cols, const float *x, const float *bias,
+                                  float *y) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *p0 = w + r * cols, *p1 = p0 + cols, *p2 = p1 + cols, *p3 = p2 + cols;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
+        size_t j = 0;
+        for (; j + 16 <= cols; j += 16) {
+            __m256 xa = _mm256_loadu_ps(x + j), xb = _mm256_loadu_ps(x + j + 8);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + j), xa, s0); u0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + j + 8), xb, u0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + j), xa, s1); u1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + j + 8), xb, u1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + j), xa, s2); u2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + j + 8), xb, u2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + j), xa, s3); u3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + j + 8), xb, u3);
+        }
+        if (j + 8 <= cols) {
+            __m256 xa = _mm256_loadu_ps(x + j);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + j), xa, s0); s1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + j), xa, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + j), xa, s2); s3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + j), xa, s3);
+            j += 8;
+        }
+        float t0 = gemv_hsum(_mm256_add_ps(s0, u0)), t1 = gemv_hsum(_mm256_add_ps(s1, u1));
+        float t2 = gemv_hsum(_mm256_add_ps(s2, u2)), t3 = gemv_hsum(_mm256_add_ps(s3, u3));
+        for (; j < cols; j++) { t0 += p0[j] * x[j]; t1 += p1[j] * x[j]; t2 += p2[j] * x[j]; t3 += p3[j] * x[j]; }
+        y[r] = (bias ? bias[r] : 0.0f) + t0;
+        y[r + 1] = (bias ? bias[r + 1] : 0.0f) + t1;
+        y[r + 2] = (bias ? bias[r + 2] : 0.0f) + t2;
+        y[r + 3] = (bias ? bias[r + 3] : 0.0f) + t3;
+    }
+    for (; r < rows; r++) {
+        const float *p = w + r * cols;
+        __m256 s = _mm256_setzero_ps(), u = s;
+        size_t j = 0;
+        for (; j + 16 <= cols; j += 16) {
+            s = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(x + j), s);
+            u = _mm256_fmadd_ps(_mm256_loadu_ps(p + j + 8), _mm256_loadu_ps(x + j + 8), u);
+        }
+        if (j + 8 <= cols) { s = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(x + j), s); j += 8; }
+        float t = gemv_hsum(_mm256_add_ps(s, u));
+        for (; j < cols; j++) t += p[j] * x[j];
+        y[r] = (bias ? bias[r] : 0.0f) + t;
+    }
+}
+
+void storyloom_linear_gemv(const float *w, size_t rows, size_t cols, const float *x, const float *bias, float *y) {
+    gemv_avx2(w, rows, cols, x, bias, y);
+}
+
 /* ---- AVX-512: the blocked product for every other row count ---------------------------------------------------
 
    BLIS's loop order: the weight in blocks of GEMM_FEATURES features × GEMM_DEPTH depth, packed transposed into

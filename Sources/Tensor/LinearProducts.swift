@@ -4,10 +4,11 @@ import Foundation
 
 /// Where `linear` runs Storyloom's own products (`linear_products.h`) instead of OpenBLAS, and their drivers.
 ///
-/// The AVX2 products take a prompt's prefill (`transposedProductPays`' 2–128 rows from 1,024 inputs, and 64–128 rows
-/// from 768), the shapes where OpenBLAS spends its time packing a weight it reads once. The AVX-512 blocked product
-/// takes the rest, and the prefill from 24 rows, where the CPU has AVX-512F and OpenBLAS runs AVX2 kernels (figures
-/// in the header and at `gemmRows`).
+/// The AVX2 gemv takes a decoded token's single row (`gemvPays`), where OpenBLAS's sgemv falls short of the memory
+/// bandwidth. The AVX2 products take a prompt's prefill (`transposedProductPays`' 2–128 rows from 1,024 inputs, and
+/// 64–128 rows from 768), the shapes where OpenBLAS spends its time packing a weight it reads once. The AVX-512
+/// blocked product takes the rest, and the prefill from 24 rows, where the CPU has AVX-512F and OpenBLAS runs AVX2
+/// kernels (figures in the header and at `gemmRows`).
 enum LinearProducts {
     /// Whether they run here: the CPU has AVX2 and FMA, and `STORYLOOM_LINEAR_PRODUCTS=openblas` (to compare) is unset.
     static let enabled = storyloom_linear_products_available() != 0
@@ -95,6 +96,23 @@ enum LinearProducts {
         }
     }
 
+    /// Whether `linear` of one row (a decoded token) takes `storyloom_linear_gemv` instead of OpenBLAS's sgemv: wherever
+    /// the AVX2 products run (figures in the header).
+    static var gemvPays: Bool { enabled && path != .openBLAS }
+
+    /// `out[O] = weight · x + bias` through `storyloom_linear_gemv`: the workers take bands of whole 4-row groups
+    /// (at least 64 rows each, as the half-precision decode does), each writing its own outputs.
+    static func runGEMV(_ x: UnsafePointer<Float>, inFeatures k: Int, weight: UnsafePointer<Float>, outFeatures o: Int,
+                        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        let groups = (o + 3) / 4
+        let workers = min(Threads.count, max(1, o / 64))
+        Threads.parallelFor(workers) { worker in
+            let lo = min(o, groups * worker / workers * 4), hi = min(o, groups * (worker + 1) / workers * 4)
+            guard hi > lo else { return }
+            storyloom_linear_gemv(weight + lo * k, hi - lo, k, x, bias.map { $0 + lo }, out + lo)
+        }
+    }
+
     /// Runs `body` with every `linear` called on this thread going to OpenBLAS: how tests check, on a CPU with
     /// AVX2 and FMA, the path a CPU without them takes.
     static func withOpenBLAS<T>(_ body: () throws -> T) rethrows -> T { try with(.openBLAS, body) }
@@ -170,7 +188,7 @@ private let pathKey: pthread_key_t = {
 public var linearProductsDescription: String {
     if storyloom_linear_products_available() == 0 { return "linear products: OpenBLAS (no AVX2 + FMA on this CPU)" }
     return LinearProducts.enabled
-        ? "linear products: Storyloom's AVX2 kernel for 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), "
+        ? "linear products: Storyloom's AVX2 kernels for one row (decode), 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), "
             + (LinearProducts.gemmEnabled ? "its AVX-512 blocked product from \(LinearProducts.gemmRows) rows and for the other products of 2 rows or more (OpenBLAS runs \(BLASKernels.coreName) kernels)" : "OpenBLAS otherwise")
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
 }

@@ -2,8 +2,8 @@ import COpenBLAS
 
 /// Matrix products over OpenBLAS (row-major `cblas_sgemm` / `cblas_sgemv`).
 ///
-/// Products with a single row go through sgemv: for decode-shaped work (M = 1) OpenBLAS's
-/// sgemv is about 3× faster than sgemm on the target machine.
+/// Products with a single row go through sgemv (for decode-shaped work, M = 1, OpenBLAS's sgemv is about 3×
+/// faster than its sgemm), or Storyloom's own AVX2 gemv where the CPU has AVX2 and FMA (`LinearProducts.runGEMV`).
 
 /// `x · weightᵀ + bias`, the PyTorch `nn.Linear` convention.
 ///
@@ -66,6 +66,10 @@ func linearRaw(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Un
     }
     out.withUnsafeMutableBufferPointer { op in
         let o = op.baseAddress!
+        if rows == 1 && inFeatures > 0 && LinearProducts.gemvPays {
+            LinearProducts.runGEMV(x, inFeatures: inFeatures, weight: weight, outFeatures: outFeatures, bias: bias, out: o)
+            return
+        }
         // Seed every row with the bias and accumulate with beta = 1: one pass instead of two.
         var beta: Float = 0
         if let bias {

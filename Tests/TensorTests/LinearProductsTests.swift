@@ -124,6 +124,34 @@ struct LinearProductsTests {
         }
     }
 
+    /// (in, out) for one row (decode): inputs around the 16- and 8-wide steps and their scalar tails (1, 7, 8, 9, 23,
+    /// 776), outputs around the 4-row groups and the workers' 64-row bands (1, 3, 5, 130, 771).
+    static let gemvShapes = [(1, 1), (7, 3), (8, 5), (9, 4), (23, 130), (776, 771), (3072, 130)]
+
+    @Test("one row (decode) through the AVX2 gemv equals a naive product, with and without bias, the same bits on one worker and on two, and matches sgemv's path",
+          .enabled(if: LinearProducts.enabled, "this CPU lacks AVX2 or FMA (or STORYLOOM_LINEAR_PRODUCTS=openblas): the kernel is not used"))
+    func oneRow() throws {
+        #expect(LinearProducts.gemvPays)
+        for (k, o) in Self.gemvShapes {
+            let x = try Tensor(shape: [1, k], data: Self.values(k, seed: 71))
+            let w = try Tensor(shape: [o, k], data: Self.values(o * k, seed: 72))
+            let bias = try Tensor(shape: [o], data: Self.values(o, seed: 73))
+            for b in [bias, nil] {
+                let y = try linear(x, weight: w, bias: b)
+                let err = Self.worstError(y, x: x, w: w, bias: b)
+                #expect(err < 1e-5, "in \(k) out \(o) bias \(b != nil): worst relative error \(err)")
+                let one = try Threads.withLocalCount(1) { try linear(x, weight: w, bias: b) }
+                let two = try Threads.withLocalCount(2) { try linear(x, weight: w, bias: b) }
+                #expect(one.data == two.data, "in \(k) out \(o): one worker and two differ")
+                try LinearProducts.withOpenBLAS {
+                    #expect(!LinearProducts.gemvPays)
+                    let errBLAS = Self.worstError(try linear(x, weight: w, bias: b), x: x, w: w, bias: b)
+                    #expect(errBLAS < 1e-5, "sgemv in \(k) out \(o) bias \(b != nil): worst relative error \(errBLAS)")
+                }
+            }
+        }
+    }
+
     @Test("the OpenBLAS forms for the same shapes (the path of CPUs without AVX2 + FMA) equal a naive product")
     func openBLASForms() throws {
         for (rows, k, o) in Self.shapes {

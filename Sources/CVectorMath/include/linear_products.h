@@ -34,6 +34,17 @@ void storyloom_linear_pack(size_t rows, size_t depth, const float *x, float *pan
 void storyloom_linear_product(size_t features, size_t rows, size_t depth, const float *w, const float *panels,
                               float *product);
 
+/// `y[rows] = w[rows, cols] · x + bias` (bias may be NULL): `linear` of one row (a decoded token), on CPUs with AVX2
+/// and FMA. Runs on the calling thread; the caller gives each worker its own band of weight rows (each output is
+/// its own sum, so the split does not change a bit).
+///
+/// Why not sgemv: a decoded token streams every weight once, so the product is bound by memory bandwidth, and
+/// OpenBLAS 0.3.21's sgemv does not reach it. C harness on an AVX2-only AMD EPYC (Zen 3), OPT-125m's 73 decode
+/// products in sequence (500 MB of weights), 2 threads, best of 5: sgemv 40–56 ms (9–12 GB/s, with
+/// `OPENBLAS_THREAD_TIMEOUT=20` as Storyloom sets it: 40–44 ms) against 21–28 ms (18–23 GB/s) for this kernel split
+/// in two bands; the machine's summing loop read 18–21 GB/s.
+void storyloom_linear_gemv(const float *w, size_t rows, size_t cols, const float *x, const float *bias, float *y);
+
 /// Whether `storyloom_linear_gemm` may be called (the CPU has AVX-512F).
 int storyloom_linear_gemm_available(void);
 
