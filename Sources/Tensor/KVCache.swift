@@ -18,8 +18,8 @@ public struct KVCache: Sendable {
     /// Appends `rows` positions: keys and values read from `rowStride`-apart rows at the given offsets.
     public mutating func append(rows: Int, from base: UnsafePointer<Float>, rowStride: Int,
                                 keyOffset: Int, valueOffset: Int, mask: [Bool]? = nil) {
-        keys.reserveCapacity((count + rows) * width)
-        values.reserveCapacity((count + rows) * width)
+        // No reserveCapacity here: it allocates exactly what it is asked for, so calling it on every decoded token
+        // copied the whole cache each time (quadratic in the sequence); `append` grows the storage geometrically.
         for r in 0..<rows {
             let row = base + r * rowStride
             keys.append(contentsOf: UnsafeBufferPointer(start: row + keyOffset, count: width))
