@@ -74,5 +74,5 @@ public struct BenchReport: Codable, Sendable {
 public func openBLASEnvironmentNote() -> String {
     let l2 = ProcessInfo.processInfo.environment["OPENBLAS_L2_SIZE"] ?? "unset"
     let report = BLASKernels.report
-    return "\(report.kernels), OPENBLAS_L2_SIZE=\(l2), idle workers spin \(report.timeoutDescription); \(HeapPolicy.description); \(winogradProductsDescription); \(linearProductsDescription)"
+    return "\(report.kernels), OPENBLAS_L2_SIZE=\(l2), idle workers spin \(report.timeoutDescription); \(HeapPolicy.description); \(winogradProductsDescription); \(linearProductsDescription); \(convProductsDescription)"
 }

@@ -228,20 +228,41 @@ AVX512_TARGET static void gemm_pack_panel(size_t n, size_t depth, const float *w
     }
 }
 
-AVX512_TARGET static void gemm_avx512(size_t rows, size_t depth, const float *x, size_t features, const float *w,
-                                      float *out, size_t ldo, float *scratch) {
+/* panel[depth][32] from a depth-major weight: row k of `w` (stride ldw) holds features 0..<n (n ≤ 32) contiguous,
+   so each row of the panel is a masked copy. */
+AVX512_TARGET static void gemm_pack_panel_depth_major(size_t n, size_t depth, const float *w, size_t ldw, float *panel) {
+    __mmask16 mask0 = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+    __mmask16 mask1 = (__mmask16)(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
+    for (size_t k = 0; k < depth; k++) {
+        _mm512_storeu_ps(panel + 32 * k, _mm512_maskz_loadu_ps(mask0, w + k * ldw));
+        _mm512_storeu_ps(panel + 32 * k + 16, _mm512_maskz_loadu_ps(mask1, w + k * ldw + 16));
+    }
+}
+
+AVX512_TARGET static void gemm_avx512(size_t rows, size_t depth, const float *x, size_t ldx, int x_depth_major,
+                                      size_t features, const float *w, size_t ldw, int w_depth_major, float *out,
+                                      size_t ldo, float *scratch) {
     float *rowPack = scratch + GEMM_FEATURES * GEMM_DEPTH;
     for (size_t jc = 0; jc < features; jc += GEMM_FEATURES) {
         size_t nc = features - jc < GEMM_FEATURES ? features - jc : GEMM_FEATURES;
         for (size_t pc = 0; pc < depth; pc += GEMM_DEPTH) {
             size_t kc = depth - pc < GEMM_DEPTH ? depth - pc : GEMM_DEPTH;
-            for (size_t p = 0; p * 32 < nc; p++)
-                gemm_pack_panel(nc - p * 32 < 32 ? nc - p * 32 : 32, kc, w + (jc + p * 32) * depth + pc, depth,
-                                scratch + p * 32 * GEMM_DEPTH);
+            for (size_t p = 0; p * 32 < nc; p++) {
+                size_t n = nc - p * 32 < 32 ? nc - p * 32 : 32;
+                float *panel = scratch + p * 32 * GEMM_DEPTH;
+                if (w_depth_major) gemm_pack_panel_depth_major(n, kc, w + pc * ldw + jc + p * 32, ldw, panel);
+                else gemm_pack_panel(n, kc, w + (jc + p * 32) * ldw + pc, ldw, panel);
+            }
             for (size_t i = 0; i < rows; i += GEMM_ROWS) {
                 size_t R = rows - i < GEMM_ROWS ? rows - i : GEMM_ROWS;
-                for (size_t k = 0; k < kc; k++)
-                    for (size_t r = 0; r < GEMM_ROWS; r++) rowPack[GEMM_ROWS * k + r] = r < R ? x[(i + r) * depth + pc + k] : 0;
+                if (x_depth_major) {
+                    const float *base = x + pc * ldx + i;
+                    for (size_t k = 0; k < kc; k++)
+                        for (size_t r = 0; r < GEMM_ROWS; r++) rowPack[GEMM_ROWS * k + r] = r < R ? base[k * ldx + r] : 0;
+                } else {
+                    for (size_t k = 0; k < kc; k++)
+                        for (size_t r = 0; r < GEMM_ROWS; r++) rowPack[GEMM_ROWS * k + r] = r < R ? x[(i + r) * ldx + pc + k] : 0;
+                }
                 for (size_t p = 0; p * 32 < nc; p++) {
                     size_t width = nc - p * 32 < 32 ? nc - p * 32 : 32;
                     __mmask16 mask0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
@@ -257,5 +278,11 @@ AVX512_TARGET static void gemm_avx512(size_t rows, size_t depth, const float *x,
 void storyloom_linear_gemm(size_t rows, size_t depth, const float *x, size_t features, const float *w, float *out,
                            size_t ldo, float *scratch) {
     if (rows == 0 || features == 0 || depth == 0) return;
-    gemm_avx512(rows, depth, x, features, w, out, ldo, scratch);
+    gemm_avx512(rows, depth, x, depth, 0, features, w, depth, 0, out, ldo, scratch);
+}
+
+void storyloom_gemm_strided(size_t rows, size_t depth, const float *x, size_t ldx, int x_depth_major, size_t features,
+                            const float *w, size_t ldw, int w_depth_major, float *out, size_t ldo, float *scratch) {
+    if (rows == 0 || features == 0 || depth == 0) return;
+    gemm_avx512(rows, depth, x, ldx, x_depth_major, features, w, ldw, w_depth_major, out, ldo, scratch);
 }

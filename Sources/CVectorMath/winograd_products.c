@@ -12,9 +12,13 @@
    site the loops unroll. */
 AVX512_TARGET static inline __attribute__((always_inline)) void block(const int R, size_t depth, const float *u,
                                                                      size_t ldu, const float *v, size_t ldv, float *m,
-                                                                     size_t ldm, __mmask16 mask0, __mmask16 mask1) {
+                                                                     size_t ldm, __mmask16 mask0, __mmask16 mask1,
+                                                                     int accumulate) {
     __m512 acc[8][2];
-    for (int r = 0; r < R; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    for (int r = 0; r < R; r++) {
+        acc[r][0] = accumulate ? _mm512_maskz_loadu_ps(mask0, m + r * ldm) : _mm512_setzero_ps();
+        acc[r][1] = accumulate ? _mm512_maskz_loadu_ps(mask1, m + r * ldm + 16) : _mm512_setzero_ps();
+    }
     for (size_t k = 0; k < depth; k++) {
         const float *b = v + k * ldv;
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
@@ -31,31 +35,32 @@ AVX512_TARGET static inline __attribute__((always_inline)) void block(const int 
 }
 
 AVX512_TARGET static void product_avx512(size_t rows, size_t cols, size_t depth, const float *u, const float *v,
-                                         float *m, float *panel) {
+                                         size_t ldv, float *m, size_t ldm, int accumulate, float *panel) {
     for (size_t j = 0; j < cols; j += 32) {
         size_t w = cols - j < 32 ? cols - j : 32;
         __mmask16 mask0 = (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1);
         __mmask16 mask1 = (__mmask16)(w >= 32 ? 0xFFFF : w > 16 ? (1u << (w - 16)) - 1 : 0);
         // V's 32-column panel copied contiguous (zeros past the last column): read in place, its rows lie
-        // `cols` floats apart, and at 512 or 1,024 columns (2 or 4 KB) they fall into a few cache sets and evict
+        // `ldv` floats apart, and at 512 or 1,024 columns (2 or 4 KB) they fall into a few cache sets and evict
         // each other. The copy is one pass over the panel; every block of U's rows then reads it from L1/L2.
         for (size_t k = 0; k < depth; k++) {
-            const float *b = v + k * cols + j;
+            const float *b = v + k * ldv + j;
             _mm512_storeu_ps(panel + 32 * k, _mm512_maskz_loadu_ps(mask0, b));
             _mm512_storeu_ps(panel + 32 * k + 16, _mm512_maskz_loadu_ps(mask1, b + 16));
         }
         size_t i = 0;
-        for (; i + 8 <= rows; i += 8) block(8, depth, u + i * depth, depth, panel, 32, m + i * cols + j, cols, mask0, mask1);
+        if (accumulate) {
+            for (; i + 8 <= rows; i += 8) block(8, depth, u + i * depth, depth, panel, 32, m + i * ldm + j, ldm, mask0, mask1, 1);
+        } else {
+            for (; i + 8 <= rows; i += 8) block(8, depth, u + i * depth, depth, panel, 32, m + i * ldm + j, ldm, mask0, mask1, 0);
+        }
         const float *ur = u + i * depth;
-        float *mr = m + i * cols + j;
+        float *mr = m + i * ldm + j;
         switch (rows - i) {
-        case 7: block(7, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
-        case 6: block(6, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
-        case 5: block(5, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
-        case 4: block(4, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
-        case 3: block(3, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
-        case 2: block(2, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
-        case 1: block(1, depth, ur, depth, panel, 32, mr, cols, mask0, mask1); break;
+#define TAIL(n) case n: if (accumulate) block(n, depth, ur, depth, panel, 32, mr, ldm, mask0, mask1, 1); \
+                        else block(n, depth, ur, depth, panel, 32, mr, ldm, mask0, mask1, 0); break;
+        TAIL(7) TAIL(6) TAIL(5) TAIL(4) TAIL(3) TAIL(2) TAIL(1)
+#undef TAIL
         default: break;
         }
     }
@@ -153,7 +158,7 @@ void storyloom_winograd_product_with(int kernel, size_t rows, size_t cols, size_
     if (kernel == 2) {
         float *panel = malloc(depth * 32 * sizeof(float));
         if (!panel) abort();
-        product_avx512(rows, cols, depth, u, v, m, panel);
+        product_avx512(rows, cols, depth, u, v, cols, m, cols, 0, panel);
         free(panel);
     } else {
         float *panels = malloc((cols + 15) / 16 * 16 * depth * sizeof(float));
@@ -161,4 +166,20 @@ void storyloom_winograd_product_with(int kernel, size_t rows, size_t cols, size_
         product_avx2(rows, cols, depth, u, v, m, panels);
         free(panels);
     }
+}
+
+int storyloom_weight_product_available(void) { return has_avx512(); }
+
+void storyloom_weight_product(size_t rows, size_t cols, size_t depth, const float *u, const float *v, size_t ldv,
+                              float *m, size_t ldm, int accumulate) {
+    if (rows == 0 || cols == 0 || depth == 0) {
+        if (!accumulate)
+            for (size_t r = 0; r < rows; r++)
+                for (size_t c = 0; c < cols; c++) m[r * ldm + c] = 0;
+        return;
+    }
+    float *panel = malloc(depth * 32 * sizeof(float));
+    if (!panel) abort();
+    product_avx512(rows, cols, depth, u, v, ldv, m, ldm, accumulate, panel);
+    free(panel);
 }

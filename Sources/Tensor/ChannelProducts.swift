@@ -34,6 +34,15 @@ public func linearFromChannels(_ x: Tensor, weight: Weight, bias: Tensor? = nil)
                         if bias == nil { dst.update(repeating: 0, count: b * n * o) }
                         return
                     }
+                    if LinearProducts.blockedPays(rows: n, features: o) {
+                        if bias == nil { dst.update(repeating: 0, count: b * n * o) }
+                        for image in 0..<b {
+                            // [n, o] += ([c, n])ᵀ · ([o, c])ᵀ: the image's channels read as depth-major token rows.
+                            LinearProducts.accumulate(rows: n, depth: c, x: .init(xp.baseAddress! + image * c * n, stride: n, depthMajor: true),
+                                                      features: o, w: .init(w, stride: c), out: dst + image * n * o, ldo: o)
+                        }
+                        return
+                    }
                     for image in 0..<b {
                         // [n, o] = ([c, n])ᵀ · ([o, c])ᵀ
                         BLAS.sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), Int32(o), Int32(c), 1,
@@ -77,8 +86,15 @@ public func linearToChannels(_ tokens: Tensor, weight: Weight, bias: Tensor? = n
             let wp = wb.baseAddress!
             tokens.data.withUnsafeBufferPointer { tp in
                 out.withUnsafeMutableBufferPointer { op in
+                    let blocked = LinearProducts.blockedPays(rows: o, features: n)
                     for image in 0..<b {
                         // [o, n] += [o, c] · ([n, c])ᵀ
+                        if blocked {
+                            LinearProducts.accumulate(rows: o, depth: c, x: .init(wp, stride: c), features: n,
+                                                      w: .init(tp.baseAddress! + image * n * c, stride: c),
+                                                      out: op.baseAddress! + image * o * n, ldo: n)
+                            continue
+                        }
                         BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(o), Int32(n), Int32(c), 1,
                                     wp, Int32(c), tp.baseAddress! + image * n * c, Int32(c),
                                     1, op.baseAddress! + image * o * n, Int32(n))
@@ -116,6 +132,11 @@ public func addLinear(_ x: Tensor, weight: Weight, bias: Tensor? = nil, to h: in
         }
         weight.float32().data.withUnsafeBufferPointer { w in
             x.data.withUnsafeBufferPointer { xp in
+                if LinearProducts.blockedPays(rows: rows, features: o) {
+                    LinearProducts.accumulate(rows: rows, depth: k, x: .init(xp.baseAddress!, stride: k), features: o,
+                                              w: .init(w.baseAddress!, stride: k), out: dst, ldo: o)
+                    return
+                }
                 BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(o), Int32(k), 1,
                             xp.baseAddress!, Int32(k), w.baseAddress!, Int32(k), 1, dst, Int32(o))
             }

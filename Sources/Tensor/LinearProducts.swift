@@ -96,6 +96,89 @@ enum LinearProducts {
         }
     }
 
+    /// One operand of `accumulate`: element (i, k), i a row of x or a feature of w and k the depth, at
+    /// `base[i * stride + k]`, or at `base[k * stride + i]` when `depthMajor` (a `[K, N]` matrix such as a
+    /// convolution's patches, or an NCHW image's `[C, H·W]` block read as token rows).
+    struct Operand {
+        let base: UnsafePointer<Float>
+        let stride: Int
+        let depthMajor: Bool
+
+        init(_ base: UnsafePointer<Float>, stride: Int, depthMajor: Bool = false) {
+            self.base = base; self.stride = stride; self.depthMajor = depthMajor
+        }
+
+        /// The operand from its `i`-th row (or feature) on.
+        func from(_ i: Int) -> UnsafePointer<Float> { depthMajor ? base + i : base + i * stride }
+    }
+
+    /// Whether a product outside `linear` — a convolution's `weight · patches`, an image transformer's projections
+    /// from and to channels, a residual branch's `addLinear` — takes the blocked product (`accumulate`) instead of
+    /// OpenBLAS: where `linear`'s products of 2 rows or more do (`gemmEnabled`). C harness, one core of an AMD EPYC
+    /// (Zen 5), beside OpenBLAS's Haswell kernels, best of 5: see `accumulate`.
+    static func blockedPays(rows: Int, features: Int) -> Bool {
+        gemmRuns && convProductsEnabled && rows >= 2 && features >= 1
+    }
+
+    /// Whether the products around convolutions (`blockedPays`, `weightProductPays`) may leave OpenBLAS:
+    /// `STORYLOOM_CONV_PRODUCTS=openblas` keeps it there, to compare.
+    static let convProductsEnabled = ProcessInfo.processInfo.environment["STORYLOOM_CONV_PRODUCTS"] != "openblas"
+
+    /// `out[rows, features] += x · wᵀ` (out's rows `ldo` apart; the caller seeds them with the bias, a residual or
+    /// zeros) through `storyloom_gemm_strided`, x and w in either layout (`Operand`). The workers split the features
+    /// in multiples of the kernel's 32-feature panels, or x's rows where there are too few features to go round; each
+    /// output is one FMA chain over the depth, so the result does not depend on the thread count.
+    static func accumulate(rows: Int, depth k: Int, x: Operand, features o: Int, w: Operand,
+                           out: UnsafeMutablePointer<Float>, ldo: Int) {
+        guard rows > 0, o > 0, k > 0 else { return }
+        let panels = (o + 31) / 32
+        let byFeatures = panels >= Threads.count
+        let workers = max(1, min(Threads.count, byFeatures ? panels : rows))
+        Threads.parallelFor(workers) { worker in
+            let (f0, f1) = byFeatures ? (min(o, panels * worker / workers * 32), min(o, panels * (worker + 1) / workers * 32)) : (0, o)
+            let (r0, r1) = byFeatures ? (0, rows) : (rows * worker / workers, rows * (worker + 1) / workers)
+            guard f1 > f0, r1 > r0 else { return }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: storyloom_linear_gemm_scratch_size())
+            defer { scratch.deallocate() }
+            storyloom_gemm_strided(r1 - r0, k, x.from(r0), x.stride, x.depthMajor ? 1 : 0, f1 - f0, w.from(f0), w.stride,
+                                   w.depthMajor ? 1 : 0, out + r0 * ldo + f0, ldo, scratch)
+        }
+    }
+
+    /// Whether a convolution's `weight · patches` with `rows` output channels takes `storyloom_weight_product` (the
+    /// AVX-512 kernel of the Winograd products) instead of OpenBLAS: where the blocked product runs (`gemmEnabled`),
+    /// from 32 output channels. C harness, one core of an AMD EPYC (Zen 5), beside OpenBLAS's Haswell kernels with the
+    /// bias seeded, best of 5 (rows × depth × columns): SD's 1×1 shortcuts 640 × 320 × 4,096 1.38×, 1,280 × 640 ×
+    /// 1,024 1.62×, 1,280 × 2,560 × 256 1.99×; its stride-2 and `conv_in` im2col 320 × 2,880 × 1,024 1.65×, 320 × 36 ×
+    /// 4,096 1.34×; StoryWorld's 128 × 128 × 512 1.98×, 64 × 576 × 256 1.92×. Not for fewer rows (a `conv_out`'s 3 or 4
+    /// channels: 4 × 2,880 × 4,096 0.47×, 12 × 2,880 × 1,024 0.23×), where an 8-row block over the whole depth is
+    /// starved. The kernel's blocks of 8 rows over the whole depth beat the blocked product's packing of the weight
+    /// here (640 × 1,920 × 1,024 187 against 175 GFLOP/s, 1,280 × 11,520 × 64 77 against 50).
+    static func weightProductPays(rows: Int) -> Bool {
+        gemmRuns && convProductsEnabled && storyloom_weight_product_available() != 0 && rows >= 32
+    }
+
+    /// `c[rows, n] (+)= w[rows, depth] · b[depth, n]` through `storyloom_weight_product` (`accumulate`: over the bias
+    /// seeded in `c`). The workers take bands of whole 32-column panels, or of 8-row blocks where there are too few
+    /// panels to go round; each output is its own FMA chain, so the split does not change a bit.
+    static func runWeightProduct(_ w: UnsafePointer<Float>, rows: Int, depth: Int, b: UnsafePointer<Float>, n: Int,
+                                 ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        let panels = (n + 31) / 32, blocks = (rows + 7) / 8
+        let byColumns = panels >= Threads.count
+        let workers = max(1, min(Threads.count, byColumns ? panels : blocks))
+        Threads.parallelFor(workers) { i in
+            if byColumns {
+                let j0 = min(n, panels * i / workers * 32), j1 = min(n, panels * (i + 1) / workers * 32)
+                guard j1 > j0 else { return }
+                storyloom_weight_product(rows, j1 - j0, depth, w, b + j0, ldb, c + j0, ldc, accumulate ? 1 : 0)
+            } else {
+                let r0 = min(rows, blocks * i / workers * 8), r1 = min(rows, blocks * (i + 1) / workers * 8)
+                guard r1 > r0 else { return }
+                storyloom_weight_product(r1 - r0, n, depth, w + r0 * depth, b, ldb, c + r0 * ldc, ldc, accumulate ? 1 : 0)
+            }
+        }
+    }
+
     /// Whether `linear` of one row (a decoded token) takes `storyloom_linear_gemv` instead of OpenBLAS's sgemv: wherever
     /// the AVX2 products run (figures in the header).
     static var gemvPays: Bool { enabled && path != .openBLAS }
@@ -191,4 +274,16 @@ public var linearProductsDescription: String {
         ? "linear products: Storyloom's AVX2 kernels for one row (decode), 2–128 rows from 1,024 inputs and \(LinearProducts.narrowRows)–128 rows from \(LinearProducts.narrowInputs), "
             + (LinearProducts.gemmEnabled ? "its AVX-512 blocked product from \(LinearProducts.gemmRows) rows and for the other products of 2 rows or more (OpenBLAS runs \(BLASKernels.coreName) kernels)" : "OpenBLAS otherwise")
         : "linear products: OpenBLAS (STORYLOOM_LINEAR_PRODUCTS=openblas)"
+}
+
+/// What runs the products around convolutions here (a convolution's `weight · patches`, an image transformer's
+/// projections from and to channels, `addLinear`), for `doctor` and the benchmarks' notes.
+public var convProductsDescription: String {
+    if !LinearProducts.gemmEnabled {
+        return "convolution products: OpenBLAS (" + (storyloom_linear_gemm_available() == 0 ? "no AVX-512F on this CPU)"
+            : LinearProducts.enabled ? "OpenBLAS runs its own AVX-512 kernels)" : "STORYLOOM_LINEAR_PRODUCTS=openblas)")
+    }
+    return LinearProducts.convProductsEnabled
+        ? "convolution products: Storyloom's AVX-512 kernels (weight · patches from 32 output channels, the blocked product for the projections from and to channels)"
+        : "convolution products: OpenBLAS (STORYLOOM_CONV_PRODUCTS=openblas)"
 }

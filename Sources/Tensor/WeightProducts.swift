@@ -119,14 +119,25 @@ private func halfLinear(_ x: UnsafePointer<Float>, rows: Int, weight: Weight, bi
 
 /// `c[O, n] = weight[O, K] · b[K, n] + beta · c` with row stride `ldc` for `c` and `ldb` for `b`:
 /// the left-hand product of a convolution (output channels × unfolded patches). Half-precision
-/// weights are widened a tile of output channels at a time into `scratch`.
+/// weights are widened a tile of output channels at a time into `scratch`. Where the CPU has AVX-512F and
+/// OpenBLAS runs AVX2 kernels, Storyloom's AVX-512 kernel takes it (`LinearProducts.weightProductPays`).
 func weightTimesMatrix(_ weight: Weight, b: UnsafePointer<Float>, n: Int, ldb: Int, beta: Float,
                        c: UnsafeMutablePointer<Float>, ldc: Int, scratch: inout [Float]) {
     let o = weight.rows, k = weight.rowLength
     guard o > 0, n > 0, k > 0 else { return }
+    let own = LinearProducts.weightProductPays(rows: o)
+    // `rows` output channels from `w` (row-major `[rows, K]`) into `c` from channel `r0`.
+    func product(_ w: UnsafePointer<Float>, rows: Int, from r0: Int) {
+        if own {
+            LinearProducts.runWeightProduct(w, rows: rows, depth: k, b: b, n: n, ldb: ldb, c: c + r0 * ldc, ldc: ldc,
+                                            accumulate: beta != 0)
+        } else {
+            BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k), 1,
+                        w, Int32(k), b, Int32(ldb), beta, c + r0 * ldc, Int32(ldc))
+        }
+    }
     weight.withStorage(float32: { w in
-        BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
-                    w, Int32(k), b, Int32(ldb), beta, c, Int32(ldc))
+        product(w, rows: o, from: 0)
     }, half: { w in
         let tileRows = max(1, min(o, halfTileFloats / k))
         if scratch.count < tileRows * k { scratch = [Float](repeating: 0, count: tileRows * k) }
@@ -135,8 +146,7 @@ func weightTimesMatrix(_ weight: Weight, b: UnsafePointer<Float>, n: Int, ldb: I
             while r0 < o {
                 let rows = min(tileRows, o - r0)
                 storyloom_half_to_float(w + r0 * k, s.baseAddress!, rows * k, weight.halfFormat)
-                BLAS.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k), 1,
-                            s.baseAddress!, Int32(k), b, Int32(ldb), beta, c + r0 * ldc, Int32(ldc))
+                product(s.baseAddress!, rows: rows, from: r0)
                 r0 += rows
             }
         }

@@ -65,4 +65,20 @@ import Testing
         #expect(kept.stdout.contains("linear products: OpenBLAS"), "\(kept.stdout)")
         #expect(!kept.stdout.contains("linear products: Storyloom's"), "\(kept.stdout)")
     }
+
+    @Test("doctor names what runs the convolution products, and STORYLOOM_CONV_PRODUCTS=openblas is respected")
+    func doctorNamesTheConvolutionProducts() throws {
+        let cli = try CLI()
+        let plain = try cli.run(["doctor"])
+        #expect(plain.stdout.contains("convolution products: "), "\(plain.stdout)")
+        // Storyloom's kernels only with AVX-512F and OpenBLAS on kernels without it (doctor's kernels line names them).
+        let avx512 = plain.stdout.contains("avx512f yes")
+        let core = plain.stdout.split(separator: "\n").first { $0.hasPrefix("core:") }.map { $0.lowercased() } ?? ""
+        let ownAVX512 = ["skylakex", "cooperlake", "sapphirerapids"].contains { core.contains($0) }
+        if !avx512 { #expect(plain.stdout.contains("convolution products: OpenBLAS (no AVX-512F"), "\(plain.stdout)") }
+        if avx512 && !ownAVX512 { #expect(plain.stdout.contains("convolution products: Storyloom's AVX-512 kernels"), "\(plain.stdout)") }
+        let kept = try cli.run(["doctor"], environment: ["STORYLOOM_CONV_PRODUCTS": "openblas"])
+        #expect(kept.stdout.contains("convolution products: OpenBLAS"), "\(kept.stdout)")
+        #expect(!kept.stdout.contains("convolution products: Storyloom's"), "\(kept.stdout)")
+    }
 }

@@ -65,4 +65,12 @@ size_t storyloom_linear_gemm_scratch_size(void);
 void storyloom_linear_gemm(size_t rows, size_t depth, const float *x, size_t features, const float *w, float *out,
                            size_t ldo, float *scratch);
 
+/// The same product over operands in either layout, for the products around a convolution (`weight · patches`,
+/// the channel-major projections of an image transformer): x's element (row r, depth k) is `x[r * ldx + k]`, or
+/// `x[k * ldx + r]` when `x_depth_major`; w's (feature f, depth k) is `w[f * ldw + k]`, or `w[k * ldw + f]` when
+/// `w_depth_major` (a `[K, N]` matrix such as im2col's patches, whose panels are then plain copies). The same FMA
+/// chain per output as `storyloom_linear_gemm`, so layouts and thread splits do not change a bit.
+void storyloom_gemm_strided(size_t rows, size_t depth, const float *x, size_t ldx, int x_depth_major, size_t features,
+                            const float *w, size_t ldw, int w_depth_major, float *out, size_t ldo, float *scratch);
+
 #endif

@@ -31,4 +31,16 @@ void storyloom_winograd_product(size_t rows, size_t cols, size_t depth, const fl
 void storyloom_winograd_product_with(int kernel, size_t rows, size_t cols, size_t depth, const float *u,
                                      const float *v, float *m);
 
+/// Whether `storyloom_weight_product` may be called (the CPU has AVX-512F).
+int storyloom_weight_product_available(void);
+
+/// The AVX-512 kernel above for a convolution's `weight · patches` (im2col columns, or the image itself for a 1×1
+/// kernel): `m[rows, cols] (+)= u[rows, depth] · v[depth, cols]`, u contiguous, v's and m's rows `ldv` and `ldm`
+/// apart (so a caller can give each worker its own band of columns); `m` is overwritten, or added to when
+/// `accumulate` (each sum then starts from m's value: a bias the caller seeded). Runs on the calling thread.
+/// Beside OpenBLAS's Haswell kernels on one core of an AMD EPYC (Zen 5, C harness, best of 5), SD's 1×1 and
+/// strided products: 640 × 320 × 4,096 (rows × depth × cols) and the like, see Tensor's WeightProducts.swift.
+void storyloom_weight_product(size_t rows, size_t cols, size_t depth, const float *u, const float *v, size_t ldv,
+                              float *m, size_t ldm, int accumulate);
+
 #endif
