@@ -239,6 +239,27 @@ AVX512_TARGET static void gemm_pack_panel_depth_major(size_t n, size_t depth, co
     }
 }
 
+/* rowPack[depth][GEMM_ROWS] from x's rows 0..<R (R ≤ 12, row stride ldx), zeros past R: 16 × 16 tiles transposed in
+   registers, as the weight's panels are (a scalar gather of the 12 strided rows cost a tenth of the product). */
+AVX512_TARGET static void gemm_pack_rows(size_t R, size_t depth, const float *x, size_t ldx, float *rowPack) {
+    const __mmask16 rowsMask = (__mmask16)((1u << GEMM_ROWS) - 1);
+    for (size_t k0 = 0; k0 < depth; k0 += 16) {
+        size_t kn = depth - k0 < 16 ? depth - k0 : 16;
+        __mmask16 km = (__mmask16)(kn == 16 ? 0xFFFF : (1u << kn) - 1);
+        __m512 r[16];
+        for (size_t i = 0; i < 16; i++) r[i] = i < R ? _mm512_maskz_loadu_ps(km, x + i * ldx + k0) : _mm512_setzero_ps();
+        transpose_16x16(r);
+        for (size_t j = 0; j < kn; j++) _mm512_mask_storeu_ps(rowPack + GEMM_ROWS * (k0 + j), rowsMask, r[j]);
+    }
+}
+
+/* The same from a depth-major x: row k of `x` holds the R values contiguous. */
+AVX512_TARGET static void gemm_pack_rows_depth_major(size_t R, size_t depth, const float *x, size_t ldx, float *rowPack) {
+    const __mmask16 rowsMask = (__mmask16)((1u << GEMM_ROWS) - 1), present = (__mmask16)((1u << R) - 1);
+    for (size_t k = 0; k < depth; k++)
+        _mm512_mask_storeu_ps(rowPack + GEMM_ROWS * k, rowsMask, _mm512_maskz_loadu_ps(present, x + k * ldx));
+}
+
 AVX512_TARGET static void gemm_avx512(size_t rows, size_t depth, const float *x, size_t ldx, int x_depth_major,
                                       size_t features, const float *w, size_t ldw, int w_depth_major, float *out,
                                       size_t ldo, float *scratch) {
@@ -255,14 +276,8 @@ AVX512_TARGET static void gemm_avx512(size_t rows, size_t depth, const float *x,
             }
             for (size_t i = 0; i < rows; i += GEMM_ROWS) {
                 size_t R = rows - i < GEMM_ROWS ? rows - i : GEMM_ROWS;
-                if (x_depth_major) {
-                    const float *base = x + pc * ldx + i;
-                    for (size_t k = 0; k < kc; k++)
-                        for (size_t r = 0; r < GEMM_ROWS; r++) rowPack[GEMM_ROWS * k + r] = r < R ? base[k * ldx + r] : 0;
-                } else {
-                    for (size_t k = 0; k < kc; k++)
-                        for (size_t r = 0; r < GEMM_ROWS; r++) rowPack[GEMM_ROWS * k + r] = r < R ? x[(i + r) * ldx + pc + k] : 0;
-                }
+                if (x_depth_major) gemm_pack_rows_depth_major(R, kc, x + pc * ldx + i, ldx, rowPack);
+                else gemm_pack_rows(R, kc, x + i * ldx + pc, ldx, rowPack);
                 for (size_t p = 0; p * 32 < nc; p++) {
                     size_t width = nc - p * 32 < 32 ? nc - p * 32 : 32;
                     __mmask16 mask0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
