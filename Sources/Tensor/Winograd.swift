@@ -131,7 +131,8 @@ func winogradConvolve(_ x: UnsafePointer<Float>, batch b: Int, channels c: Int, 
 enum WinogradProducts {
     static let avx512 = storyloom_winograd_products_available() == 2
 
-    /// AVX-512: from 128 channels and 32 tiles (fewer tiles fill a fraction of its 32-column block).
+    /// AVX-512 beside OpenBLAS's own AVX-512 kernels: from 128 channels and 32 tiles (fewer tiles fill a fraction of its
+    /// 32-column block).
     /// AVX2 (16-column block), beside OpenBLAS 0.3.21's Zen kernels on one core of an AMD EPYC without AVX-512
     /// (C harness, the same product both ways alternating, best of 9, two or three runs; rows × tiles × channels):
     /// up to 256 channels at any tile count, where OpenBLAS's packing weighs most: 32 × 768 × 32 1.35×,
@@ -139,13 +140,23 @@ enum WinogradProducts {
     /// 256 × 512 × 256 1.07–1.09×; deeper, only at 16–128 tiles: 1,280 deep 8 tiles 0.96–1.01×, 16 1.34–1.60×,
     /// 32 1.22–1.26×, 64 1.08–1.18×, 128 0.96–1.07×; 320–640 deep at 512–2,048 tiles 0.84–1.03× (OpenBLAS near the
     /// core's peak there, and our panel packing is not free).
+    ///
+    /// AVX-512 where OpenBLAS runs AVX2 kernels (`openBLASRunsAVX2`: it does not know Zen 5, or
+    /// `OPENBLAS_CORETYPE=Haswell` is set) from 16 tiles at any channel count: C harness, one core of an AMD EPYC
+    /// (Zen 5) beside OpenBLAS's Haswell kernels, two runs (rows × channels × tiles): 64 × 64 × 64–2,048 1.8–2.1×,
+    /// 32 × 32 × 64 2.2–2.3×, 16 × 16 × 1,024 1.4–1.7×, 8 × 8 × 1,024 2.0×, 32 × 32 × 16 1.5×, 64 × 64 × 16 1.3×; at 8
+    /// tiles 0.87×. The 128-channel, 32-tile rule above stands where OpenBLAS runs its own AVX-512 kernels.
     static func pay(channels: Int, tiles: Int) -> Bool {
-        if avx512 { return channels >= 128 && tiles >= 32 }
+        if avx512 { return openBLASRunsAVX2 ? tiles >= 16 : (channels >= 128 && tiles >= 32) }
         return channels >= 32 && tiles >= 16 && (channels <= 256 || tiles <= 128)
     }
 
+    /// The CPU has AVX-512F and OpenBLAS's chosen kernels do not use it (as for `LinearProducts.gemmEnabled`).
+    static let openBLASRunsAVX2 = !LinearProducts.openBLASAVX512Cores.contains(BLASKernels.coreName.lowercased())
+
     static var description: String {
-        avx512 ? "AVX-512 kernel from 128 channels and 32 tiles"
+        avx512 ? (openBLASRunsAVX2 ? "AVX-512 kernel from 16 tiles (OpenBLAS runs \(BLASKernels.coreName) kernels)"
+                  : "AVX-512 kernel from 128 channels and 32 tiles")
             : "AVX2 kernel from 32 channels and 16 tiles (above 256 channels up to 128 tiles)"
     }
 }
