@@ -130,16 +130,8 @@ AVX2_TARGET static float softmax_exp_sum(float *x, size_t n, float m) {
     return sum;
 }
 
-AVX2_TARGET static void attention_rows_avx2(const float *q, size_t qs, size_t rows, const float *kpack,
-                                            const float *vpack, size_t tk, size_t hd, float scale, float *scores,
-                                            float *row_scale, float *out, size_t os) {
-    size_t tp = storyloom_attention_padded_keys(tk);
-    __m256 sc = _mm256_set1_ps(scale);
-    /* Panel-outer: each 16-key panel (16·hd floats) stays in L1 while every row group reads it. */
-    for (size_t p = 0; p < tp; p += 16)
-        for (size_t r0 = 0; r0 < rows; r0 += 6)
-            qk_rows((int)(rows - r0 < 6 ? rows - r0 : 6), q + r0 * qs, qs, kpack + p * hd, hd, sc,
-                    scores + r0 * tp + p, tp);
+/* Each row of scores (tk real keys of tp) → its exponentials, and row_scale[r] = 1 / their sum. */
+AVX2_TARGET static void softmax_rows(float *scores, size_t rows, size_t tk, size_t tp, float *row_scale) {
     for (size_t r = 0; r < rows; r++) {
         float *row = scores + r * tp;
         float m = max_avx2(row, tk);
@@ -154,6 +146,19 @@ AVX2_TARGET static void attention_rows_avx2(const float *q, size_t qs, size_t ro
         row_scale[r] = 1 / softmax_exp_sum(row, tp, m);
         memset(row + tk, 0, (tp - tk) * sizeof(float));
     }
+}
+
+AVX2_TARGET static void attention_rows_avx2(const float *q, size_t qs, size_t rows, const float *kpack,
+                                            const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                                            float *row_scale, float *out, size_t os) {
+    size_t tp = storyloom_attention_padded_keys(tk);
+    __m256 sc = _mm256_set1_ps(scale);
+    /* Panel-outer: each 16-key panel (16·hd floats) stays in L1 while every row group reads it. */
+    for (size_t p = 0; p < tp; p += 16)
+        for (size_t r0 = 0; r0 < rows; r0 += 6)
+            qk_rows((int)(rows - r0 < 6 ? rows - r0 : 6), q + r0 * qs, qs, kpack + p * hd, hd, sc,
+                    scores + r0 * tp + p, tp);
+    softmax_rows(scores, rows, tk, tp, row_scale);
     for (size_t c = 0; c < hd; c += 16) {
         int w = hd - c < 16 ? 1 : 2;
         for (size_t r0 = 0; r0 < rows; r0 += 6)
@@ -162,23 +167,143 @@ AVX2_TARGET static void attention_rows_avx2(const float *q, size_t qs, size_t ro
     }
 }
 
+/* ---- AVX-512 (CPUs with 512-bit FMA run these at twice the AVX2 tiles' rate) ---------------------------------
+
+   The same packed layouts, read two 16-key (or 16-column) panels at a time into 12-row register blocks: 24
+   accumulators of the 32 zmm registers. The softmax between the products is the AVX2 one. */
+#define AVX512_TARGET __attribute__((target("avx512f")))
+
+/* S[r][0..16·P) = scale · Σ_d Q[r][d] · K panels p (and p + 1 when P = 2) for r < R ≤ 12. */
+AVX512_TARGET INLINE void qk_tile512(const int R, const int P, const float *q, size_t qs, const float *panel,
+                                     size_t hd, __m512 scale, float *s, size_t ss) {
+    __m512 c0[12], c1[12];
+    for (int r = 0; r < R; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+    for (size_t d = 0; d < hd; d++) {
+        __m512 b0 = _mm512_loadu_ps(panel + d * 16);
+        __m512 b1 = P == 2 ? _mm512_loadu_ps(panel + 16 * hd + d * 16) : b0;
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_set1_ps(q[r * qs + d]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            if (P == 2) c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm512_storeu_ps(s + r * ss, _mm512_mul_ps(c0[r], scale));
+        if (P == 2) _mm512_storeu_ps(s + r * ss + 16, _mm512_mul_ps(c1[r], scale));
+    }
+}
+
+/* O[r][columns of panel0 (and panel1 when P = 2)] = row_scale[r] · Σ_t P[r][t] · V panels, for r < R ≤ 12; a panel
+   w floats wide (16, or 8 for the last when hd is not a multiple of 16) is read and written under its mask. */
+AVX512_TARGET INLINE void pv_tile512(const int R, const int P, const float *p, size_t ps, const float *panel0,
+                                     size_t w0, const float *panel1, size_t w1, size_t tp, const float *row_scale,
+                                     float *o, size_t os, __mmask16 m0, __mmask16 m1) {
+    __m512 c0[12], c1[12];
+    for (int r = 0; r < R; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+    for (size_t t = 0; t < tp; t++) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, panel0 + t * w0);
+        __m512 b1 = P == 2 ? _mm512_maskz_loadu_ps(m1, panel1 + t * w1) : b0;
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_set1_ps(p[r * ps + t]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            if (P == 2) c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        __m512 k = _mm512_set1_ps(row_scale[r]);
+        _mm512_mask_storeu_ps(o + r * os, m0, _mm512_mul_ps(c0[r], k));
+        if (P == 2) _mm512_mask_storeu_ps(o + r * os + 16, m1, _mm512_mul_ps(c1[r], k));
+    }
+}
+
+#define QK512_CASE(R) case R: if (P == 2) qk_tile512(R, 2, q, qs, panel, hd, scale, s, ss); \
+                              else qk_tile512(R, 1, q, qs, panel, hd, scale, s, ss); break;
+AVX512_TARGET static void qk_rows512(int R, int P, const float *q, size_t qs, const float *panel, size_t hd,
+                                     __m512 scale, float *s, size_t ss) {
+    switch (R) {
+    QK512_CASE(1) QK512_CASE(2) QK512_CASE(3) QK512_CASE(4) QK512_CASE(5) QK512_CASE(6)
+    QK512_CASE(7) QK512_CASE(8) QK512_CASE(9) QK512_CASE(10) QK512_CASE(11) QK512_CASE(12)
+    default: break;
+    }
+}
+#define PV512_CASE(R) case R: if (P == 2) pv_tile512(R, 2, p, ps, panel0, w0, panel1, w1, tp, rs, o, os, m0, m1); \
+                              else pv_tile512(R, 1, p, ps, panel0, w0, panel1, w1, tp, rs, o, os, m0, m1); break;
+AVX512_TARGET static void pv_rows512(int R, int P, const float *p, size_t ps, const float *panel0, size_t w0,
+                                     const float *panel1, size_t w1, size_t tp, const float *rs, float *o, size_t os,
+                                     __mmask16 m0, __mmask16 m1) {
+    switch (R) {
+    PV512_CASE(1) PV512_CASE(2) PV512_CASE(3) PV512_CASE(4) PV512_CASE(5) PV512_CASE(6)
+    PV512_CASE(7) PV512_CASE(8) PV512_CASE(9) PV512_CASE(10) PV512_CASE(11) PV512_CASE(12)
+    default: break;
+    }
+}
+
+AVX512_TARGET static void attention_rows_avx512(const float *q, size_t qs, size_t rows, const float *kpack,
+                                                const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                                                float *row_scale, float *out, size_t os) {
+    size_t tp = storyloom_attention_padded_keys(tk);
+    __m512 sc = _mm512_set1_ps(scale);
+    for (size_t p = 0; p < tp; p += 32) {
+        int P = tp - p >= 32 ? 2 : 1;
+        for (size_t r0 = 0; r0 < rows; r0 += 12)
+            qk_rows512((int)(rows - r0 < 12 ? rows - r0 : 12), P, q + r0 * qs, qs, kpack + p * hd, hd, sc,
+                       scores + r0 * tp + p, tp);
+    }
+    softmax_rows(scores, rows, tk, tp, row_scale);
+    for (size_t c = 0; c < hd; c += 32) {
+        size_t w0 = hd - c < 16 ? hd - c : 16, rest = hd - c - w0, w1 = rest < 16 ? rest : 16;
+        int P = rest > 0 ? 2 : 1;
+        __mmask16 m0 = (__mmask16)((1u << w0) - 1), m1 = (__mmask16)(w1 ? (1u << w1) - 1 : 0);
+        const float *panel0 = vpack + c * tp, *panel1 = vpack + (c + 16) * tp;
+        for (size_t r0 = 0; r0 < rows; r0 += 12)
+            pv_rows512((int)(rows - r0 < 12 ? rows - r0 : 12), P, scores + r0 * tp, tp, panel0, w0, panel1, w1, tp,
+                       row_scale + r0, out + r0 * os + c, os, m0, m1);
+    }
+}
+
 static int has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+static int has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
 int storyloom_attention_fused_available(size_t hd) { return hd > 0 && hd % 8 == 0 && has_avx2(); }
+
+int storyloom_attention_kernels_available(void) { return has_avx2() ? (has_avx512() ? 2 : 1) : 0; }
+
+void storyloom_attention_rows_with(int kernel, const float *q, size_t q_stride, size_t rows, const float *kpack,
+                                   const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                                   float *row_scale, float *out, size_t out_stride) {
+    if (!storyloom_attention_fused_available(hd)) return;
+    if (kernel == 2 && has_avx512())
+        attention_rows_avx512(q, q_stride, rows, kpack, vpack, tk, hd, scale, scores, row_scale, out, out_stride);
+    else
+        attention_rows_avx2(q, q_stride, rows, kpack, vpack, tk, hd, scale, scores, row_scale, out, out_stride);
+}
 
 void storyloom_attention_rows(const float *q, size_t q_stride, size_t rows, const float *kpack,
                               const float *vpack, size_t tk, size_t hd, float scale, float *scores,
                               float *row_scale, float *out, size_t out_stride) {
-    if (storyloom_attention_fused_available(hd))
-        attention_rows_avx2(q, q_stride, rows, kpack, vpack, tk, hd, scale, scores, row_scale, out, out_stride);
+    storyloom_attention_rows_with(storyloom_attention_kernels_available(), q, q_stride, rows, kpack, vpack, tk, hd,
+                                  scale, scores, row_scale, out, out_stride);
 }
 
 #else
 
 int storyloom_attention_fused_available(size_t hd) { (void)hd; return 0; }
+
+int storyloom_attention_kernels_available(void) { return 0; }
+
+void storyloom_attention_rows_with(int kernel, const float *q, size_t q_stride, size_t rows, const float *kpack,
+                                   const float *vpack, size_t tk, size_t hd, float scale, float *scores,
+                                   float *row_scale, float *out, size_t out_stride) {
+    (void)kernel;
+    storyloom_attention_rows(q, q_stride, rows, kpack, vpack, tk, hd, scale, scores, row_scale, out, out_stride);
+}
 
 void storyloom_attention_rows(const float *q, size_t q_stride, size_t rows, const float *kpack,
                               const float *vpack, size_t tk, size_t hd, float scale, float *scores,
