@@ -34,6 +34,24 @@ AVX2_TARGET __attribute__((always_inline)) static inline __m256 exp8_reduced(__m
     *shifted = t;
     return p;
 }
+
+/* The same for sixteen lanes (AVX-512F): lane for lane the same operations, so the same bits. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 exp16_reduced(__m512 c, __m512 *shifted) {
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    __m512 t = _mm512_fmadd_ps(c, _mm512_set1_ps(LOG2E), magic);
+    __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), c);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    *shifted = t;
+    return p;
+}
 #endif
 
 #endif

@@ -13,7 +13,8 @@
 /// division into the output (`O = (E V) / Σ E` instead of normalising every score).
 ///
 /// Where the CPU has AVX-512F the two products run 12-row blocks over two panels at a time (24 of its 32 registers)
-/// on the same packed layouts. C harness, one core of an AMD EPYC (Zen 5), AVX2 → AVX-512 tiles, 256 query rows in
+/// on the same packed layouts, and the softmax between them in sixteen lanes; the results are bit for bit the AVX2
+/// kernels' (the same FMA chains, the same exponential per lane, the sum's lanes paired as the AVX2 loop's). C harness, one core of an AMD EPYC (Zen 5), AVX2 → AVX-512 tiles, 256 query rows in
 /// blocks of 64: 4,096 keys at head dimension 40 (SD's 64×64 self-attention) 80 → 109 GFLOP/s, 1,024 × 80 94 → 143,
 /// 256 × 160 104 → 188, 77 keys × 40 (cross-attention, 1,024 rows) 66 → 91.
 ///
