@@ -94,10 +94,12 @@ struct ConvolutionProductsTests {
 
     /// (batch, in, out, size, kernel, stride, padding, f16 weight): a 1×1 kernel on a 64×64 image (one product per
     /// image), on small images (several per product), a stride-2 3×3 (im2col), a `conv_in`-like 4-channel input, an
-    /// output count off the 8-row blocks (33), and 8 outputs (below the 32 the kernel takes: OpenBLAS).
+    /// output count off the 8-row blocks (33), 8 outputs (below the 32 the kernel takes: OpenBLAS), and one image of
+    /// 25 outputs (a single 32-column panel: the workers split the output channels instead).
     static let convCases: [(Int, Int, Int, Int, Int, Int, Int, Bool)] = [
         (2, 20, 40, 64, 1, 1, 0, false), (3, 33, 35, 8, 1, 1, 0, true), (2, 16, 33, 17, 3, 2, 1, false),
         (1, 4, 40, 20, 3, 1, 1, false), (2, 24, 8, 9, 3, 1, 1, false), (1, 70, 64, 12, 3, 2, 1, true),
+        (1, 20, 48, 5, 3, 1, 1, false),
     ]
 
     @Test("conv2d through the AVX-512 kernel equals the OpenBLAS path, and gives the same bits on one worker and on two",
