@@ -190,13 +190,108 @@ AVX2_TARGET static void mean_and_squares_avx2(const float *x, size_t n, float *m
     *squares = sq;
 }
 
+/* ---- AVX-512F: the same formulas in sixteen lanes, lane for lane the same operations as the AVX2 path (the
+   same bits), for the element-wise kernels of the UNet's blocks (GEGLU, GroupNorm + SiLU) and CLIP's GELUs. ---- */
+#define AVX512_TARGET __attribute__((target("avx512f")))
+
+AVX512_TARGET __attribute__((always_inline)) static inline __m512 exp16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(EXP_LO), hi = _mm512_set1_ps(EXP_HI);
+    __mmask16 isnan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    __m512 c = _mm512_maskz_mov_ps((__mmask16)~isnan, _mm512_min_ps(_mm512_max_ps(x, lo), hi));
+    __m512 shifted;
+    __m512 p = exp16_reduced(c, &shifted);
+    __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    __m512i half = _mm512_srai_epi32(ni, 1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(ni, half), bias), 23));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y, _mm512_setzero_ps());
+    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), y, _mm512_set1_ps(INFINITY));
+    return _mm512_mask_blend_ps(isnan, y, x);
+}
+
+AVX512_TARGET __attribute__((always_inline)) static inline __m512 erf16(__m512 x) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
+    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), a, one));
+    __m512 p = _mm512_set1_ps(0.17087277f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    __m512 r = _mm512_fnmadd_ps(t, exp16(_mm512_fnmadd_ps(a, a, p)), one);
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), _mm512_and_si512(_mm512_castps_si512(x), sign)));
+}
+
+AVX512_TARGET __attribute__((always_inline)) static inline __m512 gelu16(__m512 v) {
+    __m512 e = erf16(_mm512_mul_ps(v, _mm512_set1_ps(SQRT1_2)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+/* Each runs its sixteen-lane loop, then hands the rest (fewer than 16) to the AVX2 path: the same bits throughout. */
+AVX512_TARGET static void gelu_avx512(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, gelu16(_mm512_loadu_ps(x + i)));
+    gelu_avx2(x + i, n - i);
+}
+
+AVX512_TARGET static void quick_gelu_avx512(float *x, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), k = _mm512_set1_ps(-1.702f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(x + i, _mm512_div_ps(v, _mm512_add_ps(one, exp16(_mm512_mul_ps(k, v)))));
+    }
+    quick_gelu_avx2(x + i, n - i);
+}
+
+AVX512_TARGET static void affine_silu_avx512(float *x, size_t n, float scale, float shift) {
+    const __m512 one = _mm512_set1_ps(1.0f), sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), sc, sh);
+        __m512 negated = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign));
+        _mm512_storeu_ps(x + i, _mm512_div_ps(v, _mm512_add_ps(one, exp16(negated))));
+    }
+    affine_silu_avx2(x + i, n - i, scale, shift);
+}
+
+AVX512_TARGET static void geglu_avx512(const float *src, float *dst, size_t rows, size_t d) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *a = src + r * 2 * d, *g = a + d;
+        float *o = dst + r * d;
+        size_t i = 0;
+        for (; i + 16 <= d; i += 16)
+            _mm512_storeu_ps(o + i, _mm512_mul_ps(_mm512_loadu_ps(a + i), gelu16(_mm512_loadu_ps(g + i))));
+        for (; i + 8 <= d; i += 8)
+            _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), gelu8(_mm256_loadu_ps(g + i))));
+        for (; i < d; i++) o[i] = a[i] * gelu_scalar(g[i]);
+    }
+}
+
+static int has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
 static int has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #else
 static int has_avx2(void) { return 0; }
+static int has_avx512(void) { return 0; }
 #endif
+
+int storyloom_vector_math_kernels_available(void) { return has_avx2() ? (has_avx512() ? 2 : 1) : 0; }
 
 float storyloom_exp_shifted_sum(float *x, size_t n, float shift) {
 #ifdef STORYLOOM_X86
@@ -205,33 +300,51 @@ float storyloom_exp_shifted_sum(float *x, size_t n, float shift) {
     return exp_shifted_sum_scalar(x, n, shift);
 }
 
-void storyloom_gelu(float *x, size_t n) {
+void storyloom_gelu_with(int kernel, float *x, size_t n) {
 #ifdef STORYLOOM_X86
-    if (has_avx2()) { gelu_avx2(x, n); return; }
+    if (kernel >= 2 && has_avx512()) { gelu_avx512(x, n); return; }
+    if (kernel >= 1 && has_avx2()) { gelu_avx2(x, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) x[i] = gelu_scalar(x[i]);
 }
 
-void storyloom_quick_gelu(float *x, size_t n) {
+void storyloom_quick_gelu_with(int kernel, float *x, size_t n) {
 #ifdef STORYLOOM_X86
-    if (has_avx2()) { quick_gelu_avx2(x, n); return; }
+    if (kernel >= 2 && has_avx512()) { quick_gelu_avx512(x, n); return; }
+    if (kernel >= 1 && has_avx2()) { quick_gelu_avx2(x, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1 + exp_scalar(-1.702f * x[i]));
 }
 
-void storyloom_affine_silu(float *x, size_t n, float scale, float shift) {
+void storyloom_affine_silu_with(int kernel, float *x, size_t n, float scale, float shift) {
 #ifdef STORYLOOM_X86
-    if (has_avx2()) { affine_silu_avx2(x, n, scale, shift); return; }
+    if (kernel >= 2 && has_avx512()) { affine_silu_avx512(x, n, scale, shift); return; }
+    if (kernel >= 1 && has_avx2()) { affine_silu_avx2(x, n, scale, shift); return; }
 #endif
     for (size_t i = 0; i < n; i++) { float v = x[i] * scale + shift; x[i] = v / (1 + exp_scalar(-v)); }
 }
 
-void storyloom_geglu(const float *src, float *dst, size_t rows, size_t d) {
+void storyloom_geglu_with(int kernel, const float *src, float *dst, size_t rows, size_t d) {
 #ifdef STORYLOOM_X86
-    if (has_avx2()) { geglu_avx2(src, dst, rows, d); return; }
+    if (kernel >= 2 && has_avx512()) { geglu_avx512(src, dst, rows, d); return; }
+    if (kernel >= 1 && has_avx2()) { geglu_avx2(src, dst, rows, d); return; }
 #endif
     for (size_t r = 0; r < rows; r++)
         for (size_t i = 0; i < d; i++) dst[r * d + i] = src[r * 2 * d + i] * gelu_scalar(src[r * 2 * d + d + i]);
+}
+
+void storyloom_gelu(float *x, size_t n) { storyloom_gelu_with(storyloom_vector_math_kernels_available(), x, n); }
+
+void storyloom_quick_gelu(float *x, size_t n) {
+    storyloom_quick_gelu_with(storyloom_vector_math_kernels_available(), x, n);
+}
+
+void storyloom_affine_silu(float *x, size_t n, float scale, float shift) {
+    storyloom_affine_silu_with(storyloom_vector_math_kernels_available(), x, n, scale, shift);
+}
+
+void storyloom_geglu(const float *src, float *dst, size_t rows, size_t d) {
+    storyloom_geglu_with(storyloom_vector_math_kernels_available(), src, dst, rows, d);
 }
 
 void storyloom_mean_and_squares(const float *x, size_t n, float *mean, double *squares) {

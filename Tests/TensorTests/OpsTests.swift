@@ -132,6 +132,31 @@ struct OpsTests {
         }
     }
 
+    @Test("the element-wise kernels' sixteen-lane path (AVX-512F) gives the AVX2 path's bits: GELU, quick GELU, SiLU, GEGLU",
+          .enabled(if: storyloom_vector_math_kernels_available() == 2, "this CPU lacks AVX-512F: the sixteen-lane path is not used"))
+    func sixteenLanes() {
+        // Odd lengths (the 8-lane and scalar tails), values across exp's clamps, and NaN, ±inf, ±0.
+        var xs = (-3001...3001).map { Float($0) * 0.037 }
+        xs += [.nan, .infinity, -.infinity, 1e30, -1e30, -0.0, 0, 88.8, -88.8, 87.4, -87.4]
+        func both(_ body: (Int32, inout [Float]) -> Void) -> ([Float], [Float]) {
+            var a = xs, b = xs
+            body(1, &a); body(2, &b)
+            return (a, b)
+        }
+        func same(_ pair: ([Float], [Float]), _ what: String) {
+            let differing = zip(pair.0, pair.1).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+            #expect(differing == 0, "\(what): \(differing) of \(pair.0.count) values differ between the AVX2 and AVX-512 paths")
+        }
+        same(both { storyloom_gelu_with($0, &$1, $1.count) }, "GELU")
+        same(both { storyloom_quick_gelu_with($0, &$1, $1.count) }, "quick GELU")
+        same(both { storyloom_affine_silu_with($0, &$1, $1.count, 0.7, 0.1) }, "SiLU")
+        let d = 61, rows = xs.count / (2 * d)
+        same(both { kernel, out in
+            let src = out
+            storyloom_geglu_with(kernel, src, &out, rows, d)
+        }, "GEGLU")
+    }
+
     @Test("GroupNorm's statistics: mean and centred squares against float64 sums, over lengths that are not whole vectors",
           arguments: [0, 1, 15, 16, 17, 40_961])
     func meanAndSquares(_ n: Int) throws {

@@ -41,4 +41,15 @@ float storyloom_erf(float x);
 /// Whether the AVX2 + FMA paths are in use.
 int storyloom_vector_math_vectorized(void);
 
+/// Which paths the element-wise kernels take here: 2 sixteen lanes (AVX-512F, for GELU, quick GELU, SiLU and GEGLU;
+/// lane for lane the AVX2 operations, so the same bits), 1 eight (AVX2 + FMA), 0 the portable one.
+int storyloom_vector_math_kernels_available(void);
+
+/// The element-wise kernels with the path named (0 portable, 1 AVX2, 2 AVX-512; a path the CPU lacks falls back to
+/// the next below), for tests that compare the paths.
+void storyloom_gelu_with(int kernel, float *x, size_t n);
+void storyloom_quick_gelu_with(int kernel, float *x, size_t n);
+void storyloom_affine_silu_with(int kernel, float *x, size_t n, float scale, float shift);
+void storyloom_geglu_with(int kernel, const float *src, float *dst, size_t rows, size_t d);
+
 #endif
