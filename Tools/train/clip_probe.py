@@ -13,7 +13,9 @@ prints held-out accuracy beside the majority class:
     ("none" when no object stands there) — the binding of attributes to objects that a caption needs.
 
 Each probe is fitted twice: linear (what GILL's linear visual prefix can read directly) and a one-hidden-
-layer MLP (512 GELU units: a looser bound on what the features hold).
+layer MLP (512 GELU units: a looser bound on what the features hold). Then, on the validation world's first
+panels, how often an image prefers its caption to one binding negative of it (train_clip.py's
+`binding_accuracy`; chance 0.5). --clip compares CLIPs (e.g. one trained with --hard-negatives).
 """
 import argparse
 import json
@@ -27,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 import storyworld_data as sw  # noqa: E402
+import train_clip  # noqa: E402
 import train_gill_story as story  # noqa: E402
 from transformers import CLIPModel  # noqa: E402
 
@@ -54,14 +57,17 @@ def main():
     ap.add_argument("--clip", default=os.path.join(sw.REPO, "Examples", "StoryWorld", "models", "gill", "clip"))
     ap.add_argument("--train-seed", type=int, default=1000)
     ap.add_argument("--stories", type=int, default=8000)
+    ap.add_argument("--val-seed", type=int, default=900)
+    ap.add_argument("--val-pairs", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     folder = sw.make_world(os.path.join(args.data, f"world-{args.train_seed}-{args.stories}-0"), args.train_seed, args.stories, 0, "train")
     stories = story.stories_of(folder)
     clip = CLIPModel.from_pretrained(args.clip, dtype=torch.float32).eval().requires_grad_(False)
-    # The same cache train_gill_story.py fills (pooled features of every panel, raw and squashed).
-    raw, _ = story.features(clip, stories, os.path.join(args.data, f"gill-story-features-{args.train_seed}-{args.stories}.pt"), "cpu")
+    # The same cache train_gill_story.py fills (pooled features of every panel, raw and squashed; per CLIP).
+    cache = f"gill-story-features-{args.train_seed}-{args.stories}.pt"
+    raw, _ = story.features(clip, stories, os.path.join(args.data, cache), "cpu")
 
     one, two = {a: [] for a in ("colour", "kind", "size", "position")}, {}
     x1, x2 = [], []
@@ -91,6 +97,13 @@ def main():
             rows.append({"panels": name, "n": len(y), "attribute": a, "majority": round(majority, 3),
                          "linear": round(fit(x, y, len(vocab), 0), 3), "mlp": round(fit(x, y, len(vocab), 512), 3)})
             print(f"{name:12s} {a:40s} majority {majority:.3f}  linear {rows[-1]['linear']:.3f}  mlp {rows[-1]['mlp']:.3f}  (n {len(y)})", flush=True)
+    val_dir = sw.make_world(os.path.join(args.data, f"world-{args.val_seed}-{args.val_pairs}-0"), args.val_seed, args.val_pairs, 0, "validation")
+    val = [p for p in sw.panels(val_dir) if sw.describes_scene(p)][:args.val_pairs]
+    binding = train_clip.binding_accuracy(clip, sw.load_clip_tokenizer(args.clip), val,
+                                          sw.clip_pixels(sw.load_images([p["image"] for p in val])), "cpu")
+    for name, (accuracy, n) in binding.items():
+        print(f"binding, {name:15s} the image prefers its caption to a binding negative: {accuracy:.3f} (n {n}, chance 0.5)", flush=True)
+        rows.append({"panels": name, "n": n, "attribute": "binding negative", "accuracy": round(accuracy, 3)})
     print(json.dumps(rows))
 
 

@@ -10,6 +10,7 @@
   reported figures come from Storyloom's own `caption-check` step.
 """
 import itertools
+import re
 
 LOCATIVES = {"day": ["on a sunny meadow", "in a green field on a sunny day"], "night": ["at night", "in a field at night"],
              "beach": ["on a beach", "by the sea"], "snow": ["in the snow", "on a snowy field"],
@@ -78,6 +79,58 @@ def variants(scene):
     for sizes in itertools.product([True, False], repeat=len(scene["objects"])):
         for loc, noun, verb in itertools.product(LOCATIVES[b], NOUNS[b], verbs(scene)):
             out.update(sentence(t) for t in templates(scene, loc, noun, verb, list(sizes)))
+    return out
+
+
+def hard_negatives(caption, scene):
+    """Captions in `caption`'s own words that `scene` makes false only by binding: two objects' colours,
+    kinds, sizes (where the caption names both) or positions exchanged, or a lone object moved to another
+    slot. Random pairs can be told apart by a bag of words; these only by which attribute belongs to which
+    object (issue #11's caption and attribute goals: `clip_probe.py` found the CLIP's pooled image features
+    do not bind them). Each negative's objects differ from the scene's as a set of (size, colour, kind,
+    position); [] when the caption does not name every object in the first-caption grammar."""
+    objs, found, at = scene["objects"], [], 0
+    for o in objs:
+        m = re.compile(rf"\b([Aa]n?) (?:(small|big) )?{o['colour']} {o['kind']}\b").search(caption, at)
+        if not m:
+            return []
+        p = caption.find(" " + PHRASE[o["position"]], m.end())
+        if p < 0:
+            return []
+        found.append((m, p + 1))
+        at = m.end()
+    if any(found[i][1] >= found[i + 1][0].start() for i in range(len(found) - 1)):
+        return []
+
+    def write(new):
+        out, end = caption, None
+        for (m, p), o, n in reversed(list(zip(found, objs, new))):
+            out = out[:p] + PHRASE[n["position"]] + out[p + len(PHRASE[o["position"]]):]
+            words = " ".join(w for w in [n["size"] if m.group(2) else None, n["colour"], n["kind"]] if w)
+            article = "an" if words[0] in "aeiou" else "a"
+            article = article.capitalize() if m.group(1)[0] == "A" else article
+            out = out[:m.start()] + article + " " + words + out[m.end():]
+        return out
+
+    def key(os_):
+        return sorted((o["size"], o["colour"], o["kind"], o["position"]) for o in os_)
+    changed = []
+    if len(objs) == 1:
+        for pos in PHRASE:
+            if pos != objs[0]["position"]:
+                changed.append([dict(objs[0], position=pos)])
+    for i, j in itertools.combinations(range(len(objs)), 2):
+        for a in ("colour", "kind", "size", "position"):
+            if a == "size" and not (found[i][0].group(2) and found[j][0].group(2)):
+                continue
+            new = [dict(o) for o in objs]
+            new[i][a], new[j][a] = objs[j][a], objs[i][a]
+            changed.append(new)
+    out = []
+    for new in changed:
+        text = write(new)
+        if key(new) != key(objs) and text != caption and text not in out:
+            out.append(text)
     return out
 
 

@@ -7,10 +7,16 @@ Saves OUT/model/: a transformers CLIPModel folder (config.json, model.safetensor
 tokenizer (vocab.json + merges.txt in CLIP's format, tokenizer_config.json) and
 preprocessor_config.json (resize 64, crop 64, CLIP mean/std) — what Storyloom's CLIPModel.load reads.
 Pairs: the panels whose caption describes the whole scene (the first panel of each story).
+--hard-negatives adds, for every pair in a batch, one of its caption's binding negatives
+(storyworld_text.hard_negatives: two objects' colours, kinds, sizes or positions exchanged, a lone object
+moved) to the captions each image is scored against, as NegCLIP does (Yuksekgonul et al. 2023), so the
+towers must bind attributes to objects; the held-out metrics then include how often an image prefers its
+caption to such a negative.
 Resumable: rerun the same command after an interruption; --restart starts over.
 """
 import argparse
 import os
+import random
 import sys
 
 import torch
@@ -18,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import storyworld_data as sw  # noqa: E402
+import storyworld_text as st  # noqa: E402
 from transformers import CLIPConfig, CLIPModel  # noqa: E402
 
 
@@ -52,6 +59,52 @@ def embed(model, ids, pixels, device, batch=250):
     return torch.cat(t), torch.cat(i)
 
 
+def features(model, ids, pixels):
+    """Normalised projected text features of `ids` and image features of `pixels` (either may be None)."""
+    t = F.normalize(model.text_projection(model.text_model(input_ids=ids).pooler_output), dim=-1) if ids is not None else None
+    i = F.normalize(model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output), dim=-1) if pixels is not None else None
+    return t, i
+
+
+def negatives_of(pairs):
+    """(texts, owner) of every pair's binding negatives, flattened: owner[n] is the pair negative n belongs to."""
+    texts, owner = [], []
+    for k, p in enumerate(pairs):
+        for text in st.hard_negatives(p["text"], p["scene"]):
+            texts.append(text)
+            owner.append(k)
+    return texts, torch.tensor(owner, dtype=torch.long)
+
+
+@torch.no_grad()
+def binding_accuracy(model, tok, pairs, pixels, device):
+    """How often an image's similarity to its own caption beats one binding negative of it (drawn with a
+    fixed seed): {"one object": (accuracy, n), "several objects": (accuracy, n)}. 0.5 is chance."""
+    rng = random.Random(0)
+    keep, negs = [], []
+    for k, p in enumerate(pairs):
+        options = st.hard_negatives(p["text"], p["scene"])
+        if options:
+            keep.append(k)
+            negs.append(rng.choice(options))
+    length = max(tokenize(tok, [pairs[k]["text"] for k in keep] + negs).shape[1], 1)
+    pos_ids = tokenize(tok, [pairs[k]["text"] for k in keep], length)
+    neg_ids = tokenize(tok, negs, length)
+    model.eval()
+    wins = []
+    for s in range(0, len(keep), 250):
+        b = keep[s:s + 250]
+        t, i = features(model, pos_ids[s:s + 250].to(device), pixels[b].to(device))
+        n, _ = features(model, neg_ids[s:s + 250].to(device), None)
+        wins += ((t * i).sum(-1) > (n * i).sum(-1)).cpu().tolist()
+    model.train()
+    out = {}
+    for name, test in (("one object", lambda c: c == 1), ("several objects", lambda c: c > 1)):
+        w = [won for k, won in zip(keep, wins) if test(len(pairs[k]["scene"]["objects"]))]
+        out[name] = (sum(w) / max(len(w), 1), len(w))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sw.add_common_args(ap, steps=3000, batch=256, lr=5e-4)
@@ -66,6 +119,8 @@ def main():
     ap.add_argument("--patch", type=int, default=8)
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--hard-negatives", action="store_true",
+                    help="score each image against one binding negative of its caption too (see above)")
     args = ap.parse_args()
     device = sw.setup(args)
     timer_start = sw.Timer()
@@ -91,6 +146,14 @@ def main():
     vocab_size = len(tok)
 
     ids = tokenize(tok, [p["text"] for p in train])
+    neg_texts, neg_owner = negatives_of(train) if args.hard_negatives else ([], torch.zeros(0, dtype=torch.long))
+    if neg_texts:
+        length = max(ids.shape[1], tokenize(tok, neg_texts).shape[1])
+        ids, neg_ids = tokenize(tok, [p["text"] for p in train], length), tokenize(tok, neg_texts, length)
+        # Each pair's negatives as a range of neg_ids (negatives_of lists them pair by pair).
+        counts = torch.bincount(neg_owner, minlength=len(train))
+        neg_start = torch.cumsum(counts, 0) - counts
+        print(f"{len(neg_texts)} binding negatives for {int((counts > 0).sum())} of {len(train)} pairs", flush=True)
     pixels = sw.clip_pixels(sw.load_images([p["image"] for p in train], os.path.join(args.data, f"clip-train-{args.train_seed}.npy")))
     val_ids = tokenize(tok, [p["text"] for p in val])
     val_pixels = sw.clip_pixels(sw.load_images([p["image"] for p in val]))
@@ -110,22 +173,32 @@ def main():
     model.train()
     while step < args.steps:
         b = next(batches)
-        out = model(input_ids=ids[b].to(device), pixel_values=pixels[b].to(device), return_loss=True)
+        if neg_texts:
+            # One negative per pair that has any: scored by every image, the target still its own caption.
+            has = b[counts[b] > 0]
+            pick = neg_start[has] + (torch.rand(len(has), generator=gen) * counts[has]).long()
+            t, i = features(model, torch.cat([ids[b], neg_ids[pick]]).to(device), pixels[b].to(device))
+            scale = model.logit_scale.exp()
+            target = torch.arange(len(b), device=device)
+            loss = (F.cross_entropy(scale * i @ t.T, target) + F.cross_entropy(scale * t[:len(b)] @ i.T, target)) / 2
+        else:
+            loss = model(input_ids=ids[b].to(device), pixel_values=pixels[b].to(device), return_loss=True).loss
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         step += 1
         if step % args.log_every == 0 or step == args.steps:
-            log.log(step, loss=out.loss.item(), logit_scale=model.logit_scale.exp().item(), lr=sched.get_last_lr()[0])
+            log.log(step, loss=loss.item(), logit_scale=model.logit_scale.exp().item(), lr=sched.get_last_lr()[0])
         if step % args.ckpt_every == 0 or step == args.steps:
             ckpt.save(step, timer.elapsed(), {"model": model}, {"opt": opt, "sched": sched})
 
     t, i = embed(model, val_ids, val_pixels, device)
     metrics = sw.recall_at(t @ i.T)
     metrics["image→text recall@1"] = sw.recall_at(i @ t.T)["recall@1"]
-    print("held-out", metrics, flush=True)
+    binding = binding_accuracy(model, tok, val, val_pixels, device)
+    print("held-out", metrics, "binding", binding, flush=True)
     model.cpu().save_pretrained(model_dir)
     for f in os.listdir(model_dir):
         if f == "generation_config.json":
@@ -137,14 +210,18 @@ def main():
                    "projection": args.width}),
         ("Data", {"training world": f"seed {args.train_seed}: {args.stories} stories, {args.dialogues} dialogues -> {len(train)} pairs (first story panels)",
                   "held-out world": f"seed {args.val_seed}: {len(val)} pairs", "evaluation seeds (never trained on)": "1-99"}),
-        ("Training", {"loss": "CLIP symmetric contrastive (InfoNCE), learned logit scale", "steps": step,
+        ("Training", {"loss": "CLIP symmetric contrastive (InfoNCE), learned logit scale"
+                      + (", each image also scored against one binding negative of its caption (NegCLIP-style)" if neg_texts else ""),
+                      "steps": step,
                       "batch": args.batch, "optimizer": f"AdamW lr {args.lr}, wd 0.1, {args.warmup} warm-up steps, cosine decay",
                       "seed": args.seed, "wall time": f"{timer.elapsed() / 60:.1f} min (this and earlier runs)",
                       "machine": sw.machine(), "final logged loss": log.last.get("loss"),
                       "command": "python " + " ".join(sys.argv)}),
         ("Held-out metrics", {f"text→image {k}": f"{v:.3f}" for k, v in metrics.items() if not k.startswith("image")}
          | {"image→text recall@1": f"{metrics['image→text recall@1']:.3f}",
-            "note": f"among {len(val)} held-out pairs (a duplicate caption+image pair ties, which counts as a hit)"}),
+            "note": f"among {len(val)} held-out pairs (a duplicate caption+image pair ties, which counts as a hit)"}
+         | {f"binding, {k}": f"{a:.3f} (n {n}): the image prefers its caption to one binding negative of it (chance 0.5)"
+            for k, (a, n) in binding.items()}),
     ])
     print("saved", model_dir, f"in {(sw.Timer().start - timer_start.start) / 60:.1f} min this run", flush=True)
 

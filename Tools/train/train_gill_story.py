@@ -43,6 +43,7 @@ after 1/5/10 held-out rounds, beside SD's own encoding of the rounds cut at 77 t
 --ckpt-every steps (OUT/checkpoints/gill_story.pt); a rerun resumes. Saves OUT/model/ as a Storyloom GILL folder (float32; export_models.export makes the fp16 copy).
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -100,8 +101,22 @@ def squashed_u8(u8):
     return out
 
 
+def clip_digest(clip):
+    """12 hex digits of SHA-256 over the CLIP's float32 weights, in state-dict order."""
+    h = hashlib.sha256()
+    for name, t in clip.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
 def features(clip, stories, cache, device):
-    """CLIP pooler of every panel image, raw [S,5,C] and as a context image (squashed) [S,5,C]; cached."""
+    """CLIP pooler of every panel image, raw [S,5,C] and as a context image (squashed) [S,5,C]; cached under
+    `cache` with the CLIP's weight digest added to the name, so another CLIP (train_clip.py --hard-negatives)
+    never reads these features."""
+    if cache:
+        base, ext = os.path.splitext(cache)
+        cache = f"{base}-{clip_digest(clip)}{ext}"
     if cache and os.path.exists(cache):
         d = torch.load(cache)
         if d["paths"] == [s[2] for s in stories]:
