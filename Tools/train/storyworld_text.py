@@ -103,7 +103,7 @@ def hard_negatives(caption, scene):
         return []
 
     def write(new):
-        out, end = caption, None
+        out = caption
         for (m, p), o, n in reversed(list(zip(found, objs, new))):
             out = out[:p] + PHRASE[n["position"]] + out[p + len(PHRASE[o["position"]]):]
             words = " ".join(w for w in [n["size"] if m.group(2) else None, n["colour"], n["kind"]] if w)
@@ -112,8 +112,8 @@ def hard_negatives(caption, scene):
             out = out[:m.start()] + article + " " + words + out[m.end():]
         return out
 
-    def key(os_):
-        return sorted((o["size"], o["colour"], o["kind"], o["position"]) for o in os_)
+    def key(objects):
+        return sorted((o["size"], o["colour"], o["kind"], o["position"]) for o in objects)
     changed = []
     if len(objs) == 1:
         for pos in PHRASE:
