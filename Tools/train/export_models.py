@@ -3,6 +3,7 @@
 
     .venv/bin/python Tools/train/export_models.py --runs runs [--out Examples/StoryWorld/models]
     .venv/bin/python Tools/train/export_models.py --unet runs/sd-more/model/unet   # a continued UNet only
+    .venv/bin/python Tools/train/export_models.py --sd runs/sd-neg-more/model      # a new text encoder and its UNet
 
 RUNS/{clip,sd,gill}/model → OUT/{clip,sd,gill}, every float32 tensor of every *.safetensors stored as
 float16 (half the size; Storyloom and transformers/diffusers widen on load), everything else copied as is.
@@ -51,11 +52,18 @@ if __name__ == "__main__":
     which.add_argument("--runs", help="the training runs folder (clip/, sd/, gill/ with model/ inside)")
     which.add_argument("--unet", help="only this diffusers UNet folder (train_sd.py --stage unet --init-unet), into sd/unet "
                                       "and GILL's decoder gill/sd/unet; everything else stays")
+    which.add_argument("--sd", help="a diffusers SD folder whose text encoder and UNet replace sd/'s and gill/sd/'s "
+                                    "(train_sd.py --clip with another CLIP); the VAE, tokenizer and configs stay, and GILL's "
+                                    "mapper then needs retraining onto the new text encoder (train_gill_story.py --train mapper)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Examples", "StoryWorld", "models"))
     args = ap.parse_args()
     if args.unet:
         for name in ["sd", os.path.join("gill", "sd")]:
             export(args.unet, os.path.join(args.out, name, "unet"))
+    elif args.sd:
+        for name in ["sd", os.path.join("gill", "sd")]:
+            for part in ["text_encoder", "unet"]:
+                export(os.path.join(args.sd, part), os.path.join(args.out, name, part))
     else:
         for name in ["clip", "sd", "gill"]:
             export(os.path.join(args.runs, name, "model"), os.path.join(args.out, name))

@@ -285,6 +285,7 @@ def loop_batches(n, batch, generator):
 
 def warmup_cosine(opt, warmup, steps):
     """Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps` (held at 0 after)."""
+    steps = max(steps, 1)   # --steps 0: evaluate the initial weights only
     return torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
 

@@ -34,6 +34,9 @@ position> and <...>."
 
 --train prefix trains the visual prefix alone on captioning, --train heads everything else on contexts (the
 prefix frozen); the committed caption stage ran prefix, then heads, then all (the default) — see the model card.
+--train mapper trains the GILLMapper alone on contexts (L2 onto SD's text-encoder states; the [IMG] rows, prefix
+and heads frozen, so the LLM runs without gradients): what a new SD text encoder needs, since the mapper is the
+only part that reads SD's conditioning space, and captions, retrieval and the decision head stay as they were.
 
 Held-out (validation world, default seed 900, 100 stories = 500 panels): retrieval of the last panel from
 captions + images (and from captions) among all 500 panels — recall@1/@5 and the largest share of stories
@@ -263,6 +266,28 @@ def evaluate(gill, batcher, enc, tok, stories, raw, sq, img_ids, device, caption
 
 
 @torch.no_grad()
+def evaluate_mapper(gill, batcher, enc, tok, stories, sq, text_model, sd_tok, img_ids, device):
+    """Held-out stories: how far the GILLMapper's output after each context (5 captions + 4 images, 5 captions, the
+    last caption) lies from SD's text-encoder states for the last panel's full description (MSE), beside SD
+    prompted with the last caption itself."""
+    gill.eval()
+    want = sd_states(text_model, sd_tok, [st.description(s[1][4]) for s in stories], device)
+    res = {}
+    for mode in ("images", "captions", "last"):
+        gen = []
+        for i in range(0, len(stories), 25):
+            seqs = [context_segments(enc, tok.bos_token_id, stories[j][0], sq[j], mode, 5, img_ids) for j in range(i, min(i + 25, len(stories)))]
+            _, h, e = img_block(batcher, seqs)
+            gen.append(gill.gen_text_hidden_fcs[0](h, e))
+        res[mode] = round(F.mse_loss(torch.cat(gen), want).item(), 4)
+    res["sd_last_caption"] = round(F.mse_loss(sd_states(text_model, sd_tok, [s[0][4] for s in stories], device), want).item(), 4)
+    gill.train()
+    gill.lm.eval()
+    gill.clip.eval()
+    return res
+
+
+@torch.no_grad()
 def evaluate_dialogues(gill, batcher, enc, tok, dialogues, text_model, sd_tok, img_ids, device):
     """Held-out dialogues: how far the GILLMapper's output from the first 1/5/10 rounds lies from SD's text-encoder
     states for the image's full description (MSE), beside the same distance for SD prompted with the rounds
@@ -286,7 +311,8 @@ def evaluate_dialogues(gill, batcher, enc, tok, dialogues, text_model, sd_tok, i
 
 
 def contexts_loss(args, rng, train, dlg, sq, raw, descriptions, dlg_descriptions, enc, tok, img_ids, batcher, gill, text_model, sd_tok, device):
-    """One batch of contexts -> [IMG] block for panel k: (img_lm + ret_loss + gen_weight * gen_loss, img_lm, ret_loss, gen_loss)."""
+    """One batch of contexts -> [IMG] block for panel k: (img_lm + ret_loss + gen_weight * gen_loss, img_lm, ret_loss, gen_loss);
+    with --train mapper only the GILLMapper's term (the [IMG] block computed without gradients)."""
     seqs, targets, texts = [], [], []
     for _ in range(args.batch):
         if dlg and rng.random() < args.p_dialogue:
@@ -306,8 +332,12 @@ def contexts_loss(args, rng, train, dlg, sq, raw, descriptions, dlg_descriptions
         seqs.append(context_segments(enc, tok.bos_token_id, train[s][0], sq[s], mode, k, img_ids))
         targets.append((s, k - 1))
         texts.append(descriptions[s][k - 1])
-    img_lm, h, e = img_block(batcher, seqs)
+    with torch.set_grad_enabled(args.train != "mapper"):
+        img_lm, h, e = img_block(batcher, seqs)
     gen_loss = F.mse_loss(gill.gen_text_hidden_fcs[0](h, e), sd_states(text_model, sd_tok, texts, device))
+    if args.train == "mapper":
+        zero = torch.zeros((), device=device)
+        return args.gen_weight * gen_loss, zero, zero, gen_loss
     # Retrieval (story contexts): targets first, then each story's other panels as hard negatives.
     rows = [i for i, tg in enumerate(targets) if tg is not None]
     targets = [targets[i] for i in rows]
@@ -362,9 +392,10 @@ def main():
                     help="weight of the captioning loss (the visual prefix also gets gradients from contexts with images)")
     ap.add_argument("--caption-batch", type=int, default=None,
                     help="captioning examples per step (default: --batch); the captioning step costs a fifth of a context step")
-    ap.add_argument("--train", choices=["all", "prefix", "heads"], default="all",
+    ap.add_argument("--train", choices=["all", "prefix", "heads", "mapper"], default="all",
                     help="all: every trained part on captions and contexts; prefix: the visual prefix alone on captions; "
-                         "heads: everything but the visual prefix on contexts (after a prefix run)")
+                         "heads: everything but the visual prefix on contexts (after a prefix run); "
+                         "mapper: the GILLMapper alone on contexts (after SD's text encoder changed)")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--export-step", type=int, default=None,
                     help="save the model from the weights evaluated at this step (OUT/evals/step-N.safetensors) instead of the last")
@@ -388,6 +419,11 @@ def main():
     own = [p for n, p in gill.named_parameters() if not n.startswith(frozen)]
     if args.train == "prefix":
         own = list(gill.visual_embeddings.parameters())
+    if args.train == "mapper":
+        gill.requires_grad_(False)
+        own = list(gill.gen_text_hidden_fcs.parameters())
+        for p in own:
+            p.requires_grad_(True)
     gill.decision.requires_grad_(False)
     if args.train == "heads":   # the prefix also reads the contexts' images; frozen, it needs no gradient there
         gill.visual_embeddings.requires_grad_(False)
@@ -400,14 +436,20 @@ def main():
     dlg_descriptions = [st.description(d[1]) for d in dlg]
     print(f"{len(train)} training stories, {len(dlg)} dialogues, {len(val)} held-out stories, {len(vdlg)} dialogues; GILL {sum(p.numel() for p in own) / 1e6:.2f}M trained from {args.init}", flush=True)
 
+    def held_out():
+        # --train mapper changes nothing retrieval or captions read, so only the mapper's distances are measured.
+        r = {} if args.train == "mapper" else evaluate(gill, batcher, enc, tok, val, vraw, vsq, img_ids, device)
+        r["mapper"] = evaluate_mapper(gill, batcher, enc, tok, val, vsq, text_model, sd_tok, img_ids, device)
+        if vdlg:
+            r["dialogues"] = evaluate_dialogues(gill, batcher, enc, tok, vdlg, text_model, sd_tok, img_ids, device)
+        return r
+
     opt = torch.optim.AdamW(own, lr=args.lr, weight_decay=0.0)
     sched = sw.warmup_cosine(opt, 50, args.steps)
     ckpt = sw.Checkpoint(args.out, "gill_story")
     step, elapsed, evals = 0, 0.0, []
     if step == 0 and not (ckpt.exists() and not args.restart):
-        before = evaluate(gill, batcher, enc, tok, val, vraw, vsq, img_ids, device)
-        if vdlg:
-            before["dialogues"] = evaluate_dialogues(gill, batcher, enc, tok, vdlg, text_model, sd_tok, img_ids, device)
+        before = held_out()
         print("held-out at step 0 (the initial GILL):", json.dumps(before), flush=True)
         evals.append({"step": 0, **before})
     if ckpt.exists() and not args.restart:
@@ -423,7 +465,7 @@ def main():
         zero = torch.zeros((), device=device)
         cap_loss = img_lm = ret_loss = gen_loss = zero
         # Captioning: any panel, visual tokens -> its description </s>. Its gradient reaches the visual prefix alone.
-        if args.train != "heads":
+        if args.train not in ("heads", "mapper"):
             cap_seqs = []
             for _ in range(args.caption_batch or args.batch):
                 s, p = rng.randrange(len(train)), rng.randrange(5)
@@ -446,9 +488,7 @@ def main():
         if step % args.log_every == 0 or step == args.steps:
             log.log(step, loss=loss.item(), caption=cap_loss.item(), img_tokens=img_lm.item(), retrieval=ret_loss.item(), generation=gen_loss.item())
         if step % args.eval_every == 0 or step == args.steps:
-            r = evaluate(gill, batcher, enc, tok, val, vraw, vsq, img_ids, device)
-            if vdlg:
-                r["dialogues"] = evaluate_dialogues(gill, batcher, enc, tok, vdlg, text_model, sd_tok, img_ids, device)
+            r = held_out()
             print(f"held-out at step {step}:", json.dumps(r), flush=True)
             evals.append({"step": step, **r})
             snapshot(gill, args.out, step)
@@ -456,7 +496,7 @@ def main():
             ckpt.save(step, timer.elapsed(), {"gill": gill}, {"opt": opt, "sched": sched}, {"evals": evals})
     gill.eval()
     if not evals or evals[-1]["step"] != step:
-        evals.append({"step": step, **evaluate(gill, batcher, enc, tok, val, vraw, vsq, img_ids, device)})
+        evals.append({"step": step, **held_out()})
         snapshot(gill, args.out, step)
     json.dump(evals, open(os.path.join(args.out, "evals.json"), "w"), indent=1)
     chosen = step
